@@ -1,0 +1,34 @@
+"""Wiring: one place that turns settings into an engine, a session factory and a ledger service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from bonusbridge.db import create_db_engine
+from bonusbridge.ledger.service import LedgerService
+from bonusbridge.settings import Settings
+from bonusbridge.unit_of_work import UnitOfWork
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    engine: Engine
+    ledger: LedgerService
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, clock=self.ledger.clock, hold_ttl=self.settings.hold_ttl)
+
+
+def build_hub(settings: Settings) -> Hub:
+    engine = create_db_engine(settings.database_url, echo=settings.database_echo)
+    ledger = LedgerService(
+        engine,
+        hold_ttl=settings.hold_ttl,
+        expiring_within=timedelta(days=settings.expiring_soon_days),
+        max_retries=settings.ledger_max_retries,
+    )
+    return Hub(settings=settings, engine=engine, ledger=ledger)

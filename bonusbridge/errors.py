@@ -1,0 +1,139 @@
+"""Typed errors of the hub. Each says what was wrong in words a support engineer can act on.
+
+Raising one of these always means nothing was written: the ledger validates before it writes and
+rolls the whole transaction back on any refusal.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+class BonusBridgeError(Exception):
+    """Base of every error BonusBridge raises on purpose. ``code`` is stable for APIs."""
+
+    code = "error"
+
+
+class LedgerError(BonusBridgeError):
+    code = "ledger_error"
+
+
+class InvalidAmount(LedgerError):
+    code = "invalid_amount"
+
+
+class UnknownCard(LedgerError):
+    code = "unknown_card"
+
+    def __init__(self, card_id: int) -> None:
+        super().__init__(f"card {card_id} does not exist")
+        self.card_id = card_id
+
+
+class CardBlocked(LedgerError):
+    code = "card_blocked"
+
+    def __init__(self, card_id: int) -> None:
+        super().__init__(f"card {card_id} is blocked and accepts no operation")
+        self.card_id = card_id
+
+
+class AccumulationOnly(LedgerError):
+    """The card's owner has not completed the profile yet: points accrue but cannot be spent."""
+
+    code = "accumulation_only"
+
+    def __init__(self, card_id: int) -> None:
+        super().__init__(
+            f"card {card_id} only accumulates points until its owner completes the profile; "
+            "spending is refused"
+        )
+        self.card_id = card_id
+
+
+class InsufficientBalance(LedgerError):
+    code = "insufficient_balance"
+
+    def __init__(self, card_id: int, requested: Decimal, available: Decimal) -> None:
+        super().__init__(f"card {card_id} has {available} points available, {requested} requested")
+        self.card_id = card_id
+        self.requested = requested
+        self.available = available
+
+
+class UnknownHold(LedgerError):
+    code = "unknown_hold"
+
+    def __init__(self, hold_id: int) -> None:
+        super().__init__(f"hold {hold_id} does not exist")
+        self.hold_id = hold_id
+
+
+class HoldExpired(LedgerError):
+    code = "hold_expired"
+
+    def __init__(self, hold_id: int) -> None:
+        super().__init__(f"hold {hold_id} outlived its time to live and was (or will be) released")
+        self.hold_id = hold_id
+
+
+class HoldNotPending(LedgerError):
+    code = "hold_not_pending"
+
+    def __init__(self, hold_id: int, status: str) -> None:
+        super().__init__(f"hold {hold_id} is already {status}")
+        self.hold_id = hold_id
+        self.status = status
+
+
+class CaptureExceedsHold(LedgerError):
+    code = "capture_exceeds_hold"
+
+    def __init__(self, hold_id: int, requested: Decimal, held: Decimal) -> None:
+        super().__init__(f"cannot capture {requested} points from hold {hold_id}, which holds {held}")
+        self.hold_id = hold_id
+
+
+class IdempotencyConflict(LedgerError):
+    """The key was used before for a different request: a client bug, never retried away."""
+
+    code = "idempotency_conflict"
+
+    def __init__(self, key: str, first_kind: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different {first_kind} request; "
+            "use a new key for a new operation"
+        )
+        self.key = key
+
+
+class SameCardTransfer(LedgerError):
+    code = "same_card_transfer"
+
+    def __init__(self, card_id: int) -> None:
+        super().__init__(f"cannot transfer points from card {card_id} to itself")
+
+
+class PermissionDenied(LedgerError):
+    code = "permission_denied"
+
+
+class MissingReason(LedgerError):
+    code = "missing_reason"
+
+
+class NotReversible(LedgerError):
+    code = "not_reversible"
+
+
+class UnknownMovement(LedgerError):
+    code = "unknown_movement"
+
+    def __init__(self, movement_id: int) -> None:
+        super().__init__(f"movement {movement_id} does not exist")
+        self.movement_id = movement_id
+
+
+class InvalidDates(LedgerError):
+    code = "invalid_dates"

@@ -1,0 +1,936 @@
+"""Ledger operations inside one database transaction.
+
+A ``LedgerBook`` is bound to a connection whose transaction the caller owns, so a ledger operation
+can be part of a larger change (a card merge blocks cards and transfers points atomically; sync
+writes its outbox row beside the movement). ``LedgerService`` wraps each call in its own
+transaction with retries; use the book directly only inside a unit of work.
+
+Every operation follows the same steps, and every refusal happens before anything is written
+(the caller rolls back on any exception anyway):
+
+1. *claim* the idempotency key: insert the operation row, or find the earlier one and replay it;
+2. *lock* the card's balance row (``FOR UPDATE`` on PostgreSQL; SQLite runs ``BEGIN IMMEDIATE``);
+3. check the card's status, pick the lots to consume, and write movements, lots and totals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, func, select, type_coerce
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bonusbridge import errors
+from bonusbridge.actors import Actor, Permission
+from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, TransferRecord
+from bonusbridge.models import (
+    Card,
+    CardBalance,
+    CardStatus,
+    Hold,
+    HoldAllocation,
+    HoldStatus,
+    LedgerOperation,
+    Lot,
+    LotAllocation,
+    Movement,
+    MovementKind,
+    Origin,
+)
+from bonusbridge.types import CENT, Points, UTCDateTime
+
+cards = Card.__table__
+balances = CardBalance.__table__
+operations = LedgerOperation.__table__
+movements = Movement.__table__
+lots = Lot.__table__
+lot_allocations = LotAllocation.__table__
+holds = Hold.__table__
+hold_allocations = HoldAllocation.__table__
+
+ZERO = Decimal("0.00")
+#: 1C's bonus register is NUMERIC(15,2): anything larger cannot be stored on either side.
+MAX_AMOUNT = Decimal("9999999999999.99")
+POINTS = Points()
+
+
+def parse_amount(value: Decimal | int | str, *, allow_negative: bool = False) -> Decimal:
+    """Validate an amount of points: exact, at most two decimals, non-zero, positive unless allowed."""
+    if isinstance(value, float | bool):
+        raise errors.InvalidAmount(f"amount {value!r} must be a Decimal, an int or a string, never a float")
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise errors.InvalidAmount(f"amount {value!r} is not a number") from None
+    if not amount.is_finite():
+        raise errors.InvalidAmount(f"amount {value!r} is not a finite number")
+    if amount != amount.quantize(CENT):
+        raise errors.InvalidAmount(f"amount {value} has more than 2 decimals")
+    if amount == 0:
+        raise errors.InvalidAmount("amount must not be zero")
+    if amount < 0 and not allow_negative:
+        raise errors.InvalidAmount(f"amount {value} must be positive")
+    if abs(amount) > MAX_AMOUNT:
+        raise errors.InvalidAmount(f"amount {value} exceeds the largest storable amount {MAX_AMOUNT}")
+    return amount.quantize(CENT)
+
+
+def fingerprint(kind: str, args: Mapping[str, Any]) -> str:
+    """A stable digest of an operation's arguments: equal requests, equal fingerprints."""
+    canonical = json.dumps({"kind": kind, **args}, sort_keys=True, default=_canonical)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    operation_id: int
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _CardState:
+    status: CardStatus
+    total: Decimal
+    held: Decimal
+
+
+@dataclass(frozen=True)
+class _Pick:
+    """A part of one lot chosen for a debit or a hold."""
+
+    lot_id: int
+    amount: Decimal
+    available_from: datetime
+    expires_at: datetime | None
+
+
+class LedgerBook:
+    """The ledger's operations on one connection, at one instant ``now``."""
+
+    def __init__(self, conn: Connection, *, now: datetime, hold_ttl: timedelta = timedelta(minutes=15)):
+        if now.tzinfo is None:
+            raise ValueError("now must be time-zone aware")
+        self.conn = conn
+        self.now = now
+        self.hold_ttl = hold_ttl
+
+    # ------------------------------------------------------------------ credits and debits
+
+    def accrue(
+        self,
+        card_id: int,
+        amount: Decimal | int | str,
+        *,
+        key: str,
+        origin: Origin,
+        document: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        available_from: datetime | None = None,
+        expires_at: datetime | None = None,
+    ) -> MovementRecord:
+        """Credit points as a new lot, spendable from ``available_from`` until ``expires_at``."""
+        points = parse_amount(amount)
+        occurred = occurred_at or self.now
+        spendable_from = available_from or occurred
+        if expires_at is not None and expires_at <= spendable_from:
+            raise errors.InvalidDates(f"points expiring at {expires_at} would never be spendable")
+        claim = self._claim(
+            "accrue",
+            key,
+            origin,
+            actor,
+            card_id=card_id,
+            amount=points,
+            document=document,
+            reason=reason,
+            occurred_at=occurred_at,
+            available_from=available_from,
+            expires_at=expires_at,
+        )
+        if claim.replayed:
+            return self._replayed_movement(claim.operation_id)
+        state = self._lock_card(card_id)
+        self._refuse_blocked(card_id, state)
+        record = self._insert_movement(
+            claim.operation_id,
+            card_id,
+            MovementKind.ACCRUAL,
+            points,
+            origin,
+            key,
+            document=document,
+            actor=actor,
+            reason=reason,
+            occurred_at=occurred,
+            available_from=spendable_from,
+            expires_at=expires_at,
+        )
+        self._insert_lots(card_id, record.id, [(points, spendable_from, expires_at, None)])
+        self._change_totals(card_id, total=points)
+        return record
+
+    def redeem(
+        self,
+        card_id: int,
+        amount: Decimal | int | str,
+        *,
+        key: str,
+        origin: Origin,
+        document: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> MovementRecord:
+        """Spend points at once (a till receipt, an order paid without a hold)."""
+        points = parse_amount(amount)
+        claim = self._claim(
+            "redeem", key, origin, actor, card_id=card_id, amount=points, document=document, reason=reason
+        )
+        if claim.replayed:
+            return self._replayed_movement(claim.operation_id)
+        state = self._lock_card(card_id)
+        self._refuse_spending(card_id, state)
+        picks = self._pick_lots(card_id, points)
+        record = self._insert_movement(
+            claim.operation_id,
+            card_id,
+            MovementKind.REDEMPTION,
+            -points,
+            origin,
+            key,
+            document=document,
+            actor=actor,
+            reason=reason,
+        )
+        self._consume(card_id, record.id, picks)
+        return record
+
+    # ------------------------------------------------------------------ two-phase redemption
+
+    def hold(
+        self,
+        card_id: int,
+        amount: Decimal | int | str,
+        *,
+        key: str,
+        origin: Origin,
+        document: str | None = None,
+        ttl: timedelta | None = None,
+    ) -> HoldRecord:
+        """Reserve points for a checkout. They stay in the balance as ``held`` until capture or void."""
+        points = parse_amount(amount)
+        claim = self._claim("hold", key, origin, None, card_id=card_id, amount=points, document=document)
+        if claim.replayed:
+            return self._replayed_hold(claim.operation_id)
+        state = self._lock_card(card_id)
+        self._refuse_spending(card_id, state)
+        picks = self._pick_lots(card_id, points)
+        expires_at = self.now + (ttl or self.hold_ttl)
+        hold_id = self.conn.execute(
+            holds.insert()
+            .values(
+                card_id=card_id,
+                operation_id=claim.operation_id,
+                amount=points,
+                captured=ZERO,
+                status=HoldStatus.PENDING,
+                document=document,
+                created_at=self.now,
+                expires_at=expires_at,
+            )
+            .returning(holds.c.id)
+        ).scalar_one()
+        self.conn.execute(
+            hold_allocations.insert(),
+            [{"hold_id": hold_id, "lot_id": pick.lot_id, "amount": pick.amount} for pick in picks],
+        )
+        self._change_lots(picks, held=+1)
+        self._change_totals(card_id, held=points)
+        return HoldRecord(hold_id, card_id, points, ZERO, HoldStatus.PENDING, document, expires_at, None)
+
+    def capture(
+        self,
+        hold_id: int,
+        amount: Decimal | int | str | None = None,
+        *,
+        key: str,
+        origin: Origin,
+        actor: str | None = None,
+    ) -> MovementRecord:
+        """Spend all or part of a hold; the rest is released in the same step."""
+        points = None if amount is None else parse_amount(amount)
+        claim = self._claim("capture", key, origin, actor, hold_id=hold_id, amount=points)
+        if claim.replayed:
+            return self._replayed_movement(claim.operation_id)
+        hold, state = self._lock_hold(hold_id)
+        if hold.expires_at <= self.now:
+            raise errors.HoldExpired(hold_id)
+        self._refuse_blocked(hold.card_id, state)
+        points = hold.amount if points is None else points
+        if points > hold.amount:
+            raise errors.CaptureExceedsHold(hold_id, points, hold.amount)
+        reserved = self._hold_picks(hold_id)
+        spent = _take(reserved, points)
+        record = self._insert_movement(
+            claim.operation_id,
+            hold.card_id,
+            MovementKind.REDEMPTION,
+            -points,
+            origin,
+            key,
+            document=hold.document,
+            actor=actor,
+        )
+        self._change_lots(reserved, held=-1)
+        self._consume(hold.card_id, record.id, spent)
+        self._change_totals(hold.card_id, held=-hold.amount)
+        self._resolve_hold(hold_id, HoldStatus.CAPTURED, captured=points, movement_id=record.id)
+        return record
+
+    def void(self, hold_id: int, *, key: str, origin: Origin) -> HoldRecord:
+        """Release a hold entirely. Allowed on a blocked card: it only gives reserved points back."""
+        claim = self._claim("void", key, origin, None, hold_id=hold_id)
+        if claim.replayed:
+            return self._replayed_hold(claim.operation_id)
+        hold, _ = self._lock_hold(hold_id)
+        self._release_hold(hold_id, hold.card_id, hold.amount, HoldStatus.VOIDED)
+        return self._read_hold(hold_id)
+
+    # ------------------------------------------------------------------ transfers and merges
+
+    def transfer(
+        self,
+        from_card_id: int,
+        to_card_id: int,
+        amount: Decimal | int | str | None = None,
+        *,
+        key: str,
+        origin: Origin,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> TransferRecord | None:
+        """Move points between cards, each consumed lot keeping its expiry date on the target.
+
+        ``amount=None`` moves everything that can move (all unexpired, unheld points, pending ones
+        included) and returns ``None`` when there is nothing. Transfers are not spending: an
+        accumulation-only card may send and receive them.
+        """
+        points = None if amount is None else parse_amount(amount)
+        if from_card_id == to_card_id:
+            raise errors.SameCardTransfer(from_card_id)
+        claim = self._claim(
+            "transfer",
+            key,
+            origin,
+            actor,
+            from_card_id=from_card_id,
+            to_card_id=to_card_id,
+            amount=points,
+            reason=reason,
+        )
+        if claim.replayed:
+            return self._replayed_transfer(claim.operation_id)
+        states = self._lock_cards(from_card_id, to_card_id)
+        self._refuse_blocked(from_card_id, states[from_card_id])
+        self._refuse_blocked(to_card_id, states[to_card_id])
+        if points is None:
+            picks = self._open_lots(from_card_id, include_pending=True)
+            points = sum((pick.amount for pick in picks), ZERO)
+            if points == 0:
+                return None
+        else:
+            picks = self._pick_lots(from_card_id, points, include_pending=True)
+        common = {"actor": actor, "reason": reason}
+        outgoing = self._insert_movement(
+            claim.operation_id,
+            from_card_id,
+            MovementKind.TRANSFER_OUT,
+            -points,
+            origin,
+            key,
+            counterpart_card_id=to_card_id,
+            **common,
+        )
+        incoming = self._insert_movement(
+            claim.operation_id,
+            to_card_id,
+            MovementKind.TRANSFER_IN,
+            points,
+            origin,
+            f"{key}/in",
+            counterpart_card_id=from_card_id,
+            **common,
+        )
+        self._consume(from_card_id, outgoing.id, picks)
+        self._insert_lots(
+            to_card_id,
+            incoming.id,
+            [(pick.amount, pick.available_from, pick.expires_at, pick.lot_id) for pick in picks],
+        )
+        self._change_totals(to_card_id, total=points)
+        return TransferRecord(outgoing, incoming)
+
+    # ------------------------------------------------------------------ corrections
+
+    def adjust(
+        self,
+        card_id: int,
+        amount: Decimal | int | str,
+        *,
+        key: str,
+        origin: Origin,
+        actor: Actor,
+        reason: str,
+        expires_at: datetime | None = None,
+    ) -> MovementRecord:
+        """A staff correction, positive or negative. Needs the adjust permission and a reason."""
+        points = parse_amount(amount, allow_negative=True)
+        if not actor.may(Permission.ADJUST):
+            raise errors.PermissionDenied(f"{actor.name} may not adjust balances")
+        if not reason or not reason.strip():
+            raise errors.MissingReason("an adjustment needs a reason")
+        if expires_at is not None and (points < 0 or expires_at <= self.now):
+            raise errors.InvalidDates("only a positive adjustment takes an expiry date, in the future")
+        claim = self._claim(
+            "adjust", key, origin, actor.name, card_id=card_id, amount=points, reason=reason, expires_at=expires_at
+        )
+        if claim.replayed:
+            return self._replayed_movement(claim.operation_id)
+        state = self._lock_card(card_id)
+        self._refuse_blocked(card_id, state)
+        record = self._insert_movement(
+            claim.operation_id,
+            card_id,
+            MovementKind.ADJUSTMENT,
+            points,
+            origin,
+            key,
+            actor=actor.name,
+            reason=reason,
+            available_from=self.now if points > 0 else None,
+            expires_at=expires_at,
+        )
+        if points > 0:
+            self._insert_lots(card_id, record.id, [(points, self.now, expires_at, None)])
+            self._change_totals(card_id, total=points)
+        else:
+            self._consume(card_id, record.id, self._pick_lots(card_id, -points))
+        return record
+
+    def reverse(
+        self,
+        movement_id: int,
+        amount: Decimal | int | str | None = None,
+        *,
+        key: str,
+        origin: Origin,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> MovementRecord:
+        """Undo all or part of an accrual, redemption or adjustment with a new, opposite movement.
+
+        Reversing a credit takes the points back from the lot it created first (even if still
+        pending), then from the card's other spendable points; if the customer already spent them,
+        the refusal is ``InsufficientBalance``. Reversing a debit restores the points into new lots
+        with the expiry dates of the lots it consumed.
+        """
+        points = None if amount is None else parse_amount(amount)
+        claim = self._claim("reverse", key, origin, actor, movement_id=movement_id, amount=points, reason=reason)
+        if claim.replayed:
+            return self._replayed_movement(claim.operation_id)
+        original = self.conn.execute(select(movements).where(movements.c.id == movement_id)).first()
+        if original is None:
+            raise errors.UnknownMovement(movement_id)
+        if original.kind not in (MovementKind.ACCRUAL, MovementKind.REDEMPTION, MovementKind.ADJUSTMENT):
+            raise errors.NotReversible(
+                f"movement {movement_id} is a {original.kind.value}; only accruals, redemptions and "
+                "adjustments are reversed (transfers are undone by a transfer back)"
+            )
+        state = self._lock_card(original.card_id)
+        self._refuse_blocked(original.card_id, state)
+        already = self._reversed_so_far(movement_id)
+        left = abs(original.amount) - already
+        if left == 0:
+            raise errors.NotReversible(f"movement {movement_id} is already fully reversed")
+        points = left if points is None else points
+        if points > left:
+            raise errors.InvalidAmount(f"only {left} of movement {movement_id} is left to reverse, not {points}")
+        signed = -points if original.amount > 0 else points
+        record = self._insert_movement(
+            claim.operation_id,
+            original.card_id,
+            MovementKind.REVERSAL,
+            signed,
+            origin,
+            key,
+            document=original.document,
+            actor=actor,
+            reason=reason,
+            reverses_id=movement_id,
+        )
+        if original.amount > 0:
+            picks = self._pick_lots(original.card_id, points, prefer_movement_id=movement_id)
+            self._consume(original.card_id, record.id, picks)
+        else:
+            restored = _take(_skip(self._allocation_picks(movement_id), already), points)
+            self._insert_lots(
+                original.card_id,
+                record.id,
+                [(pick.amount, pick.available_from, pick.expires_at, pick.lot_id) for pick in restored],
+            )
+            self._change_totals(original.card_id, total=points)
+        return record
+
+    # ------------------------------------------------------------------ time-driven work
+
+    def expire_card(self, card_id: int, *, key: str, as_of: datetime) -> MovementRecord | None:
+        """Write off the card's points whose expiry date is ``as_of`` or earlier.
+
+        The part of an expired lot still reserved by a hold is left to that hold; once the hold is
+        voided or swept, a later run expires it.
+        """
+        claim = self._claim("expire", key, Origin.SYSTEM, None, card_id=card_id, as_of=as_of)
+        if claim.replayed:
+            return self._replayed_movement(claim.operation_id, optional=True)
+        self._lock_card(card_id)
+        rows = self.conn.execute(
+            select(lots.c.id, _free(), lots.c.available_from, lots.c.expires_at)
+            .where(
+                lots.c.card_id == card_id,
+                lots.c.remaining > 0,
+                lots.c.remaining > lots.c.held,
+                lots.c.expires_at <= as_of,
+            )
+            .order_by(lots.c.expires_at, lots.c.id)
+        ).all()
+        picks = [_Pick(row[0], row[1], row[2], row[3]) for row in rows]
+        total = sum((pick.amount for pick in picks), ZERO)
+        if total == 0:
+            return None
+        record = self._insert_movement(
+            claim.operation_id,
+            card_id,
+            MovementKind.EXPIRY,
+            -total,
+            Origin.SYSTEM,
+            key,
+            reason=f"points expired as of {as_of.isoformat()}",
+        )
+        self._consume(card_id, record.id, picks)
+        return record
+
+    def release_expired_holds(self, card_id: int) -> Decimal:
+        """Release the card's holds whose time to live is over. Returns the points given back."""
+        self._lock_card(card_id)
+        return self._release_expired_holds_locked(card_id)
+
+    # ------------------------------------------------------------------ reading
+
+    def balance(self, card_id: int, *, expiring_within: timedelta = timedelta(days=30)) -> BalanceView:
+        """The card's balance now: one query on its balance row and its open lots."""
+        now = self.now
+        horizon = now + expiring_within
+        free = lots.c.remaining - lots.c.held
+        is_pending = lots.c.available_from > now
+        is_expired = (lots.c.available_from <= now) & (lots.c.expires_at <= now)
+        is_expiring = (lots.c.available_from <= now) & (lots.c.expires_at > now) & (lots.c.expires_at <= horizon)
+
+        def total_of(condition: Any) -> Any:
+            return type_coerce(func.coalesce(func.sum(free).filter(condition), 0), POINTS)
+
+        row = self.conn.execute(
+            select(
+                balances.c.total,
+                balances.c.held,
+                total_of(is_pending),
+                total_of(is_expired),
+                total_of(is_expiring),
+                type_coerce(func.min(lots.c.expires_at).filter(lots.c.expires_at > now), UTCDateTime()),
+            )
+            .select_from(balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0)))
+            .where(balances.c.card_id == card_id)
+            .group_by(balances.c.total, balances.c.held)
+        ).first()
+        if row is None:
+            raise errors.UnknownCard(card_id)
+        total, held, pending, expired, expiring, next_expiry = row
+        return BalanceView(
+            card_id=card_id,
+            total=total,
+            available=total - held - pending - expired,
+            pending=pending,
+            held=held,
+            expired_unswept=expired,
+            expiring_soon=expiring,
+            expiring_horizon=horizon,
+            next_expiry=next_expiry,
+            as_of=now,
+        )
+
+    # ================================================================== internals
+
+    def _claim(self, kind: str, key: str, origin: Origin, actor: str | None, **args: Any) -> _Claim:
+        if not key or len(key) > 200:
+            raise errors.InvalidAmount("an idempotency key of 1 to 200 characters is required")
+        digest = fingerprint(kind, args)
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            insert(operations)
+            .values(
+                origin=origin,
+                idempotency_key=key,
+                kind=kind,
+                fingerprint=digest,
+                actor=actor,
+                created_at=self.now,
+                hold_id=args.get("hold_id"),
+            )
+            .on_conflict_do_nothing(index_elements=["origin", "idempotency_key"])
+            .returning(operations.c.id)
+        )
+        operation_id = self.conn.execute(statement).scalar()
+        if operation_id is not None:
+            return _Claim(operation_id, replayed=False)
+        first = self.conn.execute(
+            select(operations.c.id, operations.c.kind, operations.c.fingerprint).where(
+                operations.c.origin == origin, operations.c.idempotency_key == key
+            )
+        ).one()
+        if first.kind != kind or first.fingerprint != digest:
+            raise errors.IdempotencyConflict(key, first.kind)
+        return _Claim(first.id, replayed=True)
+
+    def _lock_card(self, card_id: int) -> _CardState:
+        row = self.conn.execute(
+            select(cards.c.status, balances.c.total, balances.c.held)
+            .select_from(balances.join(cards, cards.c.id == balances.c.card_id))
+            .where(balances.c.card_id == card_id)
+            .with_for_update(of=balances)
+        ).first()
+        if row is None:
+            raise errors.UnknownCard(card_id)
+        return _CardState(row[0], row[1], row[2])
+
+    def _lock_cards(self, *card_ids: int) -> dict[int, _CardState]:
+        """Lock several cards in id order, so two transfers between the same cards cannot deadlock."""
+        return {card_id: self._lock_card(card_id) for card_id in sorted(set(card_ids))}
+
+    @staticmethod
+    def _refuse_blocked(card_id: int, state: _CardState) -> None:
+        if state.status is CardStatus.BLOCKED:
+            raise errors.CardBlocked(card_id)
+
+    def _refuse_spending(self, card_id: int, state: _CardState) -> None:
+        self._refuse_blocked(card_id, state)
+        if state.status is CardStatus.ACCUMULATION_ONLY:
+            raise errors.AccumulationOnly(card_id)
+
+    def _open_lots(
+        self, card_id: int, *, include_pending: bool = False, prefer_movement_id: int | None = None
+    ) -> list[_Pick]:
+        """Unreserved, unexpired lots in spending order: earliest expiry first, never-expiring last."""
+        query = select(lots.c.id, _free(), lots.c.available_from, lots.c.expires_at).where(
+            lots.c.card_id == card_id,
+            lots.c.remaining > 0,
+            lots.c.remaining > lots.c.held,
+            (lots.c.expires_at.is_(None)) | (lots.c.expires_at > self.now),
+        )
+        if prefer_movement_id is not None:
+            # A reversal takes from the lot its credit created first, even before it is spendable.
+            query = query.where((lots.c.available_from <= self.now) | (lots.c.movement_id == prefer_movement_id))
+            first: Any = (lots.c.movement_id != prefer_movement_id,)
+        else:
+            if not include_pending:
+                query = query.where(lots.c.available_from <= self.now)
+            first = ()
+        query = query.order_by(*first, lots.c.expires_at.is_(None), lots.c.expires_at, lots.c.id)
+        return [_Pick(row[0], row[1], row[2], row[3]) for row in self.conn.execute(query)]
+
+    def _pick_lots(
+        self,
+        card_id: int,
+        amount: Decimal,
+        *,
+        include_pending: bool = False,
+        prefer_movement_id: int | None = None,
+    ) -> list[_Pick]:
+        """Choose lots covering ``amount`` or refuse. Expired holds are released before refusing."""
+        for attempt in (1, 2):
+            picks = self._open_lots(card_id, include_pending=include_pending, prefer_movement_id=prefer_movement_id)
+            available = sum((pick.amount for pick in picks), ZERO)
+            if available >= amount:
+                return _take(picks, amount)
+            if attempt == 1 and self._release_expired_holds_locked(card_id) == 0:
+                break
+        raise errors.InsufficientBalance(card_id, amount, available)
+
+    def _consume(self, card_id: int, movement_id: int, picks: list[_Pick]) -> None:
+        """Apply a debit: shrink the lots, record which lots paid, and lower the card's total."""
+        self._change_lots(picks, remaining=-1)
+        self.conn.execute(
+            lot_allocations.insert(),
+            [{"movement_id": movement_id, "lot_id": pick.lot_id, "amount": pick.amount} for pick in picks],
+        )
+        self._change_totals(card_id, total=-sum((pick.amount for pick in picks), ZERO))
+
+    def _change_lots(self, picks: list[_Pick], *, remaining: int = 0, held: int = 0) -> None:
+        """Add (sign +1) or subtract (-1) each pick's amount to its lot's ``remaining`` and/or ``held``."""
+        values: dict[str, Any] = {}
+        if remaining:
+            values["remaining"] = lots.c.remaining + bindparam("d_remaining", type_=POINTS)
+        if held:
+            values["held"] = lots.c.held + bindparam("d_held", type_=POINTS)
+        self.conn.execute(
+            lots.update().where(lots.c.id == bindparam("p_lot_id")).values(**values),
+            [
+                {"p_lot_id": pick.lot_id, "d_remaining": remaining * pick.amount, "d_held": held * pick.amount}
+                for pick in picks
+            ],
+        )
+
+    def _change_totals(self, card_id: int, *, total: Decimal = ZERO, held: Decimal = ZERO) -> None:
+        values: dict[str, Any] = {}
+        if total:
+            values["total"] = balances.c.total + type_coerce(total, POINTS)
+        if held:
+            values["held"] = balances.c.held + type_coerce(held, POINTS)
+        if values:
+            self.conn.execute(balances.update().where(balances.c.card_id == card_id).values(**values))
+
+    def _insert_lots(
+        self,
+        card_id: int,
+        movement_id: int,
+        parts: Iterable[tuple[Decimal, datetime, datetime | None, int | None]],
+    ) -> None:
+        self.conn.execute(
+            lots.insert(),
+            [
+                {
+                    "card_id": card_id,
+                    "movement_id": movement_id,
+                    "amount": amount,
+                    "remaining": amount,
+                    "held": ZERO,
+                    "available_from": available_from,
+                    "expires_at": expires_at,
+                    "source_lot_id": source_lot_id,
+                }
+                for amount, available_from, expires_at, source_lot_id in parts
+            ],
+        )
+
+    def _insert_movement(
+        self,
+        operation_id: int,
+        card_id: int,
+        kind: MovementKind,
+        amount: Decimal,
+        origin: Origin,
+        external_id: str,
+        *,
+        document: str | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        occurred_at: datetime | None = None,
+        available_from: datetime | None = None,
+        expires_at: datetime | None = None,
+        reverses_id: int | None = None,
+        counterpart_card_id: int | None = None,
+    ) -> MovementRecord:
+        values = {
+            "card_id": card_id,
+            "kind": kind,
+            "amount": amount,
+            "origin": origin,
+            "external_id": external_id,
+            "document": document,
+            "actor": actor,
+            "reason": reason,
+            "occurred_at": occurred_at or self.now,
+            "available_from": available_from,
+            "expires_at": expires_at,
+            "reverses_id": reverses_id,
+            "counterpart_card_id": counterpart_card_id,
+        }
+        movement_id = self.conn.execute(
+            movements.insert()
+            .values(operation_id=operation_id, recorded_at=self.now, **values)
+            .returning(movements.c.id)
+        ).scalar_one()
+        return MovementRecord(id=movement_id, **values)
+
+    def _lock_hold(self, hold_id: int) -> tuple[Row[Any], _CardState]:
+        """Find a pending hold and lock its card; refuse unknown or already resolved holds."""
+        hold = self.conn.execute(select(holds).where(holds.c.id == hold_id)).first()
+        if hold is None:
+            raise errors.UnknownHold(hold_id)
+        state = self._lock_card(hold.card_id)
+        # Re-read under the card lock: a concurrent capture or void may have resolved it meanwhile.
+        hold = self.conn.execute(select(holds).where(holds.c.id == hold_id)).one()
+        if hold.status is not HoldStatus.PENDING:
+            raise errors.HoldNotPending(hold_id, hold.status.value)
+        return hold, state
+
+    def _hold_picks(self, hold_id: int) -> list[_Pick]:
+        rows = self.conn.execute(
+            select(hold_allocations.c.lot_id, hold_allocations.c.amount, lots.c.available_from, lots.c.expires_at)
+            .join(lots, lots.c.id == hold_allocations.c.lot_id)
+            .where(hold_allocations.c.hold_id == hold_id)
+            .order_by(hold_allocations.c.id)
+        ).all()
+        return [_Pick(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def _allocation_picks(self, movement_id: int) -> list[_Pick]:
+        rows = self.conn.execute(
+            select(lot_allocations.c.lot_id, lot_allocations.c.amount, lots.c.available_from, lots.c.expires_at)
+            .join(lots, lots.c.id == lot_allocations.c.lot_id)
+            .where(lot_allocations.c.movement_id == movement_id)
+            .order_by(lot_allocations.c.id)
+        ).all()
+        return [_Pick(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def _reversed_so_far(self, movement_id: int) -> Decimal:
+        value = self.conn.execute(
+            select(type_coerce(func.coalesce(func.sum(movements.c.amount), 0), POINTS)).where(
+                movements.c.reverses_id == movement_id
+            )
+        ).scalar_one()
+        return abs(Decimal(value))
+
+    def _release_hold(self, hold_id: int, card_id: int, amount: Decimal, status: HoldStatus) -> None:
+        self._change_lots(self._hold_picks(hold_id), held=-1)
+        self._change_totals(card_id, held=-amount)
+        self._resolve_hold(hold_id, status)
+
+    def _release_expired_holds_locked(self, card_id: int) -> Decimal:
+        expired = self.conn.execute(
+            select(holds.c.id, holds.c.amount).where(
+                holds.c.card_id == card_id,
+                holds.c.status == HoldStatus.PENDING,
+                holds.c.expires_at <= self.now,
+            )
+        ).all()
+        for hold_id, amount in expired:
+            self._release_hold(hold_id, card_id, amount, HoldStatus.EXPIRED)
+        return sum((amount for _, amount in expired), ZERO)
+
+    def _resolve_hold(
+        self,
+        hold_id: int,
+        status: HoldStatus,
+        *,
+        captured: Decimal = ZERO,
+        movement_id: int | None = None,
+    ) -> None:
+        self.conn.execute(
+            holds.update()
+            .where(holds.c.id == hold_id)
+            .values(status=status, captured=captured, resolved_at=self.now, capture_movement_id=movement_id)
+        )
+
+    def _read_hold(self, hold_id: int, *, replayed: bool = False) -> HoldRecord:
+        row = self.conn.execute(select(holds).where(holds.c.id == hold_id)).one()
+        return HoldRecord(
+            id=row.id,
+            card_id=row.card_id,
+            amount=row.amount,
+            captured=row.captured,
+            status=row.status,
+            document=row.document,
+            expires_at=row.expires_at,
+            capture_movement_id=row.capture_movement_id,
+            replayed=replayed,
+        )
+
+    # ------------------------------------------------------------------ replays
+
+    def _movement_rows(self, operation_id: int) -> list[MovementRecord]:
+        rows = self.conn.execute(
+            select(movements).where(movements.c.operation_id == operation_id).order_by(movements.c.id)
+        ).all()
+        return [
+            MovementRecord(
+                id=row.id,
+                card_id=row.card_id,
+                kind=row.kind,
+                amount=row.amount,
+                origin=row.origin,
+                external_id=row.external_id,
+                document=row.document,
+                actor=row.actor,
+                reason=row.reason,
+                occurred_at=row.occurred_at,
+                available_from=row.available_from,
+                expires_at=row.expires_at,
+                reverses_id=row.reverses_id,
+                counterpart_card_id=row.counterpart_card_id,
+                replayed=True,
+            )
+            for row in rows
+        ]
+
+    def _replayed_movement(self, operation_id: int, *, optional: bool = False) -> Any:
+        found = self._movement_rows(operation_id)
+        if not found and optional:
+            return None
+        return found[0]
+
+    def _replayed_transfer(self, operation_id: int) -> TransferRecord | None:
+        found = self._movement_rows(operation_id)
+        if not found:
+            return None
+        outgoing, incoming = found
+        return TransferRecord(outgoing, incoming, replayed=True)
+
+    def _replayed_hold(self, operation_id: int) -> HoldRecord:
+        row = self.conn.execute(
+            select(operations.c.hold_id, holds.c.id)
+            .select_from(operations.outerjoin(holds, holds.c.operation_id == operations.c.id))
+            .where(operations.c.id == operation_id)
+        ).one()
+        return self._read_hold(row[0] or row[1], replayed=True)
+
+
+def _free() -> Any:
+    return type_coerce(lots.c.remaining - lots.c.held, POINTS)
+
+
+def _take(picks: list[_Pick], amount: Decimal) -> list[_Pick]:
+    """The first picks covering ``amount``, the last one cut to fit."""
+    taken: list[_Pick] = []
+    left = amount
+    for pick in picks:
+        if left <= 0:
+            break
+        part = min(pick.amount, left)
+        taken.append(_Pick(pick.lot_id, part, pick.available_from, pick.expires_at))
+        left -= part
+    return taken
+
+
+def _skip(picks: list[_Pick], amount: Decimal) -> list[_Pick]:
+    """The picks that remain after the first ``amount`` points (already restored by earlier reversals)."""
+    rest: list[_Pick] = []
+    left = amount
+    for pick in picks:
+        if left >= pick.amount:
+            left -= pick.amount
+            continue
+        rest.append(_Pick(pick.lot_id, pick.amount - left, pick.available_from, pick.expires_at))
+        left = ZERO
+    return rest

@@ -1,0 +1,337 @@
+"""The hub's tables: customers, cards, and the bonus ledger (operations, movements, lots, holds).
+
+Movements are the ledger's truth and are only ever inserted. Lots, holds and ``card_balances``
+are derived state kept in the same transaction as the movements that change them, so a balance is
+one indexed read; ``bonusbridge ledger check`` proves they still agree with the movements.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bonusbridge.types import Points, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    """Enums are stored as their values in a VARCHAR with a CHECK: portable and readable in SQL."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Origin(enum.StrEnum):
+    """Where a change came from. Sync uses it to never send a change back to its source."""
+
+    WEBSITE = "website"
+    ONEC = "onec"
+    MIGRATION = "migration"
+    ADMIN = "admin"
+    RECONCILIATION = "reconciliation"
+    SYSTEM = "system"
+
+
+class CardStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ACCUMULATION_ONLY = "accumulation_only"
+    BLOCKED = "blocked"
+
+
+class Gender(enum.StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+
+
+class MovementKind(enum.StrEnum):
+    ACCRUAL = "accrual"
+    REDEMPTION = "redemption"
+    EXPIRY = "expiry"
+    TRANSFER_IN = "transfer_in"
+    TRANSFER_OUT = "transfer_out"
+    ADJUSTMENT = "adjustment"
+    REVERSAL = "reversal"
+
+
+class HoldStatus(enum.StrEnum):
+    PENDING = "pending"
+    CAPTURED = "captured"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+class Program(Base):
+    """A loyalty program that issued cards: the current bonus program or one of the legacy ones."""
+
+    __tablename__ = "programs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_legacy: Mapped[bool] = mapped_column(Boolean, default=False)
+    onec_ref: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Customer(Base):
+    """A customer's profile. The verified phone identifies them in the cabinet."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        # A verified phone belongs to one customer only; unverified duplicates are legacy reality.
+        Index(
+            "uq_customers_verified_phone",
+            "phone_e164",
+            unique=True,
+            sqlite_where=text("phone_verified_at IS NOT NULL"),
+            postgresql_where=text("phone_verified_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_e164: Mapped[str | None] = mapped_column(String(16), index=True)
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    middle_name: Mapped[str | None] = mapped_column(String(100))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    email: Mapped[str | None] = mapped_column(String(254))
+    gender: Mapped[Gender | None] = mapped_column(_enum(Gender, "gender"))
+    city: Mapped[str | None] = mapped_column(String(100))
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    changed_by: Mapped[Origin] = mapped_column(_enum(Origin, "origin"), default=Origin.ADMIN)
+    onec_ref: Mapped[str | None] = mapped_column(String(36), unique=True)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declarative API
+
+    def missing_fields(self, required: list[str]) -> list[str]:
+        """The required profile fields that are still empty."""
+        return [field for field in required if getattr(self, field) in (None, "")]
+
+    def is_complete(self, required: list[str]) -> bool:
+        return not self.missing_fields(required)
+
+
+class Card(Base):
+    """A loyalty card. Its phone is what its program recorded: unverified until the owner proves it."""
+
+    __tablename__ = "cards"
+    __table_args__ = (
+        UniqueConstraint("program_id", "number"),
+        Index(
+            "uq_cards_primary_per_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("is_primary"),
+            postgresql_where=text("is_primary"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("programs.id"))
+    number: Mapped[str] = mapped_column(String(64))
+    status: Mapped[CardStatus] = mapped_column(_enum(CardStatus, "card_status"), default=CardStatus.ACTIVE)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    phone_raw: Mapped[str | None] = mapped_column(String(64))
+    phone_e164: Mapped[str | None] = mapped_column(String(16), index=True)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    onec_ref: Mapped[str | None] = mapped_column(String(36), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CardBalance(Base):
+    """Running totals of a card: the row the ledger locks, and the one indexed balance read.
+
+    ``total`` is the sum of the card's movements (= of its lots' remainders) and ``held`` the sum of
+    its pending holds. Pending, expired-but-not-swept and spendable amounts depend on the clock,
+    so they are computed from the card's open lots at read time rather than stored and left to rot.
+    """
+
+    __tablename__ = "card_balances"
+    __table_args__ = (
+        CheckConstraint("total >= 0", name="total_not_negative"),
+        CheckConstraint("held >= 0", name="held_not_negative"),
+        CheckConstraint("held <= total", name="held_within_total"),
+    )
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), primary_key=True)
+    total: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"))
+    held: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"))
+
+
+class LedgerOperation(Base):
+    """One idempotent call to the ledger: the key, and a fingerprint of its arguments."""
+
+    __tablename__ = "ledger_operations"
+    __table_args__ = (UniqueConstraint("origin", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[Origin] = mapped_column(_enum(Origin, "origin"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(24))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(100))
+    # The hold a capture or void acted on (no foreign key: holds already point here).
+    hold_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Movement(Base):
+    """An append-only change of a card's points. Never updated, never deleted."""
+
+    __tablename__ = "movements"
+    __table_args__ = (
+        UniqueConstraint("origin", "external_id"),
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        Index("ix_movements_card_occurred", "card_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    operation_id: Mapped[int] = mapped_column(ForeignKey("ledger_operations.id"), index=True)
+    kind: Mapped[MovementKind] = mapped_column(_enum(MovementKind, "movement_kind"))
+    amount: Mapped[Decimal] = mapped_column(Points)
+    origin: Mapped[Origin] = mapped_column(_enum(Origin, "origin"))
+    external_id: Mapped[str] = mapped_column(String(220))
+    document: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    available_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("movements.id"), index=True)
+    counterpart_card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+
+
+class Lot(Base):
+    """Points credited together, spendable from ``available_from`` until ``expires_at``.
+
+    Debits consume lots earliest expiry first, never-expiring last; ``held`` is the part reserved
+    by pending holds, which redemptions and expiry leave alone.
+    """
+
+    __tablename__ = "lots"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_within_amount"),
+        CheckConstraint("held >= 0 AND held <= remaining", name="held_within_remaining"),
+        Index(
+            "ix_lots_open_by_card",
+            "card_id",
+            "expires_at",
+            sqlite_where=text("remaining > 0"),
+            postgresql_where=text("remaining > 0"),
+        ),
+        Index(
+            "ix_lots_open_by_expiry",
+            "expires_at",
+            sqlite_where=text("remaining > 0 AND expires_at IS NOT NULL"),
+            postgresql_where=text("remaining > 0 AND expires_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    movement_id: Mapped[int] = mapped_column(ForeignKey("movements.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Points)
+    remaining: Mapped[Decimal] = mapped_column(Points)
+    held: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"))
+    available_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    source_lot_id: Mapped[int | None] = mapped_column(ForeignKey("lots.id"))
+
+
+class LotAllocation(Base):
+    """Which lots a debit movement consumed, and how much of each: what a reversal gives back."""
+
+    __tablename__ = "lot_allocations"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    movement_id: Mapped[int] = mapped_column(ForeignKey("movements.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Points)
+
+
+class Hold(Base):
+    """A two-phase redemption: points reserved at checkout, then captured (all or part) or voided."""
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("captured >= 0 AND captured <= amount", name="captured_within_amount"),
+        Index(
+            "ix_holds_pending_expiry",
+            "expires_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    operation_id: Mapped[int] = mapped_column(ForeignKey("ledger_operations.id"), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Points)
+    captured: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"))
+    status: Mapped[HoldStatus] = mapped_column(_enum(HoldStatus, "hold_status"), default=HoldStatus.PENDING)
+    document: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    capture_movement_id: Mapped[int | None] = mapped_column(ForeignKey("movements.id"))
+
+
+class HoldAllocation(Base):
+    """The lots a hold reserves, so capture spends exactly them and void frees exactly them."""
+
+    __tablename__ = "hold_allocations"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Points)

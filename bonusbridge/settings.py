@@ -1,0 +1,138 @@
+"""Every setting BonusBridge reads, in one place.
+
+Values come from the environment (prefix ``BONUSBRIDGE_``) or a ``.env`` file in the working
+directory. Validation happens once, at start-up: a wrong value stops the process with a message
+naming the variable, instead of failing later in the middle of a checkout.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from functools import lru_cache
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "BONUSBRIDGE_"
+
+#: Profile fields a customer may be asked to fill; ``profile_required_fields`` picks among them.
+PROFILE_FIELDS = frozenset(
+    {"last_name", "first_name", "middle_name", "birth_date", "email", "gender", "city", "marketing_consent"}
+)
+
+
+class SettingsError(RuntimeError):
+    """Raised at start-up when the configuration is invalid; the message names each bad variable."""
+
+
+class Settings(BaseSettings):
+    """BonusBridge configuration. Field ``foo_bar`` is read from ``BONUSBRIDGE_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- storage and messaging -------------------------------------------------------------
+    database_url: str = Field(
+        default="sqlite:///./var/bonusbridge.sqlite3",
+        description="SQLAlchemy URL. SQLite for the embedded default, postgresql+psycopg:// in production.",
+    )
+    database_echo: bool = False
+    broker_url: str = Field(
+        default="memory://",
+        description="Celery/kombu broker URL: memory:// embedded, amqp://user:pass@host:5672// for RabbitMQ.",
+    )
+    result_backend: str = Field(default="cache+memory://", description="Celery result backend.")
+
+    # --- 1C ----------------------------------------------------------------------------------
+    onec_timezone: str = Field(
+        default="Europe/Moscow",
+        description="IANA time zone of the 1C server: 1C dates carry no offset and are local to it.",
+    )
+
+    # --- customers and the ledger ------------------------------------------------------------
+    profile_required_fields: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["last_name", "first_name", "birth_date"],
+        description="Profile fields that must be filled before a card may spend (comma-separated).",
+    )
+    hold_ttl_seconds: int = Field(
+        default=900, gt=0, description="A checkout hold not captured within this time is released."
+    )
+    expiring_soon_days: int = Field(
+        default=30, gt=0, description="Horizon of the 'expiring soon' figure shown with a balance."
+    )
+    ledger_max_retries: int = Field(
+        default=5, ge=1, description="Attempts for a ledger transaction hit by a serialization failure."
+    )
+
+    @field_validator("onec_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite:// and postgresql+psycopg:// URLs are supported")
+        return value
+
+    @field_validator("profile_required_fields", mode="before")
+    @classmethod
+    def _split_fields(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("profile_required_fields")
+    @classmethod
+    def _known_fields(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - PROFILE_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown profile fields {unknown}; choose among {sorted(PROFILE_FIELDS)}")
+        return value
+
+    @property
+    def onec_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.onec_timezone)
+
+    @property
+    def hold_ttl(self) -> timedelta:
+        return timedelta(seconds=self.hold_ttl_seconds)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning pydantic's report into one readable error."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "?"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
+
+
+def settings_or_exit() -> Settings:
+    """For entry points: print the configuration problem and exit 2 instead of a traceback."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        print(f"bonusbridge: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

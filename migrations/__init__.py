@@ -1,0 +1,1 @@
+"""Alembic migrations: the one authoritative history of the database schema."""

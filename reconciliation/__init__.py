@@ -1,0 +1,1 @@
+"""Duplicate-card merges, legacy program consolidation, and balance drift against 1C."""

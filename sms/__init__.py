@@ -1,0 +1,1 @@
+"""SMS gateways (SMS Aero, Twilio, console) and one-time phone verification codes."""

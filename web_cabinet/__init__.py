@@ -1,0 +1,1 @@
+"""The customers' personal cabinet pages and the shop's JSON API."""
