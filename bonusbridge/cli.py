@@ -7,7 +7,6 @@ the hub never imports them.
 
 from __future__ import annotations
 
-import sys
 from importlib.metadata import entry_points
 
 import typer
@@ -84,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -51,19 +51,33 @@ def load_demo(hub: Hub) -> DemoReport:
     report = DemoReport()
     card_ids: dict[str, int] = {}
     with hub.unit_of_work() as uow:
-        programs = {code: uow.programs.get_or_create(code, name, is_legacy=legacy) for code, (name, legacy) in PROGRAMS.items()}
+        programs = {
+            code: uow.programs.get_or_create(code, name, is_legacy=legacy)
+            for code, (name, legacy) in PROGRAMS.items()
+        }
         for code, number, phone, status in DEMO_CARDS:
             card = uow.cards.by_number(programs[code].id, number)
             if card is None:
                 card = uow.cards.add(
-                    Card(program_id=programs[code].id, number=number, phone_raw=phone, phone_e164=_e164(phone), status=status)
+                    Card(
+                        program_id=programs[code].id,
+                        number=number,
+                        phone_raw=phone,
+                        phone_e164=_e164(phone),
+                        status=status,
+                    )
                 )
-                report.say(f"created card {mask_card_number(card.number)} in {code} (phone {mask_phone(phone)}, {status.value})")
+                report.say(
+                    f"created card {mask_card_number(card.number)} in {code} "
+                    f"(phone {mask_phone(phone)}, {status.value})"
+                )
             card_ids[number] = card.id
         owner = uow.cards.get(card_ids["2000 0000 0003"])
         if owner is not None and owner.customer_id is None:
             customer = uow.customers.add(
-                Customer(last_name="Демидова", first_name="Анна", changed_by=Origin.ADMIN, marketing_consent=True)
+                Customer(
+                    last_name="Демидова", first_name="Анна", changed_by=Origin.ADMIN, marketing_consent=True
+                )
             )
             owner.customer_id = customer.id
             owner.is_primary = True
@@ -79,22 +93,38 @@ def load_demo(hub: Hub) -> DemoReport:
     year = now + timedelta(days=365)
     operations = [
         ("2000 0000 0001", Decimal("350.00"), "demo:accrual:1", dict(expires_at=year, document="ЧК-000101")),
-        ("GOLD-77-001", Decimal("1200.00"), "demo:accrual:2", dict(expires_at=now + timedelta(days=20), document="LEGACY")),
+        (
+            "GOLD-77-001",
+            Decimal("1200.00"),
+            "demo:accrual:2",
+            dict(expires_at=now + timedelta(days=20), document="LEGACY"),
+        ),
         ("D5 000 123", Decimal("80.50"), "demo:accrual:3", dict(document="LEGACY")),
         ("2000 0000 0002", Decimal("410.00"), "demo:accrual:4", dict(expires_at=year, document="ЧК-000102")),
-        ("2000 0000 0003", Decimal("95.00"), "demo:accrual:5", dict(available_from=now + timedelta(days=14), document="ЗК-0007")),
+        (
+            "2000 0000 0003",
+            Decimal("95.00"),
+            "demo:accrual:5",
+            dict(available_from=now + timedelta(days=14), document="ЗК-0007"),
+        ),
     ]
     for number, amount, key, extra in operations:
         movement = ledger.accrue(card_ids[number], amount, key=key, origin=Origin.MIGRATION, **extra)  # type: ignore[arg-type]
         if not movement.replayed:
-            report.say(f"accrued {amount} points on {mask_card_number(number.replace(' ', ''))}")
-    redemption = ledger.redeem(card_ids["2000 0000 0001"], Decimal("50.00"), key="demo:redeem:1", origin=Origin.ONEC, document="ЧК-000140")
+            report.say(f"accrued {amount} points on {mask_card_number(normalize_card_number(number))}")
+    redemption = ledger.redeem(
+        card_ids["2000 0000 0001"],
+        Decimal("50.00"),
+        key="demo:redeem:1",
+        origin=Origin.ONEC,
+        document="ЧК-000140",
+    )
     if not redemption.replayed:
         report.say("redeemed 50.00 points at a till on ••••0001")
     for number, card_id in card_ids.items():
         balance = ledger.balance(card_id)
         report.say(
-            f"card {mask_card_number(number.replace(' ', ''))}: available {balance.available}, pending {balance.pending}, "
-            f"held {balance.held}, expiring within 30 days {balance.expiring_soon}"
+            f"card {mask_card_number(normalize_card_number(number))}: available {balance.available}, "
+            f"pending {balance.pending}, held {balance.held}, expiring within 30 days {balance.expiring_soon}"
         )
     return report

@@ -62,7 +62,9 @@ class CardRepository:
         return list(self.session.scalars(select(Card).where(Card.phone_e164 == phone_e164).order_by(Card.id)))
 
     def of_customer(self, customer_id: int) -> list[Card]:
-        return list(self.session.scalars(select(Card).where(Card.customer_id == customer_id).order_by(Card.id)))
+        return list(
+            self.session.scalars(select(Card).where(Card.customer_id == customer_id).order_by(Card.id))
+        )
 
 
 class ProgramRepository:

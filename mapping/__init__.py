@@ -1,1 +1,1 @@
-"""Declarative maps between 1C objects and the hub's model, and phone, name, date and reference normalization."""
+"""Declarative maps between 1C objects and the hub model; phone, name, date and reference normalization."""

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, func, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, func, select, type_coerce
 
-from bonusbridge.ledger.book import POINTS, balances, hold_allocations, holds, lot_allocations, lots, movements
+from bonusbridge.ledger.book import (
+    POINTS,
+    balances,
+    hold_allocations,
+    holds,
+    lot_allocations,
+    lots,
+    movements,
+)
 from bonusbridge.models import HoldStatus, MovementKind
 
 
@@ -24,7 +33,7 @@ class Finding:
         return f"{self.subject}: {self.problem}"
 
 
-def _sum(column: object) -> object:
+def _sum(column: ColumnElement[Any]) -> ColumnElement[Decimal]:
     return type_coerce(func.coalesce(func.sum(column), 0), POINTS)
 
 
@@ -33,21 +42,21 @@ def check_ledger(conn: Connection) -> list[Finding]:
     findings: list[Finding] = []
 
     movement_sums = (
-        select(movements.c.card_id, _sum(movements.c.amount).label("amount"))  # type: ignore[arg-type]
+        select(movements.c.card_id, _sum(movements.c.amount).label("amount"))
         .group_by(movements.c.card_id)
         .subquery()
     )
     lot_sums = (
         select(
             lots.c.card_id,
-            _sum(lots.c.remaining).label("remaining"),  # type: ignore[arg-type]
-            _sum(lots.c.held).label("held"),  # type: ignore[arg-type]
+            _sum(lots.c.remaining).label("remaining"),
+            _sum(lots.c.held).label("held"),
         )
         .group_by(lots.c.card_id)
         .subquery()
     )
     hold_sums = (
-        select(holds.c.card_id, _sum(holds.c.amount).label("held"))  # type: ignore[arg-type]
+        select(holds.c.card_id, _sum(holds.c.amount).label("held"))
         .where(holds.c.status == HoldStatus.PENDING)
         .group_by(holds.c.card_id)
         .subquery()
@@ -83,7 +92,7 @@ def check_ledger(conn: Connection) -> list[Finding]:
             findings.append(Finding(subject, f"negative free balance {total - held}"))
 
     consumed = (
-        select(lot_allocations.c.lot_id, _sum(lot_allocations.c.amount).label("amount"))  # type: ignore[arg-type]
+        select(lot_allocations.c.lot_id, _sum(lot_allocations.c.amount).label("amount"))
         .group_by(lot_allocations.c.lot_id)
         .subquery()
     )
@@ -93,10 +102,12 @@ def check_ledger(conn: Connection) -> list[Finding]:
         .outerjoin(consumed, consumed.c.lot_id == lots.c.id)
         .where(lots.c.amount - lots.c.remaining != func.coalesce(consumed.c.amount, 0))
     ):
-        findings.append(Finding(f"lot {lot_id}", f"amount {amount} - remaining {remaining} != consumed {used}"))
+        findings.append(
+            Finding(f"lot {lot_id}", f"amount {amount} - remaining {remaining} != consumed {used}")
+        )
 
     reserved = (
-        select(hold_allocations.c.hold_id, _sum(hold_allocations.c.amount).label("amount"))  # type: ignore[arg-type]
+        select(hold_allocations.c.hold_id, _sum(hold_allocations.c.amount).label("amount"))
         .group_by(hold_allocations.c.hold_id)
         .subquery()
     )
@@ -115,7 +126,7 @@ def check_ledger(conn: Connection) -> list[Finding]:
         MovementKind.REVERSAL,
     ]
     paid = (
-        select(lot_allocations.c.movement_id, _sum(lot_allocations.c.amount).label("amount"))  # type: ignore[arg-type]
+        select(lot_allocations.c.movement_id, _sum(lot_allocations.c.amount).label("amount"))
         .group_by(lot_allocations.c.movement_id)
         .subquery()
     )
@@ -134,5 +145,5 @@ def check_ledger(conn: Connection) -> list[Finding]:
 
 def total_points(conn: Connection) -> Decimal:
     """All points in the ledger: what accruals created, less what left through debits."""
-    value = conn.execute(select(_sum(movements.c.amount))).scalar_one()  # type: ignore[arg-type]
+    value = conn.execute(select(_sum(movements.c.amount))).scalar_one()
     return Decimal(value)

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, bindparam, func, select, type_coerce
+from sqlalchemy import Connection, Row, Table, bindparam, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -46,14 +46,14 @@ from bonusbridge.models import (
 )
 from bonusbridge.types import CENT, Points, UTCDateTime
 
-cards = Card.__table__
-balances = CardBalance.__table__
-operations = LedgerOperation.__table__
-movements = Movement.__table__
-lots = Lot.__table__
-lot_allocations = LotAllocation.__table__
-holds = Hold.__table__
-hold_allocations = HoldAllocation.__table__
+cards = cast(Table, Card.__table__)
+balances = cast(Table, CardBalance.__table__)
+operations = cast(Table, LedgerOperation.__table__)
+movements = cast(Table, Movement.__table__)
+lots = cast(Table, Lot.__table__)
+lot_allocations = cast(Table, LotAllocation.__table__)
+holds = cast(Table, Hold.__table__)
+hold_allocations = cast(Table, HoldAllocation.__table__)
 
 ZERO = Decimal("0.00")
 #: 1C's bonus register is NUMERIC(15,2): anything larger cannot be stored on either side.
@@ -296,8 +296,7 @@ class LedgerBook:
             actor=actor,
         )
         self._change_lots(reserved, held=-1)
-        self._consume(hold.card_id, record.id, spent)
-        self._change_totals(hold.card_id, held=-hold.amount)
+        self._consume(hold.card_id, record.id, spent, release_held=hold.amount)
         self._resolve_hold(hold_id, HoldStatus.CAPTURED, captured=points, movement_id=record.id)
         return record
 
@@ -354,7 +353,6 @@ class LedgerBook:
                 return None
         else:
             picks = self._pick_lots(from_card_id, points, include_pending=True)
-        common = {"actor": actor, "reason": reason}
         outgoing = self._insert_movement(
             claim.operation_id,
             from_card_id,
@@ -362,8 +360,9 @@ class LedgerBook:
             -points,
             origin,
             key,
+            actor=actor,
+            reason=reason,
             counterpart_card_id=to_card_id,
-            **common,
         )
         incoming = self._insert_movement(
             claim.operation_id,
@@ -372,8 +371,9 @@ class LedgerBook:
             points,
             origin,
             f"{key}/in",
+            actor=actor,
+            reason=reason,
             counterpart_card_id=from_card_id,
-            **common,
         )
         self._consume(from_card_id, outgoing.id, picks)
         self._insert_lots(
@@ -406,7 +406,14 @@ class LedgerBook:
         if expires_at is not None and (points < 0 or expires_at <= self.now):
             raise errors.InvalidDates("only a positive adjustment takes an expiry date, in the future")
         claim = self._claim(
-            "adjust", key, origin, actor.name, card_id=card_id, amount=points, reason=reason, expires_at=expires_at
+            "adjust",
+            key,
+            origin,
+            actor.name,
+            card_id=card_id,
+            amount=points,
+            reason=reason,
+            expires_at=expires_at,
         )
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
@@ -449,7 +456,9 @@ class LedgerBook:
         with the expiry dates of the lots it consumed.
         """
         points = None if amount is None else parse_amount(amount)
-        claim = self._claim("reverse", key, origin, actor, movement_id=movement_id, amount=points, reason=reason)
+        claim = self._claim(
+            "reverse", key, origin, actor, movement_id=movement_id, amount=points, reason=reason
+        )
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
         original = self.conn.execute(select(movements).where(movements.c.id == movement_id)).first()
@@ -468,7 +477,9 @@ class LedgerBook:
             raise errors.NotReversible(f"movement {movement_id} is already fully reversed")
         points = left if points is None else points
         if points > left:
-            raise errors.InvalidAmount(f"only {left} of movement {movement_id} is left to reverse, not {points}")
+            raise errors.InvalidAmount(
+                f"only {left} of movement {movement_id} is left to reverse, not {points}"
+            )
         signed = -points if original.amount > 0 else points
         record = self._insert_movement(
             claim.operation_id,
@@ -505,7 +516,7 @@ class LedgerBook:
         """
         claim = self._claim("expire", key, Origin.SYSTEM, None, card_id=card_id, as_of=as_of)
         if claim.replayed:
-            return self._replayed_movement(claim.operation_id, optional=True)
+            return self._replayed_optional_movement(claim.operation_id)
         self._lock_card(card_id)
         rows = self.conn.execute(
             select(lots.c.id, _free(), lots.c.available_from, lots.c.expires_at)
@@ -547,7 +558,9 @@ class LedgerBook:
         free = lots.c.remaining - lots.c.held
         is_pending = lots.c.available_from > now
         is_expired = (lots.c.available_from <= now) & (lots.c.expires_at <= now)
-        is_expiring = (lots.c.available_from <= now) & (lots.c.expires_at > now) & (lots.c.expires_at <= horizon)
+        is_expiring = (
+            (lots.c.available_from <= now) & (lots.c.expires_at > now) & (lots.c.expires_at <= horizon)
+        )
 
         def total_of(condition: Any) -> Any:
             return type_coerce(func.coalesce(func.sum(free).filter(condition), 0), POINTS)
@@ -561,7 +574,9 @@ class LedgerBook:
                 total_of(is_expiring),
                 type_coerce(func.min(lots.c.expires_at).filter(lots.c.expires_at > now), UTCDateTime()),
             )
-            .select_from(balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0)))
+            .select_from(
+                balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0))
+            )
             .where(balances.c.card_id == card_id)
             .group_by(balances.c.total, balances.c.held)
         ).first()
@@ -651,7 +666,9 @@ class LedgerBook:
         )
         if prefer_movement_id is not None:
             # A reversal takes from the lot its credit created first, even before it is spendable.
-            query = query.where((lots.c.available_from <= self.now) | (lots.c.movement_id == prefer_movement_id))
+            query = query.where(
+                (lots.c.available_from <= self.now) | (lots.c.movement_id == prefer_movement_id)
+            )
             first: Any = (lots.c.movement_id != prefer_movement_id,)
         else:
             if not include_pending:
@@ -670,7 +687,9 @@ class LedgerBook:
     ) -> list[_Pick]:
         """Choose lots covering ``amount`` or refuse. Expired holds are released before refusing."""
         for attempt in (1, 2):
-            picks = self._open_lots(card_id, include_pending=include_pending, prefer_movement_id=prefer_movement_id)
+            picks = self._open_lots(
+                card_id, include_pending=include_pending, prefer_movement_id=prefer_movement_id
+            )
             available = sum((pick.amount for pick in picks), ZERO)
             if available >= amount:
                 return _take(picks, amount)
@@ -678,14 +697,17 @@ class LedgerBook:
                 break
         raise errors.InsufficientBalance(card_id, amount, available)
 
-    def _consume(self, card_id: int, movement_id: int, picks: list[_Pick]) -> None:
-        """Apply a debit: shrink the lots, record which lots paid, and lower the card's total."""
+    def _consume(
+        self, card_id: int, movement_id: int, picks: list[_Pick], *, release_held: Decimal = ZERO
+    ) -> None:
+        """Apply a debit: shrink the lots, record which lots paid, and lower the card's total
+        (and its held amount, when the debit captures a hold) in one update."""
         self._change_lots(picks, remaining=-1)
         self.conn.execute(
             lot_allocations.insert(),
             [{"movement_id": movement_id, "lot_id": pick.lot_id, "amount": pick.amount} for pick in picks],
         )
-        self._change_totals(card_id, total=-sum((pick.amount for pick in picks), ZERO))
+        self._change_totals(card_id, total=-sum((pick.amount for pick in picks), ZERO), held=-release_held)
 
     def _change_lots(self, picks: list[_Pick], *, remaining: int = 0, held: int = 0) -> None:
         """Add (sign +1) or subtract (-1) each pick's amount to its lot's ``remaining`` and/or ``held``."""
@@ -697,7 +719,11 @@ class LedgerBook:
         self.conn.execute(
             lots.update().where(lots.c.id == bindparam("p_lot_id")).values(**values),
             [
-                {"p_lot_id": pick.lot_id, "d_remaining": remaining * pick.amount, "d_held": held * pick.amount}
+                {
+                    "p_lot_id": pick.lot_id,
+                    "d_remaining": remaining * pick.amount,
+                    "d_held": held * pick.amount,
+                }
                 for pick in picks
             ],
         )
@@ -752,7 +778,7 @@ class LedgerBook:
         reverses_id: int | None = None,
         counterpart_card_id: int | None = None,
     ) -> MovementRecord:
-        values = {
+        values: dict[str, Any] = {
             "card_id": card_id,
             "kind": kind,
             "amount": amount,
@@ -788,7 +814,9 @@ class LedgerBook:
 
     def _hold_picks(self, hold_id: int) -> list[_Pick]:
         rows = self.conn.execute(
-            select(hold_allocations.c.lot_id, hold_allocations.c.amount, lots.c.available_from, lots.c.expires_at)
+            select(
+                hold_allocations.c.lot_id, hold_allocations.c.amount, lots.c.available_from, lots.c.expires_at
+            )
             .join(lots, lots.c.id == hold_allocations.c.lot_id)
             .where(hold_allocations.c.hold_id == hold_id)
             .order_by(hold_allocations.c.id)
@@ -797,7 +825,9 @@ class LedgerBook:
 
     def _allocation_picks(self, movement_id: int) -> list[_Pick]:
         rows = self.conn.execute(
-            select(lot_allocations.c.lot_id, lot_allocations.c.amount, lots.c.available_from, lots.c.expires_at)
+            select(
+                lot_allocations.c.lot_id, lot_allocations.c.amount, lots.c.available_from, lots.c.expires_at
+            )
             .join(lots, lots.c.id == lot_allocations.c.lot_id)
             .where(lot_allocations.c.movement_id == movement_id)
             .order_by(lot_allocations.c.id)
@@ -884,11 +914,12 @@ class LedgerBook:
             for row in rows
         ]
 
-    def _replayed_movement(self, operation_id: int, *, optional: bool = False) -> Any:
+    def _replayed_movement(self, operation_id: int) -> MovementRecord:
+        return self._movement_rows(operation_id)[0]
+
+    def _replayed_optional_movement(self, operation_id: int) -> MovementRecord | None:
         found = self._movement_rows(operation_id)
-        if not found and optional:
-            return None
-        return found[0]
+        return found[0] if found else None
 
     def _replayed_transfer(self, operation_id: int) -> TransferRecord | None:
         found = self._movement_rows(operation_id)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
@@ -79,7 +80,9 @@ class LedgerService:
     def hold(self, card_id: int, amount: Decimal | int | str, **kwargs: Any) -> HoldRecord:
         return self.run(lambda book: book.hold(card_id, amount, **kwargs))
 
-    def capture(self, hold_id: int, amount: Decimal | int | str | None = None, **kwargs: Any) -> MovementRecord:
+    def capture(
+        self, hold_id: int, amount: Decimal | int | str | None = None, **kwargs: Any
+    ) -> MovementRecord:
         return self.run(lambda book: book.capture(hold_id, amount, **kwargs))
 
     def void(self, hold_id: int, **kwargs: Any) -> HoldRecord:
@@ -90,10 +93,14 @@ class LedgerService:
     ) -> TransferRecord | None:
         return self.run(lambda book: book.transfer(from_card_id, to_card_id, amount, **kwargs))
 
-    def adjust(self, card_id: int, amount: Decimal | int | str, *, actor: Actor, **kwargs: Any) -> MovementRecord:
+    def adjust(
+        self, card_id: int, amount: Decimal | int | str, *, actor: Actor, **kwargs: Any
+    ) -> MovementRecord:
         return self.run(lambda book: book.adjust(card_id, amount, actor=actor, **kwargs))
 
-    def reverse(self, movement_id: int, amount: Decimal | int | str | None = None, **kwargs: Any) -> MovementRecord:
+    def reverse(
+        self, movement_id: int, amount: Decimal | int | str | None = None, **kwargs: Any
+    ) -> MovementRecord:
         return self.run(lambda book: book.reverse(movement_id, amount, **kwargs))
 
     def balance(self, card_id: int, *, expiring_within: timedelta | None = None) -> BalanceView:
@@ -103,7 +110,9 @@ class LedgerService:
 
     # --- time-driven sweeps -------------------------------------------------------------------
 
-    def expire_due(self, now: datetime | None = None, *, key: str | None = None, batch: int = 500) -> list[MovementRecord]:
+    def expire_due(
+        self, now: datetime | None = None, *, key: str | None = None, batch: int = 500
+    ) -> list[MovementRecord]:
         """Write off every point whose expiry date has passed, one card per transaction.
 
         The key names the run (default: its cut-off instant); each card's expiry is its own
@@ -131,7 +140,7 @@ class LedgerService:
             for card_id in card_ids:
                 done.add(card_id)
                 record = self.run(
-                    lambda book, card_id=card_id: book.expire_card(card_id, key=f"{run_key}/card/{card_id}", as_of=as_of)
+                    partial(_expire_one, card_id=card_id, key=f"{run_key}/card/{card_id}", as_of=as_of)
                 )
                 if record is not None and not record.replayed:
                     written.append(record)
@@ -149,8 +158,16 @@ class LedgerService:
             )
         released = ZERO
         for card_id in card_ids:
-            released += self.run(lambda book, card_id=card_id: book.release_expired_holds(card_id))
+            released += self.run(partial(_release_one, card_id=card_id))
         return released
+
+
+def _expire_one(book: LedgerBook, *, card_id: int, key: str, as_of: datetime) -> MovementRecord | None:
+    return book.expire_card(card_id, key=key, as_of=as_of)
+
+
+def _release_one(book: LedgerBook, *, card_id: int) -> Decimal:
+    return book.release_expired_holds(card_id)
 
 
 __all__ = ["LedgerService", "Origin"]

@@ -1,0 +1,3 @@
+from bonusbridge.cli import main
+
+main()

@@ -1,0 +1,51 @@
+"""The Celery application shared by every BonusBridge worker.
+
+Settings follow the pitfalls in shared/reference/ledger-and-messaging.md: acknowledge late and
+requeue on worker loss (a task never silently disappears), prefetch one (a long task does not hold
+others hostage), publisher confirms on RabbitMQ (a publish is not "done" until the broker says so).
+Tasks must therefore be idempotent; the ledger's keys make ours so.
+
+Run a worker with ``celery -A bonusbridge.celery_app worker --beat``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import Celery
+
+from bonusbridge.settings import Settings, get_settings
+
+HUB_TASKS = "bonusbridge.tasks"
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery(
+        "bonusbridge", broker=settings.broker_url, backend=settings.result_backend, include=[HUB_TASKS]
+    )
+    transport_options: dict[str, object] = {}
+    if settings.broker_url.startswith(("amqp", "pyamqp")):
+        transport_options["confirm_publish"] = True
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        beat_schedule={
+            "release-expired-holds": {
+                "task": "bonusbridge.ledger.release_expired_holds",
+                "schedule": timedelta(minutes=1),
+            },
+            "expire-due-points": {"task": "bonusbridge.ledger.expire_due", "schedule": timedelta(hours=1)},
+        },
+    )
+    return app
+
+
+app = create_celery(get_settings())
