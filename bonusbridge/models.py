@@ -227,6 +227,13 @@ class Movement(Base):
         UniqueConstraint("origin", "external_id"),
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         Index("ix_movements_card_occurred", "card_id", "occurred_at"),
+        # Few movements are reversals: index only those, so ordinary inserts skip the index.
+        Index(
+            "ix_movements_reversals",
+            "reverses_id",
+            sqlite_where=text("reverses_id IS NOT NULL"),
+            postgresql_where=text("reverses_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -243,7 +250,7 @@ class Movement(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     available_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("movements.id"), index=True)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("movements.id"))
     counterpart_card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
 
 
@@ -276,7 +283,8 @@ class Lot(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
-    movement_id: Mapped[int] = mapped_column(ForeignKey("movements.id"), index=True)
+    # Not indexed: lots are always reached through their card (ix_lots_open_by_card).
+    movement_id: Mapped[int] = mapped_column(ForeignKey("movements.id"))
     amount: Mapped[Decimal] = mapped_column(Points)
     remaining: Mapped[Decimal] = mapped_column(Points)
     held: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"))

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from bonusbridge import errors
 from bonusbridge.ledger.audit import check_ledger
-from bonusbridge.ledger.book import movements
+from bonusbridge.ledger.statements import movements
 from bonusbridge.models import Origin
 
 WEB = Origin.WEBSITE
@@ -86,3 +86,23 @@ def test_concurrent_holds_never_reserve_more_than_the_balance(ledger, make_card,
     assert all(not isinstance(result, Exception) for result in captured)
     balance = ledger.balance(card)
     assert (balance.total, balance.held) == (Decimal("10"), Decimal("0"))
+
+
+def test_a_connection_killed_by_the_server_is_retried(ledger, make_card, db):
+    import pytest
+    from sqlalchemy import text
+
+    if db.dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL can terminate a pooled connection from the server side")
+    card = make_card()
+    ledger.accrue(card, Decimal("5"), key="warm-up", origin=WEB)  # leaves a connection in the pool
+    with db.connect() as admin:
+        admin.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        admin.commit()
+    assert ledger.accrue(card, Decimal("5"), key="after-kill", origin=WEB).amount == Decimal("5")
+    assert ledger.balance(card).total == Decimal("10")

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, select, type_coerce
 
-from bonusbridge.ledger.book import (
+from bonusbridge.ledger.statements import (
     POINTS,
     balances,
     hold_allocations,

@@ -21,44 +21,30 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, func, select, type_coerce
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Row, func, select, type_coerce
 
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
+from bonusbridge.ledger import statements as sql
 from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, TransferRecord
-from bonusbridge.models import (
-    Card,
-    CardBalance,
-    CardStatus,
-    Hold,
-    HoldAllocation,
-    HoldStatus,
-    LedgerOperation,
-    Lot,
-    LotAllocation,
-    Movement,
-    MovementKind,
-    Origin,
+from bonusbridge.ledger.statements import (
+    POINTS,
+    balances,
+    hold_allocations,
+    holds,
+    lot_allocations,
+    lots,
+    movements,
+    operations,
 )
-from bonusbridge.types import CENT, Points, UTCDateTime
-
-cards = cast(Table, Card.__table__)
-balances = cast(Table, CardBalance.__table__)
-operations = cast(Table, LedgerOperation.__table__)
-movements = cast(Table, Movement.__table__)
-lots = cast(Table, Lot.__table__)
-lot_allocations = cast(Table, LotAllocation.__table__)
-holds = cast(Table, Hold.__table__)
-hold_allocations = cast(Table, HoldAllocation.__table__)
+from bonusbridge.models import CardStatus, HoldStatus, MovementKind, Origin
+from bonusbridge.types import CENT, UTCDateTime
 
 ZERO = Decimal("0.00")
 #: 1C's bonus register is NUMERIC(15,2): anything larger cannot be stored on either side.
 MAX_AMOUNT = Decimal("9999999999999.99")
-POINTS = Points()
 
 
 def parse_amount(value: Decimal | int | str, *, allow_negative: bool = False) -> Decimal:
@@ -164,8 +150,7 @@ class LedgerBook:
         )
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
-        state = self._lock_card(card_id)
-        self._refuse_blocked(card_id, state)
+        self._credit(card_id, points)
         record = self._insert_movement(
             claim.operation_id,
             card_id,
@@ -181,7 +166,6 @@ class LedgerBook:
             expires_at=expires_at,
         )
         self._insert_lots(card_id, record.id, [(points, spendable_from, expires_at, None)])
-        self._change_totals(card_id, total=points)
         return record
 
     def redeem(
@@ -202,8 +186,7 @@ class LedgerBook:
         )
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
-        state = self._lock_card(card_id)
-        self._refuse_spending(card_id, state)
+        self._debit(card_id, points, spending=True)
         picks = self._pick_lots(card_id, points)
         record = self._insert_movement(
             claim.operation_id,
@@ -216,7 +199,7 @@ class LedgerBook:
             actor=actor,
             reason=reason,
         )
-        self._consume(card_id, record.id, picks)
+        self._consume(card_id, record.id, picks, totals_done=True)
         return record
 
     # ------------------------------------------------------------------ two-phase redemption
@@ -236,8 +219,7 @@ class LedgerBook:
         claim = self._claim("hold", key, origin, None, card_id=card_id, amount=points, document=document)
         if claim.replayed:
             return self._replayed_hold(claim.operation_id)
-        state = self._lock_card(card_id)
-        self._refuse_spending(card_id, state)
+        self._debit(card_id, points, spending=True, statement=sql.RESERVE)
         picks = self._pick_lots(card_id, points)
         expires_at = self.now + (ttl or self.hold_ttl)
         hold_id = self.conn.execute(
@@ -259,7 +241,6 @@ class LedgerBook:
             [{"hold_id": hold_id, "lot_id": pick.lot_id, "amount": pick.amount} for pick in picks],
         )
         self._change_lots(picks, held=+1)
-        self._change_totals(card_id, held=points)
         return HoldRecord(hold_id, card_id, points, ZERO, HoldStatus.PENDING, document, expires_at, None)
 
     def capture(
@@ -417,8 +398,10 @@ class LedgerBook:
         )
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
-        state = self._lock_card(card_id)
-        self._refuse_blocked(card_id, state)
+        if points > 0:
+            self._credit(card_id, points)
+        else:
+            self._debit(card_id, -points, spending=False)
         record = self._insert_movement(
             claim.operation_id,
             card_id,
@@ -433,9 +416,8 @@ class LedgerBook:
         )
         if points > 0:
             self._insert_lots(card_id, record.id, [(points, self.now, expires_at, None)])
-            self._change_totals(card_id, total=points)
         else:
-            self._consume(card_id, record.id, self._pick_lots(card_id, -points))
+            self._consume(card_id, record.id, self._pick_lots(card_id, -points), totals_done=True)
         return record
 
     def reverse(
@@ -602,80 +584,85 @@ class LedgerBook:
         if not key or len(key) > 200:
             raise errors.InvalidAmount("an idempotency key of 1 to 200 characters is required")
         digest = fingerprint(kind, args)
-        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
-        statement = (
-            insert(operations)
-            .values(
-                origin=origin,
-                idempotency_key=key,
-                kind=kind,
-                fingerprint=digest,
-                actor=actor,
-                created_at=self.now,
-                hold_id=args.get("hold_id"),
-            )
-            .on_conflict_do_nothing(index_elements=["origin", "idempotency_key"])
-            .returning(operations.c.id)
-        )
-        operation_id = self.conn.execute(statement).scalar()
+        operation_id = self.conn.execute(
+            sql.claim_statement(self.conn.dialect.name),
+            {
+                "origin": origin,
+                "idempotency_key": key,
+                "kind": kind,
+                "fingerprint": digest,
+                "actor": actor,
+                "created_at": self.now,
+                "hold_id": args.get("hold_id"),
+            },
+        ).scalar()
         if operation_id is not None:
             return _Claim(operation_id, replayed=False)
-        first = self.conn.execute(
-            select(operations.c.id, operations.c.kind, operations.c.fingerprint).where(
-                operations.c.origin == origin, operations.c.idempotency_key == key
-            )
-        ).one()
+        first = self.conn.execute(sql.FIND_OPERATION, {"b_origin": origin, "b_key": key}).one()
         if first.kind != kind or first.fingerprint != digest:
             raise errors.IdempotencyConflict(key, first.kind)
         return _Claim(first.id, replayed=True)
 
     def _lock_card(self, card_id: int) -> _CardState:
-        row = self.conn.execute(
-            select(cards.c.status, balances.c.total, balances.c.held)
-            .select_from(balances.join(cards, cards.c.id == balances.c.card_id))
-            .where(balances.c.card_id == card_id)
-            .with_for_update(of=balances)
-        ).first()
+        row = self.conn.execute(sql.LOCK_CARD, {"b_card": card_id}).first()
         if row is None:
             raise errors.UnknownCard(card_id)
         return _CardState(row[0], row[1], row[2])
+
+    def _credit(self, card_id: int, amount: Decimal) -> None:
+        """Raise the card's total, taking its lock; refuse an unknown or blocked card."""
+        status = self.conn.execute(sql.CREDIT, {"b_card": card_id, "b_amount": amount}).scalar()
+        if status is None:
+            raise errors.UnknownCard(card_id)
+        self._refuse(card_id, status, spending=False)
+
+    def _debit(self, card_id: int, amount: Decimal, *, spending: bool, statement: Any = sql.DEBIT) -> None:
+        """Lower the card's free points (``DEBIT``: the total; ``RESERVE``: raise ``held``), taking
+        its lock. When the conditional update finds too little, look closer: unknown card, refused
+        status, or stale holds to release before refusing for lack of points."""
+        params = {"b_card": card_id, "b_amount": amount}
+        status = self.conn.execute(statement, params).scalar()
+        if status is None:
+            state = self._lock_card(card_id)
+            self._refuse(card_id, state.status, spending=spending)
+            if self._release_expired_holds_locked(card_id) > 0:
+                status = self.conn.execute(statement, params).scalar()
+            if status is None:
+                spendable = sum((pick.amount for pick in self._open_lots(card_id)), ZERO)
+                raise errors.InsufficientBalance(card_id, amount, spendable)
+        self._refuse(card_id, status, spending=spending)
+
+    @staticmethod
+    def _refuse(card_id: int, status: CardStatus, *, spending: bool) -> None:
+        if status is CardStatus.BLOCKED:
+            raise errors.CardBlocked(card_id)
+        if spending and status is CardStatus.ACCUMULATION_ONLY:
+            raise errors.AccumulationOnly(card_id)
 
     def _lock_cards(self, *card_ids: int) -> dict[int, _CardState]:
         """Lock several cards in id order, so two transfers between the same cards cannot deadlock."""
         return {card_id: self._lock_card(card_id) for card_id in sorted(set(card_ids))}
 
-    @staticmethod
-    def _refuse_blocked(card_id: int, state: _CardState) -> None:
-        if state.status is CardStatus.BLOCKED:
-            raise errors.CardBlocked(card_id)
-
-    def _refuse_spending(self, card_id: int, state: _CardState) -> None:
-        self._refuse_blocked(card_id, state)
-        if state.status is CardStatus.ACCUMULATION_ONLY:
-            raise errors.AccumulationOnly(card_id)
+    def _refuse_blocked(self, card_id: int, state: _CardState) -> None:
+        self._refuse(card_id, state.status, spending=False)
 
     def _open_lots(
         self, card_id: int, *, include_pending: bool = False, prefer_movement_id: int | None = None
     ) -> list[_Pick]:
-        """Unreserved, unexpired lots in spending order: earliest expiry first, never-expiring last."""
-        query = select(lots.c.id, _free(), lots.c.available_from, lots.c.expires_at).where(
-            lots.c.card_id == card_id,
-            lots.c.remaining > 0,
-            lots.c.remaining > lots.c.held,
-            (lots.c.expires_at.is_(None)) | (lots.c.expires_at > self.now),
-        )
+        """Unreserved, unexpired lots in spending order: earliest expiry first, never-expiring last.
+
+        With ``prefer_movement_id`` (reversing a credit) the lot that credit created comes first,
+        even while still pending."""
+        params: dict[str, Any] = {"b_card": card_id, "b_now": self.now}
         if prefer_movement_id is not None:
-            # A reversal takes from the lot its credit created first, even before it is spendable.
-            query = query.where(
-                (lots.c.available_from <= self.now) | (lots.c.movement_id == prefer_movement_id)
-            )
-            first: Any = (lots.c.movement_id != prefer_movement_id,)
+            statement = sql.REVERSIBLE_LOTS
+            params["b_movement"] = prefer_movement_id
         else:
-            if not include_pending:
-                query = query.where(lots.c.available_from <= self.now)
-            first = ()
-        query = query.order_by(*first, lots.c.expires_at.is_(None), lots.c.expires_at, lots.c.id)
-        return [_Pick(row[0], row[1], row[2], row[3]) for row in self.conn.execute(query)]
+            statement = sql.TRANSFERABLE_LOTS if include_pending else sql.SPENDABLE_LOTS
+        return [
+            _Pick(lot_id, remaining - held, available_from, expires_at)
+            for lot_id, remaining, held, available_from, expires_at in self.conn.execute(statement, params)
+        ]
 
     def _pick_lots(
         self,
@@ -698,44 +685,43 @@ class LedgerBook:
         raise errors.InsufficientBalance(card_id, amount, available)
 
     def _consume(
-        self, card_id: int, movement_id: int, picks: list[_Pick], *, release_held: Decimal = ZERO
+        self,
+        card_id: int,
+        movement_id: int,
+        picks: list[_Pick],
+        *,
+        release_held: Decimal = ZERO,
+        totals_done: bool = False,
     ) -> None:
-        """Apply a debit: shrink the lots, record which lots paid, and lower the card's total
-        (and its held amount, when the debit captures a hold) in one update."""
+        """Apply a debit: shrink the lots, record which lots paid, and lower the card's total (and
+        its held amount, when the debit captures a hold) in one update, unless ``_debit`` did."""
         self._change_lots(picks, remaining=-1)
         self.conn.execute(
-            lot_allocations.insert(),
+            sql.INSERT_LOT_ALLOCATIONS,
             [{"movement_id": movement_id, "lot_id": pick.lot_id, "amount": pick.amount} for pick in picks],
         )
-        self._change_totals(card_id, total=-sum((pick.amount for pick in picks), ZERO), held=-release_held)
+        if not totals_done:
+            self._change_totals(
+                card_id, total=-sum((pick.amount for pick in picks), ZERO), held=-release_held
+            )
 
     def _change_lots(self, picks: list[_Pick], *, remaining: int = 0, held: int = 0) -> None:
         """Add (sign +1) or subtract (-1) each pick's amount to its lot's ``remaining`` and/or ``held``."""
-        values: dict[str, Any] = {}
-        if remaining:
-            values["remaining"] = lots.c.remaining + bindparam("d_remaining", type_=POINTS)
-        if held:
-            values["held"] = lots.c.held + bindparam("d_held", type_=POINTS)
         self.conn.execute(
-            lots.update().where(lots.c.id == bindparam("p_lot_id")).values(**values),
+            sql.CHANGE_LOT,
             [
                 {
-                    "p_lot_id": pick.lot_id,
-                    "d_remaining": remaining * pick.amount,
-                    "d_held": held * pick.amount,
+                    "b_lot": pick.lot_id,
+                    "b_remaining": remaining * pick.amount,
+                    "b_lot_held": held * pick.amount,
                 }
                 for pick in picks
             ],
         )
 
     def _change_totals(self, card_id: int, *, total: Decimal = ZERO, held: Decimal = ZERO) -> None:
-        values: dict[str, Any] = {}
-        if total:
-            values["total"] = balances.c.total + type_coerce(total, POINTS)
-        if held:
-            values["held"] = balances.c.held + type_coerce(held, POINTS)
-        if values:
-            self.conn.execute(balances.update().where(balances.c.card_id == card_id).values(**values))
+        if total or held:
+            self.conn.execute(sql.CHANGE_TOTALS, {"b_card": card_id, "b_total": total, "b_held": held})
 
     def _insert_lots(
         self,
@@ -744,7 +730,7 @@ class LedgerBook:
         parts: Iterable[tuple[Decimal, datetime, datetime | None, int | None]],
     ) -> None:
         self.conn.execute(
-            lots.insert(),
+            sql.INSERT_LOTS,
             [
                 {
                     "card_id": card_id,
@@ -794,9 +780,7 @@ class LedgerBook:
             "counterpart_card_id": counterpart_card_id,
         }
         movement_id = self.conn.execute(
-            movements.insert()
-            .values(operation_id=operation_id, recorded_at=self.now, **values)
-            .returning(movements.c.id)
+            sql.INSERT_MOVEMENT, {"operation_id": operation_id, "recorded_at": self.now, **values}
         ).scalar_one()
         return MovementRecord(id=movement_id, **values)
 

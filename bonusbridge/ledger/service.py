@@ -20,8 +20,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
 from bonusbridge.actors import Actor
-from bonusbridge.ledger.book import ZERO, LedgerBook, holds, lots
+from bonusbridge.ledger.book import ZERO, LedgerBook
 from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, TransferRecord
+from bonusbridge.ledger.statements import holds, lots
 from bonusbridge.models import HoldStatus, Origin, utcnow
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 
 def is_retryable(exc: DBAPIError) -> bool:
+    """Serialization failure, deadlock, SQLite's busy lock, or a pooled connection found dead."""
+    if exc.connection_invalidated:
+        return True
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate in RETRYABLE_SQLSTATES:
         return True

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 22:08:18.090570
+Create Date: 2026-11-24 22:55:14.151332
 """
 
 from collections.abc import Sequence
@@ -237,7 +237,13 @@ def upgrade() -> None:
     with op.batch_alter_table("movements", schema=None) as batch_op:
         batch_op.create_index("ix_movements_card_occurred", ["card_id", "occurred_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_movements_operation_id"), ["operation_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_movements_reverses_id"), ["reverses_id"], unique=False)
+        batch_op.create_index(
+            "ix_movements_reversals",
+            ["reverses_id"],
+            unique=False,
+            sqlite_where=sa.text("reverses_id IS NOT NULL"),
+            postgresql_where=sa.text("reverses_id IS NOT NULL"),
+        )
 
     op.create_table(
         "holds",
@@ -313,7 +319,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lots")),
     )
     with op.batch_alter_table("lots", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_lots_movement_id"), ["movement_id"], unique=False)
         batch_op.create_index(
             "ix_lots_open_by_card",
             ["card_id", "expires_at"],
@@ -387,7 +392,6 @@ def downgrade() -> None:
             sqlite_where=sa.text("remaining > 0"),
             postgresql_where=sa.text("remaining > 0"),
         )
-        batch_op.drop_index(batch_op.f("ix_lots_movement_id"))
 
     op.drop_table("lots")
     with op.batch_alter_table("holds", schema=None) as batch_op:
@@ -400,7 +404,11 @@ def downgrade() -> None:
 
     op.drop_table("holds")
     with op.batch_alter_table("movements", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_movements_reverses_id"))
+        batch_op.drop_index(
+            "ix_movements_reversals",
+            sqlite_where=sa.text("reverses_id IS NOT NULL"),
+            postgresql_where=sa.text("reverses_id IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_movements_operation_id"))
         batch_op.drop_index("ix_movements_card_occurred")
 
