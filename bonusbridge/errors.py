@@ -137,3 +137,7 @@ class UnknownMovement(LedgerError):
 
 class InvalidDates(LedgerError):
     code = "invalid_dates"
+
+
+class InvalidKey(LedgerError):
+    code = "invalid_key"

@@ -69,7 +69,7 @@ def _reset_postgres(engine: Engine) -> None:
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     url = database_url(tmp_path_factory.mktemp("db"))
-    engine = create_db_engine(url, pool_size=60)
+    engine = create_db_engine(url, pool_size=30)
     if make_url(url).get_backend_name() == "postgresql":
         try:
             _reset_postgres(engine)
@@ -105,9 +105,20 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 1, 15, 10, 0, tzinfo=UTC))
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """On PostgreSQL every ledger test runs twice: through the fast path (one PL/pgSQL call for
+    accrue and redeem) and through the pure Python path, which must behave identically."""
+    if "ledger_path" in metafunc.fixturenames:
+        url = os.environ.get("BONUSBRIDGE_DATABASE_URL", "")
+        paths = ["fast", "python"] if url.startswith("postgresql") else ["python"]
+        metafunc.parametrize("ledger_path", paths)
+
+
 @pytest.fixture
-def ledger(db: Engine, clock: FakeClock) -> LedgerService:
-    return LedgerService(db, clock=clock, hold_ttl=timedelta(minutes=15))
+def ledger(db: Engine, clock: FakeClock, ledger_path: str) -> LedgerService:
+    service = LedgerService(db, clock=clock, hold_ttl=timedelta(minutes=15), fast_path=ledger_path == "fast")
+    assert (service.fast is not None) == (ledger_path == "fast")
+    return service
 
 
 CardFactory = Callable[..., int]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
 from bonusbridge.ledger.audit import check_ledger
-from bonusbridge.ledger.book import parse_amount
+from bonusbridge.ledger.intents import parse_amount
 from bonusbridge.ledger.statements import movements, operations
 from bonusbridge.models import CardStatus, HoldStatus, MovementKind, Origin
 

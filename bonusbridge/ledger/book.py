@@ -15,12 +15,10 @@ Every operation follows the same steps, and every refusal happens before anythin
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, type_coerce
@@ -28,6 +26,7 @@ from sqlalchemy import Connection, Row, func, select, type_coerce
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
 from bonusbridge.ledger import statements as sql
+from bonusbridge.ledger.intents import Accrual, Redemption, check_key, fingerprint, parse_amount
 from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, TransferRecord
 from bonusbridge.ledger.statements import (
     POINTS,
@@ -40,44 +39,9 @@ from bonusbridge.ledger.statements import (
     operations,
 )
 from bonusbridge.models import CardStatus, HoldStatus, MovementKind, Origin
-from bonusbridge.types import CENT, UTCDateTime
+from bonusbridge.types import UTCDateTime
 
 ZERO = Decimal("0.00")
-#: 1C's bonus register is NUMERIC(15,2): anything larger cannot be stored on either side.
-MAX_AMOUNT = Decimal("9999999999999.99")
-
-
-def parse_amount(value: Decimal | int | str, *, allow_negative: bool = False) -> Decimal:
-    """Validate an amount of points: exact, at most two decimals, non-zero, positive unless allowed."""
-    if isinstance(value, float | bool):
-        raise errors.InvalidAmount(f"amount {value!r} must be a Decimal, an int or a string, never a float")
-    try:
-        amount = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        raise errors.InvalidAmount(f"amount {value!r} is not a number") from None
-    if not amount.is_finite():
-        raise errors.InvalidAmount(f"amount {value!r} is not a finite number")
-    if amount != amount.quantize(CENT):
-        raise errors.InvalidAmount(f"amount {value} has more than 2 decimals")
-    if amount == 0:
-        raise errors.InvalidAmount("amount must not be zero")
-    if amount < 0 and not allow_negative:
-        raise errors.InvalidAmount(f"amount {value} must be positive")
-    if abs(amount) > MAX_AMOUNT:
-        raise errors.InvalidAmount(f"amount {value} exceeds the largest storable amount {MAX_AMOUNT}")
-    return amount.quantize(CENT)
-
-
-def fingerprint(kind: str, args: Mapping[str, Any]) -> str:
-    """A stable digest of an operation's arguments: equal requests, equal fingerprints."""
-    canonical = json.dumps({"kind": kind, **args}, sort_keys=True, default=_canonical)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _canonical(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -130,42 +94,44 @@ class LedgerBook:
         expires_at: datetime | None = None,
     ) -> MovementRecord:
         """Credit points as a new lot, spendable from ``available_from`` until ``expires_at``."""
-        points = parse_amount(amount)
-        occurred = occurred_at or self.now
-        spendable_from = available_from or occurred
-        if expires_at is not None and expires_at <= spendable_from:
-            raise errors.InvalidDates(f"points expiring at {expires_at} would never be spendable")
-        claim = self._claim(
-            "accrue",
-            key,
-            origin,
-            actor,
-            card_id=card_id,
-            amount=points,
-            document=document,
-            reason=reason,
-            occurred_at=occurred_at,
-            available_from=available_from,
-            expires_at=expires_at,
+        return self.apply_accrual(
+            Accrual.build(
+                card_id,
+                amount,
+                key=key,
+                origin=origin,
+                now=self.now,
+                document=document,
+                actor=actor,
+                reason=reason,
+                occurred_at=occurred_at,
+                available_from=available_from,
+                expires_at=expires_at,
+            )
         )
+
+    def apply_accrual(self, accrual: Accrual) -> MovementRecord:
+        claim = self._claim_digest("accrue", accrual.key, accrual.origin, accrual.actor, accrual.fingerprint)
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
-        self._credit(card_id, points)
+        self._credit(accrual.card_id, accrual.points)
         record = self._insert_movement(
             claim.operation_id,
-            card_id,
+            accrual.card_id,
             MovementKind.ACCRUAL,
-            points,
-            origin,
-            key,
-            document=document,
-            actor=actor,
-            reason=reason,
-            occurred_at=occurred,
-            available_from=spendable_from,
-            expires_at=expires_at,
+            accrual.points,
+            accrual.origin,
+            accrual.key,
+            document=accrual.document,
+            actor=accrual.actor,
+            reason=accrual.reason,
+            occurred_at=accrual.occurred,
+            available_from=accrual.spendable_from,
+            expires_at=accrual.expires_at,
         )
-        self._insert_lots(card_id, record.id, [(points, spendable_from, expires_at, None)])
+        self._insert_lots(
+            accrual.card_id, record.id, [(accrual.points, accrual.spendable_from, accrual.expires_at, None)]
+        )
         return record
 
     def redeem(
@@ -180,12 +146,19 @@ class LedgerBook:
         reason: str | None = None,
     ) -> MovementRecord:
         """Spend points at once (a till receipt, an order paid without a hold)."""
-        points = parse_amount(amount)
-        claim = self._claim(
-            "redeem", key, origin, actor, card_id=card_id, amount=points, document=document, reason=reason
+        return self.apply_redemption(
+            Redemption.build(
+                card_id, amount, key=key, origin=origin, document=document, actor=actor, reason=reason
+            )
+        )
+
+    def apply_redemption(self, redemption: Redemption) -> MovementRecord:
+        claim = self._claim_digest(
+            "redeem", redemption.key, redemption.origin, redemption.actor, redemption.fingerprint
         )
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
+        card_id, points = redemption.card_id, redemption.points
         self._debit(card_id, points, spending=True)
         picks = self._pick_lots(card_id, points)
         record = self._insert_movement(
@@ -193,11 +166,11 @@ class LedgerBook:
             card_id,
             MovementKind.REDEMPTION,
             -points,
-            origin,
-            key,
-            document=document,
-            actor=actor,
-            reason=reason,
+            redemption.origin,
+            redemption.key,
+            document=redemption.document,
+            actor=redemption.actor,
+            reason=redemption.reason,
         )
         self._consume(card_id, record.id, picks, totals_done=True)
         return record
@@ -581,9 +554,22 @@ class LedgerBook:
     # ================================================================== internals
 
     def _claim(self, kind: str, key: str, origin: Origin, actor: str | None, **args: Any) -> _Claim:
-        if not key or len(key) > 200:
-            raise errors.InvalidAmount("an idempotency key of 1 to 200 characters is required")
-        digest = fingerprint(kind, args)
+        check_key(key)
+        return self._claim_digest(
+            kind, key, origin, actor, fingerprint(kind, args), hold_id=args.get("hold_id")
+        )
+
+    def _claim_digest(
+        self,
+        kind: str,
+        key: str,
+        origin: Origin,
+        actor: str | None,
+        digest: str,
+        *,
+        hold_id: int | None = None,
+    ) -> _Claim:
+        """Insert the operation row, or find the earlier one with this key and check it is the same."""
         operation_id = self.conn.execute(
             sql.claim_statement(self.conn.dialect.name),
             {
@@ -593,7 +579,7 @@ class LedgerBook:
                 "fingerprint": digest,
                 "actor": actor,
                 "created_at": self.now,
-                "hold_id": args.get("hold_id"),
+                "hold_id": hold_id,
             },
         ).scalar()
         if operation_id is not None:
@@ -900,6 +886,10 @@ class LedgerBook:
 
     def _replayed_movement(self, operation_id: int) -> MovementRecord:
         return self._movement_rows(operation_id)[0]
+
+    def replay_movement(self, operation_id: int) -> MovementRecord:
+        """The movement an earlier operation wrote, marked as replayed (used by the fast path)."""
+        return self._replayed_movement(operation_id)
 
     def _replayed_optional_movement(self, operation_id: int) -> MovementRecord | None:
         found = self._movement_rows(operation_id)

@@ -20,7 +20,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
 from bonusbridge.actors import Actor
+from bonusbridge.ledger import fastpath
 from bonusbridge.ledger.book import ZERO, LedgerBook
+from bonusbridge.ledger.fastpath import FastPath, TakePythonPath
+from bonusbridge.ledger.intents import Accrual, Redemption
 from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, TransferRecord
 from bonusbridge.ledger.statements import holds, lots
 from bonusbridge.models import HoldStatus, Origin, utcnow
@@ -52,12 +55,14 @@ class LedgerService:
         hold_ttl: timedelta = timedelta(minutes=15),
         expiring_within: timedelta = timedelta(days=30),
         max_retries: int = 5,
+        fast_path: bool = True,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.hold_ttl = hold_ttl
         self.expiring_within = expiring_within
         self.max_retries = max_retries
+        self.fast: FastPath | None = FastPath(engine) if fast_path and fastpath.available(engine) else None
 
     def run(self, work: Callable[[LedgerBook], T]) -> T:
         """Run ``work`` in one transaction, retrying it on serialization failures and deadlocks."""
@@ -76,10 +81,27 @@ class LedgerService:
     # --- operations ---------------------------------------------------------------------------
 
     def accrue(self, card_id: int, amount: Decimal | int | str, **kwargs: Any) -> MovementRecord:
-        return self.run(lambda book: book.accrue(card_id, amount, **kwargs))
+        now = self.clock()
+        accrual = Accrual.build(card_id, amount, now=now, **kwargs)
+        if self.fast is not None:
+            try:
+                operation_id, record = self.fast.accrue(accrual, now)
+            except TakePythonPath:
+                pass
+            else:
+                return record or self.run(lambda book: book.replay_movement(operation_id))
+        return self.run(lambda book: book.apply_accrual(accrual))
 
     def redeem(self, card_id: int, amount: Decimal | int | str, **kwargs: Any) -> MovementRecord:
-        return self.run(lambda book: book.redeem(card_id, amount, **kwargs))
+        redemption = Redemption.build(card_id, amount, **kwargs)
+        if self.fast is not None:
+            try:
+                operation_id, record = self.fast.redeem(redemption, self.clock())
+            except TakePythonPath:
+                pass
+            else:
+                return record or self.run(lambda book: book.replay_movement(operation_id))
+        return self.run(lambda book: book.apply_redemption(redemption))
 
     def hold(self, card_id: int, amount: Decimal | int | str, **kwargs: Any) -> HoldRecord:
         return self.run(lambda book: book.hold(card_id, amount, **kwargs))
