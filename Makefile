@@ -31,7 +31,7 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bonusbridge
+	$(BIN)/mypy bonusbridge connectors
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .

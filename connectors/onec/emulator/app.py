@@ -1,0 +1,147 @@
+"""The emulator as an ASGI app: ``create_app()`` for tests and the in-process demo, the CLI for a
+standalone server.
+
+Routes: ``/<base>/odata/standard.odata/...`` (Basic auth), ``/_admin/...`` (no auth: faults, reset,
+fixtures, registrations), and any ``extra_routes`` — the extension point for the SOAP web service
+and ``/hs/`` HTTP services, which find the emulator (store, config, authenticator) on
+``request.app.state.emulator``. Middleware order, outermost first: IIS request limits, then faults,
+then the app — faults therefore also hit extra routes, as a broken 1C breaks every interface at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .admin import admin_routes
+from .auth import Authenticator, Identity, unauthorized
+from .exchange import ExchangeService
+from .faults import FaultInjector, FaultMiddleware, Faults
+from .fixtures import FixtureReport, load_fixtures, read_fixtures
+from .iis import IisLimits, IisMiddleware
+from .odata.errors import ODataError, error_response
+from .odata.query import parse_options
+from .odata.service import Call, ODataService
+from .schema import Config, load_config
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Emulator:
+    """Everything one emulated 1C base is made of; ``app.state.emulator``."""
+
+    config: Config
+    store: Store
+    exchange: ExchangeService
+    auth: Authenticator
+    odata: ODataService
+    faults: FaultInjector
+    base: str
+    fixtures: str | Path | None = None
+
+    @property
+    def odata_prefix(self) -> str:
+        return f"/{self.base}/odata/standard.odata"
+
+    def authenticate(self, request: Request) -> Identity | None:
+        return self.auth.authenticate(request.headers.get("authorization"))
+
+    def reset(self, *, reseed: bool = False) -> FixtureReport | None:
+        """Empty the base (objects, records, registrations, counters); optionally reload the fixtures."""
+        self.store.reset()
+        with self.store.begin() as tx:
+            self.exchange.ensure_nodes(tx)
+        if reseed and self.fixtures is not None:
+            return load_fixtures(self.store, self.config, read_fixtures(self.fixtures, self.config))
+        return None
+
+
+def create_app(
+    config: str | Path | Config = "retail",
+    *,
+    database_url: str | None = None,
+    base: str = "dobrostroy",
+    users: Mapping[str, str] | None = None,
+    strict: bool = False,
+    faults: Faults | Mapping[str, Any] | None = None,
+    fixtures: str | Path | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    iis_limits: IisLimits | None = IisLimits(),  # noqa: B008 - immutable
+) -> Starlette:
+    """An emulated 1C base.
+
+    ``config``: ``retail``, ``ut11`` or a YAML path. ``database_url``: the emulator's own database
+    (default: private in-memory SQLite). ``users``: login → password, replacing the configuration's
+    (nodes and rights of known logins are kept). ``strict``: enforce DataVersion (412), which real 1C
+    does not. ``faults``: initial fault settings. ``fixtures``: a JSON/YAML seed file or ``demo``.
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    store = Store(database_url)
+    exchange = ExchangeService(store, cfg)
+    with store.begin() as tx:
+        exchange.ensure_nodes(tx)
+    initial = faults if isinstance(faults, Faults) else Faults.from_dict(dict(faults or {}))
+    emulator = Emulator(
+        config=cfg,
+        store=store,
+        exchange=exchange,
+        auth=Authenticator(cfg.users, users),
+        odata=ODataService(cfg, store, exchange, strict=strict),
+        faults=FaultInjector(initial),
+        base=base,
+        fixtures=fixtures,
+    )
+    if fixtures is not None:
+        load_fixtures(store, cfg, read_fixtures(fixtures, cfg))
+
+    async def odata_endpoint(request: Request) -> Response:
+        identity = emulator.authenticate(request)
+        if identity is None:
+            return unauthorized()
+        root = f"{str(request.base_url).rstrip('/')}{emulator.odata_prefix}/"
+        try:
+            options = parse_options(
+                request.scope.get("query_string", b"").decode("utf-8", "replace"),
+                request.headers.get("accept", ""),
+            )
+            call = Call(
+                request=request,
+                root=root,
+                options=options,
+                origin_node=exchange.node_of_user(identity.user),
+                read_only=identity.read_only,
+            )
+            return await emulator.odata.handle(call, request.path_params.get("rest", ""))
+        except ODataError as exc:
+            return exc.response()
+        except Exception as exc:  # a bug in the emulator still answers like a failed 1C handler
+            log.exception("emulator failure on %s %s", request.method, request.url.path)
+            return error_response(500, "-1", f"Ошибка при выполнении операции: {exc}")
+
+    methods = ["GET", "POST", "PATCH", "PUT", "MERGE", "DELETE"]
+    routes: list[BaseRoute] = [
+        *admin_routes(),
+        *extra_routes,
+        Route(f"{emulator.odata_prefix}/{{rest:path}}", odata_endpoint, methods=methods),
+        Route(emulator.odata_prefix, odata_endpoint, methods=methods),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(IisMiddleware, limits=iis_limits),
+            Middleware(FaultMiddleware, injector=emulator.faults),
+        ],
+    )
+    app.state.emulator = emulator
+    return app

@@ -1,0 +1,52 @@
+"""``bonusbridge emulator``: run the 1C emulator standalone under uvicorn.
+
+Registered through the ``bonusbridge.commands`` entry-point group, so the hub's CLI never imports
+it. The options live on the group's callback, so the command is ``bonusbridge emulator --port 8081``
+(not ``bonusbridge emulator run ...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="The 1C:Enterprise emulator (OData, exchange plan, bonus registers, faults).")
+
+
+@app.callback(invoke_without_command=True)
+def emulator(
+    port: int = typer.Option(8081, help="TCP port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    config: str = typer.Option("retail", help="Configuration: retail, ut11, or a YAML file."),
+    database: Path | None = typer.Option(  # noqa: B008 - typer's idiom
+        None, help="SQLite file for the emulator's own data (default: in memory, lost on exit)."
+    ),
+    fixtures: str = typer.Option(
+        "demo", help="Seed data: a JSON/YAML file, 'demo' (the shipped demo) or 'none'."
+    ),
+    base: str = typer.Option("dobrostroy", help="Publication name: URLs start with /<base>/odata/."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Enforce DataVersion/If-Match (412); real 1C does not."
+    ),
+) -> None:
+    """Serve an emulated 1C base at http://HOST:PORT/<base>/odata/standard.odata/."""
+    import uvicorn
+
+    from .app import create_app
+    from .fixtures import FixtureError
+    from .schema import ConfigError
+
+    try:
+        asgi = create_app(
+            config,
+            database_url=f"sqlite:///{database}" if database else None,
+            base=base,
+            strict=strict,
+            fixtures=None if fixtures == "none" else fixtures,
+        )
+    except (ConfigError, FixtureError) as exc:
+        typer.echo(f"bonusbridge emulator: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"1C emulator ({config}) at http://{host}:{port}/{base}/odata/standard.odata/")
+    uvicorn.run(asgi, host=host, port=port, log_level="warning")

@@ -1,0 +1,1 @@
+"""The emulator's standard OData interface (v3): URL and query parsing, JSON, $metadata, errors."""

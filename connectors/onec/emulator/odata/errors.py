@@ -1,0 +1,73 @@
+"""1C's OData error bodies and the codes observed on real bases.
+
+A handler raises ``ODataError``; the app turns it into
+``{"odata.error": {"code": "9", "message": {"lang": "ru", "value": "..."}}}`` with the HTTP status.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.responses import Response
+
+JSON_TYPE = "application/json;charset=utf-8"
+
+
+class ODataError(Exception):
+    """An error 1C reports in an OData body: HTTP ``status`` plus 1C's numeric ``code`` (a string)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self) -> Response:
+        return error_response(self.status, self.code, self.message)
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    body = {"odata.error": {"code": code, "message": {"lang": "ru", "value": message}}}
+    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=JSON_TYPE)
+
+
+def bad_body_literal(message: str) -> ODataError:
+    """400/1: a value in a request body that is not a valid literal of the field's type."""
+    return ODataError(400, "1", message)
+
+
+def unknown_member(name: str) -> ODataError:
+    """400/6: unknown field in ``$select``, unknown method or resource segment."""
+    return ODataError(400, "6", f"Неизвестное имя поля или метода: {name}")
+
+
+def not_found() -> ODataError:
+    """404/9: the entity instance does not exist."""
+    return ODataError(404, "9", "Экземпляр сущности не найден")
+
+
+def query_error(message: str) -> ODataError:
+    """400/14: a query option (``$filter``, ``$orderby`` ...) failed to parse."""
+    return ODataError(400, "14", f"Ошибка разбора параметра запроса: {message}")
+
+
+def key_exists(key: str) -> ODataError:
+    """400/15: an object or register record with this key already exists."""
+    return ODataError(400, "15", f"Запись с ключом {key} уже существует")
+
+
+def access_denied() -> ODataError:
+    """403/20: the user lacks the right for this operation."""
+    return ODataError(403, "20", "Нарушение прав доступа!")
+
+
+def handler_failed(message: str) -> ODataError:
+    """500/-1: a configuration handler failed, or the request body is broken."""
+    return ODataError(500, "-1", message)
+
+
+def precondition_failed() -> ODataError:
+    """412 (strict mode only; real 1C does not enforce DataVersion)."""
+    return ODataError(
+        412, "-1", "Версия данных объекта изменилась (DataVersion): объект изменен другим сеансом"
+    )

@@ -1,0 +1,103 @@
+"""Accumulation registers: what posting a document writes, and the ``Balance`` virtual table.
+
+Posting follows the document's ``posting`` rules in the configuration: one record per tabular row,
+``Recorder`` = the document, ``Period`` = its date. Re-posting replaces the document's records and
+``Unpost`` deletes them, as 1C's record sets do. ``Balance(Period=…)`` sums the records strictly
+before ``Period`` — 1C's ``Остатки(&Дата)`` with a date boundary excludes that moment — and, like 1C,
+leaves out dimension combinations whose every resource is zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from .schema import NAMESPACE, Config, EntitySet, PostingRule, Register
+from .store import Document, Tx
+
+RowFilter = Callable[[dict[str, Any]], bool]
+
+
+def _source(doc: Document, row: Document, source: str) -> Any:
+    if source.startswith("row."):
+        return row.get(source[4:])
+    return doc.get(source)
+
+
+def _matches(rule: PostingRule, doc: Document) -> bool:
+    return all(doc.get(name) == value for name, value in rule.when.items())
+
+
+def post(tx: Tx, config: Config, eset: EntitySet, doc: Document) -> Document:
+    """Write the document's register records and mark it posted; returns the stored document."""
+    per_register: dict[str, list[Document]] = {rule.register: [] for rule in eset.posting}
+    for rule in eset.posting:
+        if not _matches(rule, doc):
+            continue
+        register = config.registers[rule.register]
+        for row in doc.get(rule.rows, []):
+            record: Document = {
+                "Period": doc.get(rule.period),
+                "RecordType": rule.record_type,
+                "Active": True,
+            }
+            for dim, source in rule.dimensions.items():
+                f = register.dimensions.get(f"{dim}_Key", None)
+                name = f.name if f else dim
+                record[name] = _source(doc, row, source) or (f.empty() if f else None)
+            for res, source in rule.resources.items():
+                record[res] = str(Decimal(str(_source(doc, row, source) or "0")))
+            per_register[rule.register].append(record)
+    stored = tx.replace(eset.name, {**doc, "Posted": True})  # the document first, then its records
+    _write(tx, eset, doc["Ref_Key"], per_register)
+    return stored
+
+
+def unpost(tx: Tx, eset: EntitySet, doc: Document) -> Document:
+    """Delete the document's register records and clear ``Posted``."""
+    stored = tx.replace(eset.name, {**doc, "Posted": False})
+    clear_records(tx, eset, doc["Ref_Key"])
+    return stored
+
+
+def clear_records(tx: Tx, eset: EntitySet, ref: str) -> None:
+    """Delete a document's register records (unposting, deletion mark, physical deletion)."""
+    _write(tx, eset, ref, {rule.register: [] for rule in eset.posting})
+
+
+def _write(tx: Tx, eset: EntitySet, ref: str, per_register: dict[str, list[Document]]) -> None:
+    for register, rows in per_register.items():
+        if rows or tx.records(register, ref):
+            tx.replace_records(register, ref, f"{NAMESPACE}.{eset.name}", rows)
+
+
+def balance(
+    register: Register,
+    records: list[Document],
+    *,
+    period: str | None = None,
+    condition: RowFilter | None = None,
+    dimensions: list[str] | None = None,
+) -> list[Document]:
+    """Rows of ``Balance``: dimension keys plus ``<Resource>Balance``, in first-seen order."""
+    dims = [d for d in register.dimensions if dimensions is None or d in dimensions or d[:-4] in dimensions]
+    totals: dict[tuple[Any, ...], dict[str, Decimal]] = {}
+    for record in records:
+        if not record.get("Active", True) or (period is not None and record["Period"] >= period):
+            continue
+        if condition is not None and not condition(record):
+            continue
+        key = tuple(record.get(d) for d in dims)
+        sums = totals.setdefault(key, {r: Decimal(0) for r in register.resources})
+        sign = 1 if record.get("RecordType") == "Receipt" else -1
+        for res in register.resources:
+            sums[res] += sign * Decimal(str(record.get(res) or "0"))
+    out: list[Document] = []
+    for key, sums in totals.items():
+        if all(value == 0 for value in sums.values()):
+            continue
+        row: Document = dict(zip(dims, key, strict=True))
+        row.update({f"{res}Balance": str(value) for res, value in sums.items()})
+        out.append(row)
+    return out

@@ -1,0 +1,381 @@
+"""The emulated configuration's metadata, loaded from ``configs/<name>.yaml``.
+
+Everything the OData layer, the store, posting and ``$metadata`` need to know about an object kind
+lives here, so adding a configuration is a YAML file and not code. Field declarations use a short
+form (see the comment at the top of ``configs/retail.yaml``); this module expands it into the wire
+fields real 1C exposes: the standard ones (``Ref_Key``, ``DataVersion`` ...) first, then the
+configuration's own, with references turned into ``X_Key`` plus a navigation property ``X``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+EMPTY_REF = "00000000-0000-0000-0000-000000000000"
+EMPTY_DATE = "0001-01-01T00:00:00"
+NAMESPACE = "StandardODATA"
+
+Kind = Literal["catalog", "document", "exchange_plan"]
+EdmType = Literal["Edm.String", "Edm.Decimal", "Edm.Boolean", "Edm.DateTime", "Edm.Int64", "Edm.Guid"]
+
+
+class ConfigError(ValueError):
+    """The configuration YAML is malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One wire field. ``ref`` names the target entity set of a reference (``X_Key``); ``nav`` is the
+    navigation property name when the target is published here; ``composite`` marks the guid half of a
+    composite-type field (its ``X_Type`` sibling is a plain string field)."""
+
+    name: str
+    edm: EdmType
+    max_length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    default: Any = None
+    ref: str | None = None
+    nav: str | None = None
+    enum: str | None = None
+    composite: tuple[str, ...] = ()
+
+    @property
+    def is_reference(self) -> bool:
+        return self.ref is not None or bool(self.composite)
+
+    def empty(self) -> Any:
+        """The value 1C shows for an unfilled field of this type."""
+        if self.default is not None:
+            return self.default
+        if self.edm == "Edm.Guid":
+            return EMPTY_REF
+        if self.edm == "Edm.DateTime":
+            return EMPTY_DATE
+        if self.edm == "Edm.Boolean":
+            return False
+        if self.edm == "Edm.Decimal":
+            return "0"
+        if self.edm == "Edm.Int64":
+            return 0
+        if self.composite:
+            return EMPTY_REF
+        return ""
+
+
+@dataclass(frozen=True)
+class PostingRule:
+    """What posting a document writes: one record in ``register`` per row of section ``rows``."""
+
+    register: str
+    record_type: Literal["Receipt", "Expense"]
+    rows: str
+    when: dict[str, Any]
+    dimensions: dict[str, str]
+    resources: dict[str, str]
+    period: str = "Date"
+
+
+@dataclass
+class EntitySet:
+    """A catalog, document or exchange plan: its wire fields in 1C's order and its tabular sections."""
+
+    name: str
+    kind: Kind
+    fields: dict[str, Field]
+    sections: dict[str, dict[str, Field]] = field(default_factory=dict)
+    code_length: int = 0
+    number_length: int = 0
+    number_prefix: str = ""
+    posting: list[PostingRule] = field(default_factory=list)
+
+    def section_set_name(self, section: str) -> str:
+        return f"{self.name}_{section}"
+
+    def row_fields(self, section: str) -> dict[str, Field]:
+        """Fields of one tabular-section row: ``Ref_Key`` (the owner), ``LineNumber``, then its own."""
+        standard = [Field("Ref_Key", "Edm.Guid", ref=self.name), Field("LineNumber", "Edm.Int64")]
+        return {f.name: f for f in [*standard, *self.sections[section].values()]}
+
+
+@dataclass
+class Register:
+    """An accumulation register: records by ``Recorder``; ``Balance`` only for ``kind: balance``."""
+
+    name: str
+    kind: Literal["balance", "turnovers"]
+    dimensions: dict[str, Field]
+    resources: dict[str, Field]
+
+    @property
+    def row_set_name(self) -> str:
+        return f"{self.name}_RecordType"
+
+    def row_fields(self) -> dict[str, Field]:
+        """Fields of one record (``AccumulationRegister_X_RecordType``)."""
+        standard = [
+            Field("Recorder", "Edm.String", composite=("Document",)),
+            Field("Recorder_Type", "Edm.String"),
+            Field("Period", "Edm.DateTime"),
+            Field("LineNumber", "Edm.Int64"),
+            Field("Active", "Edm.Boolean", default=True),
+            Field("RecordType", "Edm.String", default="Receipt"),
+        ]
+        return {f.name: f for f in [*standard, *self.dimensions.values(), *self.resources.values()]}
+
+    def balance_fields(self) -> dict[str, Field]:
+        """Fields of a ``Balance(...)`` row: the dimensions and ``<Resource>Balance``."""
+        out = dict(self.dimensions)
+        for res in self.resources.values():
+            out[res.name + "Balance"] = Field(res.name + "Balance", "Edm.Decimal", precision=res.precision)
+        return out
+
+
+@dataclass(frozen=True)
+class Node:
+    ref: str
+    code: str
+    description: str
+    this_node: bool = False
+
+
+@dataclass
+class ExchangePlan:
+    name: str
+    nodes: list[Node]
+    content: list[str]
+
+    def node_by_code(self, code: str) -> Node | None:
+        return next((n for n in self.nodes if n.code == code), None)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password: str
+    node: str | None = None
+    read_only: bool = False
+
+
+@dataclass
+class Config:
+    name: str
+    title: str
+    enums: dict[str, list[str]]
+    entity_sets: dict[str, EntitySet]
+    registers: dict[str, Register]
+    exchange_plan: ExchangePlan | None
+    users: list[User]
+
+    def section_owner(self, set_name: str) -> tuple[EntitySet, str] | None:
+        """``Catalog_X_Section`` → (Catalog_X, "Section") when it names a tabular section."""
+        for eset in self.entity_sets.values():
+            for section in eset.sections:
+                if eset.section_set_name(section) == set_name:
+                    return eset, section
+        return None
+
+
+_SHORT = re.compile(
+    r"^(?P<type>\w+)(?:\((?P<args>[^)]*)\))?(?:\s+(?P<target>[\w,]+))?(?:\s*=\s*(?P<default>.+))?$"
+)
+
+
+def parse_field(name: str, spec: str, published: set[str], enums: dict[str, list[str]]) -> list[Field]:
+    """Expand one shorthand declaration into its wire field(s)."""
+    match = _SHORT.match(spec.strip())
+    if not match:
+        raise ConfigError(f"field {name}: cannot parse {spec!r}")
+    kind, args, target, default = match["type"], match["args"], match["target"], match["default"]
+    numbers = [int(a) for a in args.split(",")] if args else []
+    if kind == "String":
+        length = numbers[0] if numbers else 0
+        return [Field(name, "Edm.String", max_length=length or None, default=default)]
+    if kind == "Decimal":
+        precision, scale = ([*numbers, 15, 2])[:2] if numbers else (15, 2)
+        return [Field(name, "Edm.Decimal", precision=precision, scale=scale, default=_decimal(default))]
+    if kind == "Boolean":
+        return [Field(name, "Edm.Boolean", default=None if default is None else default == "true")]
+    if kind == "DateTime":
+        return [Field(name, "Edm.DateTime")]
+    if kind == "Int64":
+        return [Field(name, "Edm.Int64", default=None if default is None else int(default))]
+    if kind == "Guid":
+        return [Field(name, "Edm.Guid")]
+    if kind == "ref" and target:
+        nav = name if target in published else None
+        return [Field(f"{name}_Key", "Edm.Guid", ref=target, nav=nav)]
+    if kind == "enum" and target:
+        if target not in enums:
+            raise ConfigError(f"field {name}: unknown enum {target}")
+        return [Field(name, "Edm.String", enum=target, default=default)]
+    if kind == "composite" and target:
+        return [
+            Field(name, "Edm.String", composite=tuple(target.split(","))),
+            Field(f"{name}_Type", "Edm.String", default="StandardODATA.Undefined"),
+        ]
+    raise ConfigError(f"field {name}: unknown type in {spec!r}")
+
+
+def _decimal(value: str | None) -> str | None:
+    return None if value is None else str(Decimal(value))
+
+
+def _fields(raw: dict[str, str] | None, published: set[str], enums: dict[str, list[str]]) -> list[Field]:
+    out: list[Field] = []
+    for name, spec in (raw or {}).items():
+        out.extend(parse_field(name, str(spec), published, enums))
+    return out
+
+
+def _standard_catalog_fields(raw: dict[str, Any], published: set[str]) -> list[Field]:
+    fields = [
+        Field("Ref_Key", "Edm.Guid"),
+        Field("DataVersion", "Edm.String"),
+        Field("DeletionMark", "Edm.Boolean"),
+    ]
+    if raw.get("hierarchical"):
+        fields.append(Field("Parent_Key", "Edm.Guid", ref="self", nav="Parent"))
+        fields.append(Field("IsFolder", "Edm.Boolean"))
+    owner = raw.get("owner")
+    if owner:
+        fields.append(Field("Owner_Key", "Edm.Guid", ref=owner, nav="Owner" if owner in published else None))
+    if raw.get("code_length"):
+        fields.append(Field("Code", "Edm.String", max_length=int(raw["code_length"])))
+    fields.append(Field("Description", "Edm.String", max_length=int(raw.get("description_length") or 100)))
+    fields.append(Field("Predefined", "Edm.Boolean"))
+    fields.append(Field("PredefinedDataName", "Edm.String"))
+    return fields
+
+
+def _posting(raw: list[dict[str, Any]] | None) -> list[PostingRule]:
+    return [
+        PostingRule(
+            register=r["register"],
+            record_type=r.get("record_type", "Receipt"),
+            rows=r["rows"],
+            when=dict(r.get("when") or {}),
+            dimensions=dict(r["dimensions"]),
+            resources=dict(r["resources"]),
+            period=r.get("period", "Date"),
+        )
+        for r in raw or []
+    ]
+
+
+def load_config(name_or_path: str | Path) -> Config:
+    """Load ``configs/<name>.yaml`` (``retail``, ``ut11``) or a YAML file at a path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ConfigError(f"no emulator configuration {name_or_path!r} (known: {known})")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    enums: dict[str, list[str]] = {k: [str(v) for v in vs] for k, vs in (raw.get("enums") or {}).items()}
+    plan_raw = raw.get("exchange_plan")
+    published = set(raw.get("catalogs") or {}) | set(raw.get("documents") or {})
+    sets: dict[str, EntitySet] = {}
+    for name, spec in (raw.get("catalogs") or {}).items():
+        own = _fields(spec.get("fields"), published, enums)
+        fields = [f if f.ref != "self" else Field(f.name, f.edm, ref=name, nav=f.nav) for f in own]
+        standard = [
+            f if f.ref != "self" else Field(f.name, f.edm, ref=name, nav=f.nav)
+            for f in _standard_catalog_fields(spec, published)
+        ]
+        sets[name] = EntitySet(
+            name=name,
+            kind="catalog",
+            fields={f.name: f for f in [*standard, *fields]},
+            sections=_sections(spec, published, enums),
+            code_length=int(spec.get("code_length") or 0),
+        )
+    for name, spec in (raw.get("documents") or {}).items():
+        standard = [
+            Field("Ref_Key", "Edm.Guid"),
+            Field("DataVersion", "Edm.String"),
+            Field("DeletionMark", "Edm.Boolean"),
+            Field("Number", "Edm.String", max_length=int(spec.get("number_length") or 11)),
+            Field("Date", "Edm.DateTime"),
+            Field("Posted", "Edm.Boolean"),
+        ]
+        sets[name] = EntitySet(
+            name=name,
+            kind="document",
+            fields={f.name: f for f in [*standard, *_fields(spec.get("fields"), published, enums)]},
+            sections=_sections(spec, published, enums),
+            number_length=int(spec.get("number_length") or 11),
+            number_prefix=str(spec.get("number_prefix") or ""),
+            posting=_posting(spec.get("posting")),
+        )
+    registers: dict[str, Register] = {}
+    for name, spec in (raw.get("registers") or {}).items():
+        registers[name] = Register(
+            name=name,
+            kind=spec.get("kind", "balance"),
+            dimensions={f.name: f for f in _fields(spec.get("dimensions"), published, enums)},
+            resources={f.name: f for f in _fields(spec.get("resources"), published, enums)},
+        )
+    plan: ExchangePlan | None = None
+    if plan_raw:
+        plan = ExchangePlan(
+            name=plan_raw["name"],
+            nodes=[
+                Node(str(n["ref"]), str(n["code"]), str(n["description"]), bool(n.get("this_node")))
+                for n in plan_raw["nodes"]
+            ],
+            content=list(plan_raw.get("content") or []),
+        )
+        sets[plan.name] = EntitySet(
+            name=plan.name,
+            kind="exchange_plan",
+            fields={
+                f.name: f
+                for f in [
+                    Field("Ref_Key", "Edm.Guid"),
+                    Field("DataVersion", "Edm.String"),
+                    Field("DeletionMark", "Edm.Boolean"),
+                    Field("Code", "Edm.String", max_length=9),
+                    Field("Description", "Edm.String", max_length=150),
+                    Field("SentNo", "Edm.Int64"),
+                    Field("ReceivedNo", "Edm.Int64"),
+                    Field("ThisNode", "Edm.Boolean"),
+                ]
+            },
+        )
+    users = [
+        User(str(u["name"]), str(u.get("password") or ""), u.get("node"), bool(u.get("read_only")))
+        for u in raw.get("users") or []
+    ]
+    config = Config(str(raw["name"]), str(raw.get("title", raw["name"])), enums, sets, registers, plan, users)
+    _check(config)
+    return config
+
+
+def _sections(
+    spec: dict[str, Any], published: set[str], enums: dict[str, list[str]]
+) -> dict[str, dict[str, Field]]:
+    return {
+        section: {f.name: f for f in _fields(fields, published, enums)}
+        for section, fields in (spec.get("sections") or {}).items()
+    }
+
+
+def _check(config: Config) -> None:
+    for eset in config.entity_sets.values():
+        for rule in eset.posting:
+            if rule.register not in config.registers:
+                raise ConfigError(f"{eset.name}: posting into unknown register {rule.register}")
+            if rule.rows not in eset.sections:
+                raise ConfigError(f"{eset.name}: posting from unknown section {rule.rows}")
+    if config.exchange_plan:
+        for name in config.exchange_plan.content:
+            if name not in config.entity_sets and name not in config.registers:
+                raise ConfigError(f"exchange plan content: unknown {name}")
