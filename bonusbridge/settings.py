@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "BONUSBRIDGE_"
@@ -56,6 +56,28 @@ class Settings(BaseSettings):
         description="IANA time zone of the 1C server: 1C dates carry no offset and are local to it.",
     )
 
+    onec_config: str = Field(default="retail", description="1C configuration profile: retail or ut11.")
+    onec_base_url: str = Field(
+        default="http://127.0.0.1:8081/dobrostroy",
+        description="1C publication root; OData is at <root>/odata/standard.odata/.",
+    )
+    onec_username: str = Field(default="Сайт", description="1C user (UTF-8) the website connects as.")
+    onec_password: SecretStr = Field(default=SecretStr("сайт-пароль"), description="Its password.")
+    onec_timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout towards 1C.")
+    onec_exchange_plan: str = Field(default="ОбменССайтом", description="Exchange plan carrying changes.")
+    onec_exchange_node: str = Field(default="САЙТ", description="Code of the website's node in that plan.")
+    onec_change_feed: Literal["select_changes", "amqp"] = Field(
+        default="select_changes", description="How 1C's changes reach the hub."
+    )
+    onec_amqp_url: str = Field(default="memory://", description="Broker 1C publishes its changes to.")
+    onec_amqp_exchange: str = Field(default="onec.changes", description="Topic exchange of 1C's changes.")
+    onec_soap_wsdl: str | None = Field(
+        default=None, description="Local WSDL file for real deployments (default: the live ?wsdl)."
+    )
+    onec_soap_endpoint: str | None = Field(
+        default=None, description="Override of the WSDL's soap:address (1C behind a proxy)."
+    )
+
     # --- customers and the ledger ------------------------------------------------------------
     profile_required_fields: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["last_name", "first_name", "birth_date"],
@@ -78,6 +100,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("onec_config")
+    @classmethod
+    def _known_configuration(cls, value: str) -> str:
+        if value not in ("retail", "ut11"):
+            raise ValueError("choose retail or ut11")
         return value
 
     @field_validator("database_url")
