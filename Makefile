@@ -31,7 +31,7 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bonusbridge connectors
+	$(BIN)/mypy bonusbridge connectors mapping
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
