@@ -68,8 +68,13 @@ def demo() -> None:
 
 
 def _load_plugins() -> None:
+    """Add the command groups other packages registered. One that fails to import is reported and
+    skipped, so a broken optional part never takes ``db upgrade`` or ``ledger check`` down with it."""
     for entry in entry_points(group="bonusbridge.commands"):
-        app.add_typer(entry.load(), name=entry.name)
+        try:
+            app.add_typer(entry.load(), name=entry.name)
+        except Exception as exc:
+            typer.echo(f"bonusbridge: command group {entry.name!r} unavailable: {exc}", err=True)
 
 
 def main() -> None:
