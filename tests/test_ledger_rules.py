@@ -415,3 +415,26 @@ def test_replay_after_status_change_still_returns_the_first_result(ledger, make_
         row.status = CardStatus.BLOCKED
         uow.commit()
     assert ledger.accrue(card, D("10"), key="k", origin=WEB) == first
+
+
+def test_replay_after_the_expiry_date_passed_still_returns_the_first_result(ledger, make_card, clock, db):
+    """Found by the stateful test: the date check must not turn a replay into a refusal."""
+    card = make_card()
+    soon = clock.now + timedelta(minutes=15)
+    first = ledger.accrue(card, D("10"), key="k1", origin=Origin.ONEC, expires_at=soon)
+    bonus = ledger.adjust(
+        card, D("5"), key="adj", origin=Origin.ADMIN, actor=STAFF, reason="gift", expires_at=soon
+    )
+    clock.advance(timedelta(minutes=15))
+    before = snapshot(db)
+    assert ledger.accrue(card, D("10"), key="k1", origin=Origin.ONEC, expires_at=soon) == first
+    assert (
+        ledger.adjust(
+            card, D("5"), key="adj", origin=Origin.ADMIN, actor=STAFF, reason="gift", expires_at=soon
+        )
+        == bonus
+    )
+    assert snapshot(db) == before
+    with pytest.raises(errors.InvalidDates):
+        ledger.accrue(card, D("10"), key="k2", origin=Origin.ONEC, expires_at=soon)
+    assert snapshot(db) == before

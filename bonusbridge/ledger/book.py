@@ -114,6 +114,7 @@ class LedgerBook:
         claim = self._claim_digest("accrue", accrual.key, accrual.origin, accrual.actor, accrual.fingerprint)
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
+        accrual.check_dates()
         self._credit(accrual.card_id, accrual.points)
         record = self._insert_movement(
             claim.operation_id,
@@ -357,8 +358,8 @@ class LedgerBook:
             raise errors.PermissionDenied(f"{actor.name} may not adjust balances")
         if not reason or not reason.strip():
             raise errors.MissingReason("an adjustment needs a reason")
-        if expires_at is not None and (points < 0 or expires_at <= self.now):
-            raise errors.InvalidDates("only a positive adjustment takes an expiry date, in the future")
+        if expires_at is not None and points < 0:
+            raise errors.InvalidDates("only a positive adjustment takes an expiry date")
         claim = self._claim(
             "adjust",
             key,
@@ -371,6 +372,9 @@ class LedgerBook:
         )
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
+        if expires_at is not None and expires_at <= self.now:
+            # After the claim: a replay stays a replay once the date has passed.
+            raise errors.InvalidDates("an adjustment's expiry date must be in the future")
         if points > 0:
             self._credit(card_id, points)
         else:

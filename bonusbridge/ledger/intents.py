@@ -79,6 +79,7 @@ class Accrual:
     occurred: datetime
     spendable_from: datetime
     fingerprint: str
+    date_problem: str | None
 
     @classmethod
     def build(
@@ -100,8 +101,11 @@ class Accrual:
         check_key(key)
         occurred = occurred_at or now
         spendable_from = available_from or occurred
+        # Checked only for a new operation (``check_dates``): a replay returns the first result even
+        # once its expiry date has passed, and "now" may have moved since.
+        date_problem = None
         if expires_at is not None and expires_at <= spendable_from:
-            raise errors.InvalidDates(f"points expiring at {expires_at} would never be spendable")
+            date_problem = f"points expiring at {expires_at} would never be spendable"
         digest = fingerprint(
             "accrue",
             {
@@ -128,7 +132,13 @@ class Accrual:
             occurred,
             spendable_from,
             digest,
+            date_problem,
         )
+
+    def check_dates(self) -> None:
+        """Refuse a new accrual whose points would never be spendable."""
+        if self.date_problem:
+            raise errors.InvalidDates(self.date_problem)
 
     def record(self, movement_id: int) -> MovementRecord:
         return MovementRecord(

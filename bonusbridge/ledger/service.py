@@ -83,7 +83,7 @@ class LedgerService:
     def accrue(self, card_id: int, amount: Decimal | int | str, **kwargs: Any) -> MovementRecord:
         now = self.clock()
         accrual = Accrual.build(card_id, amount, now=now, **kwargs)
-        if self.fast is not None:
+        if self.fast is not None and accrual.date_problem is None:
             try:
                 operation_id, record = self.fast.accrue(accrual, now)
             except TakePythonPath:
