@@ -224,7 +224,9 @@ class Movement(Base):
 
     __tablename__ = "movements"
     __table_args__ = (
-        UniqueConstraint("origin", "external_id"),
+        # The operation's key, per origin and card: the two halves of a transfer (like the rows of
+        # one 1C document on two cards) share it; ledger_operations keeps keys unique per origin.
+        UniqueConstraint("origin", "external_id", "card_id"),
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         Index("ix_movements_card_occurred", "card_id", "occurred_at"),
         # Few movements are reversals: index only those, so ordinary inserts skip the index.

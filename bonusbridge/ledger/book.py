@@ -16,7 +16,7 @@ Every operation follows the same steps, and every refusal happens before anythin
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -302,6 +302,7 @@ class LedgerBook:
         self._refuse_blocked(from_card_id, states[from_card_id])
         self._refuse_blocked(to_card_id, states[to_card_id])
         if points is None:
+            self._release_expired_holds_locked(from_card_id)
             picks = self._open_lots(from_card_id, include_pending=True)
             points = sum((pick.amount for pick in picks), ZERO)
             if points == 0:
@@ -325,7 +326,7 @@ class LedgerBook:
             MovementKind.TRANSFER_IN,
             points,
             origin,
-            f"{key}/in",
+            key,
             actor=actor,
             reason=reason,
             counterpart_card_id=from_card_id,
@@ -559,6 +560,7 @@ class LedgerBook:
 
     def _claim(self, kind: str, key: str, origin: Origin, actor: str | None, **args: Any) -> _Claim:
         check_key(key)
+        args["actor"] = actor
         return self._claim_digest(
             kind, key, origin, actor, fingerprint(kind, args), hold_id=args.get("hold_id")
         )
@@ -907,12 +909,18 @@ class LedgerBook:
         return TransferRecord(outgoing, incoming, replayed=True)
 
     def _replayed_hold(self, operation_id: int) -> HoldRecord:
+        """A repeated ``hold`` returns the hold as first created (pending), whatever became of it
+        since; a repeated ``void`` returns it voided, as the void left it."""
         row = self.conn.execute(
             select(operations.c.hold_id, holds.c.id)
             .select_from(operations.outerjoin(holds, holds.c.operation_id == operations.c.id))
             .where(operations.c.id == operation_id)
         ).one()
-        return self._read_hold(row[0] or row[1], replayed=True)
+        voided_hold, created_hold = row
+        if voided_hold is not None:
+            return self._read_hold(voided_hold, replayed=True)
+        current = self._read_hold(created_hold, replayed=True)
+        return replace(current, status=HoldStatus.PENDING, captured=ZERO, capture_movement_id=None)
 
 
 def _free() -> Any:

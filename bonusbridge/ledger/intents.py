@@ -109,6 +109,7 @@ class Accrual:
         digest = fingerprint(
             "accrue",
             {
+                "actor": actor,
                 "card_id": card_id,
                 "amount": points,
                 "document": document,
@@ -185,7 +186,8 @@ class Redemption:
         points = parse_amount(amount)
         check_key(key)
         digest = fingerprint(
-            "redeem", {"card_id": card_id, "amount": points, "document": document, "reason": reason}
+            "redeem",
+            {"actor": actor, "card_id": card_id, "amount": points, "document": document, "reason": reason},
         )
         return cls(card_id, points, key, origin, document, actor, reason, digest)
 

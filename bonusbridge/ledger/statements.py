@@ -112,10 +112,20 @@ _spending_order = (lots.c.expires_at.is_(None), lots.c.expires_at, lots.c.id)
 SPENDABLE_LOTS = _open.where(lots.c.available_from <= _now).order_by(*_spending_order)
 #: The same, pending lots included (transfers move them too).
 TRANSFERABLE_LOTS = _open.order_by(*_spending_order)
-#: For reversing a credit: the lot that credit created first (even if pending), then spendable ones.
+#: For reversing a credit: the lot that credit created first — even pending, even expired but not
+#: yet swept (else the sweep would write those points off after the reversal took others) — then
+#: the card's spendable ones.
 _prefer: BindParameter[int] = bindparam("b_movement")
-REVERSIBLE_LOTS = _open.where((lots.c.available_from <= _now) | (lots.c.movement_id == _prefer)).order_by(
-    lots.c.movement_id != _prefer, *_spending_order
+REVERSIBLE_LOTS = (
+    select(lots.c.id, lots.c.remaining, lots.c.held, lots.c.available_from, lots.c.expires_at)
+    .where(
+        lots.c.card_id == _card,
+        lots.c.remaining > 0,
+        lots.c.remaining > lots.c.held,
+        (lots.c.movement_id == _prefer)
+        | ((lots.c.available_from <= _now) & ((lots.c.expires_at.is_(None)) | (lots.c.expires_at > _now))),
+    )
+    .order_by(lots.c.movement_id != _prefer, *_spending_order)
 )
 
 FIND_OPERATION = select(operations.c.id, operations.c.kind, operations.c.fingerprint).where(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 22:55:14.151332
+Create Date: 2026-11-24 23:35:50.373986
 """
 
 from collections.abc import Sequence
@@ -232,7 +232,9 @@ def upgrade() -> None:
             ["reverses_id"], ["movements.id"], name=op.f("fk_movements_reverses_id_movements")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_movements")),
-        sa.UniqueConstraint("origin", "external_id", name=op.f("uq_movements_origin_external_id")),
+        sa.UniqueConstraint(
+            "origin", "external_id", "card_id", name=op.f("uq_movements_origin_external_id_card_id")
+        ),
     )
     with op.batch_alter_table("movements", schema=None) as batch_op:
         batch_op.create_index("ix_movements_card_occurred", ["card_id", "occurred_at"], unique=False)
