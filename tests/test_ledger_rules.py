@@ -438,3 +438,53 @@ def test_replay_after_the_expiry_date_passed_still_returns_the_first_result(ledg
     with pytest.raises(errors.InvalidDates):
         ledger.accrue(card, D("10"), key="k2", origin=Origin.ONEC, expires_at=soon)
     assert snapshot(db) == before
+
+
+def test_a_client_key_cannot_collide_with_a_transfers_incoming_half(ledger, make_card):
+    """Found by the stateful test: the incoming half used to be stored as '<key>/in'."""
+    source, target = make_card(), make_card()
+    ledger.accrue(source, D("5"), key="t/in", origin=WEB)
+    moved = ledger.transfer(source, target, D("1"), key="t", origin=WEB)
+    assert moved is not None
+    assert moved.outgoing.external_id == moved.incoming.external_id == "t"
+
+
+def test_reversing_an_expired_unswept_accrual_takes_its_own_points(ledger, make_card, clock):
+    """Found by the stateful test: it used to take the customer's other points, then the sweep
+    wrote the expired ones off too."""
+    card = make_card()
+    promo = ledger.accrue(
+        card, D("10"), key="promo", origin=Origin.ONEC, expires_at=clock.now + timedelta(days=1)
+    )
+    ledger.accrue(card, D("10"), key="receipt", origin=Origin.ONEC)
+    clock.advance(timedelta(days=2))
+    ledger.reverse(promo.id, key="undo", origin=Origin.ONEC)
+    ledger.expire_due(key="nightly")
+    balance = ledger.balance(card)
+    assert (balance.total, balance.available) == (D("10"), D("10"))
+
+
+def test_a_repeated_hold_returns_the_hold_as_first_created(ledger, make_card):
+    card = make_card()
+    ledger.accrue(card, D("5"), key="a", origin=WEB)
+    hold = ledger.hold(card, D("2"), key="h", origin=WEB)
+    ledger.capture(hold.id, key="cap", origin=WEB)
+    again = ledger.hold(card, D("2"), key="h", origin=WEB)
+    assert again == hold and again.status is HoldStatus.PENDING and again.replayed
+
+
+def test_the_actor_is_part_of_the_request(ledger, make_card):
+    card = make_card()
+    ledger.accrue(card, D("5"), key="a", origin=Origin.ONEC, actor="till-7")
+    with pytest.raises(errors.IdempotencyConflict):
+        ledger.accrue(card, D("5"), key="a", origin=Origin.ONEC, actor="till-8")
+
+
+def test_moving_everything_releases_stale_holds_first(ledger, make_card, clock):
+    source, target = make_card(), make_card()
+    ledger.accrue(source, D("8"), key="a", origin=WEB)
+    ledger.hold(source, D("8"), key="h", origin=WEB)
+    clock.advance(timedelta(hours=1))
+    moved = ledger.transfer(source, target, key="merge", origin=WEB)
+    assert moved is not None and moved.amount == D("8")
+    assert ledger.balance(source).total == 0
