@@ -27,11 +27,13 @@ from .auth import Authenticator, Identity, unauthorized
 from .exchange import ExchangeService
 from .faults import FaultInjector, FaultMiddleware, Faults
 from .fixtures import FixtureReport, load_fixtures, read_fixtures
+from .hs import http_service_routes
 from .iis import IisLimits, IisMiddleware
 from .odata.errors import ODataError, error_response
 from .odata.query import parse_options
 from .odata.service import Call, ODataService
 from .schema import Config, load_config
+from .soap import web_service_routes
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,8 @@ def create_app(
     routes: list[BaseRoute] = [
         *admin_routes(),
         *extra_routes,
+        *web_service_routes(base),
+        *http_service_routes(base),
         Route(f"{emulator.odata_prefix}/{{rest:path}}", odata_endpoint, methods=methods),
         Route(emulator.odata_prefix, odata_endpoint, methods=methods),
     ]

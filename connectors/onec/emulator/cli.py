@@ -29,6 +29,12 @@ def emulator(
     strict: bool = typer.Option(
         False, "--strict", help="Enforce DataVersion/If-Match (412); real 1C does not."
     ),
+    amqp_url: str | None = typer.Option(
+        None, "--amqp-url", help="Also publish every change as JSON to this RabbitMQ (amqp://...)."
+    ),
+    amqp_exchange: str = typer.Option(
+        "onec.changes", "--amqp-exchange", help="Topic exchange the changes are published to."
+    ),
 ) -> None:
     """Serve an emulated 1C base at http://HOST:PORT/<base>/odata/standard.odata/."""
     import uvicorn
@@ -48,5 +54,10 @@ def emulator(
     except (ConfigError, FixtureError) as exc:
         typer.echo(f"bonusbridge emulator: {exc}", err=True)
         raise typer.Exit(2) from None
+    if amqp_url:
+        from .amqp import attach_publisher
+
+        attach_publisher(asgi, amqp_url, amqp_exchange)
+        typer.echo(f"publishing changes to the topic exchange {amqp_exchange!r}")
     typer.echo(f"1C emulator ({config}) at http://{host}:{port}/{base}/odata/standard.odata/")
     uvicorn.run(asgi, host=host, port=port, log_level="warning")

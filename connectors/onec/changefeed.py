@@ -1,0 +1,291 @@
+"""Consumers of 1C's change feed: the exchange plan polled over OData, or RabbitMQ messages.
+
+Both follow the one rule that makes them safe: **acknowledge only after the changes are stored.**
+If storing fails, nothing is acknowledged and the same changes come again, so ``store_callback``
+must be an idempotent upsert (1C sends an object's current state, so replaying it is harmless).
+
+Both hand ``store_callback`` the same shape: a list of objects as SelectChanges returns them —
+the object's OData fields plus ``odata.type`` (``StandardODATA.<EntitySet>``), or for a deleted
+object ``{"Ref_Key": …, "odata.deleted": true}``.
+
+- ``SelectChangesPoller``: ``SelectChanges(MessageNo=N)`` with N = last acknowledged + 1, then
+  ``store_callback``, then ``NotifyChangesReceived(N)``, then N is persisted (``PollState``). A failed
+  store leaves N unacknowledged; the next poll asks for N again and gets those changes plus newer
+  ones (1C's documented semantics). Only one poller per node is safe, as in 1C.
+- ``AmqpChangeConsumer``: a durable queue bound to 1C's topic exchange, prefetch 1, manual ack after
+  ``store_callback`` succeeded; on failure the message is requeued, an undecodable one rejected.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import OneCError, OneCNotFound
+from .odata import Entity, ODataClient
+
+log = logging.getLogger(__name__)
+
+
+def _kombu() -> Any:
+    """kombu, imported lazily (only the AMQP variant needs a broker) and typed as Any: it ships
+    partial annotations that strict mypy cannot check against."""
+    return importlib.import_module("kombu")
+
+
+StoreCallback = Callable[[list[Entity]], None]
+
+
+# --- the poller's persisted position -------------------------------------------------------------
+
+
+class PollState(Protocol):
+    """Where the poller is: the last message number 1C confirmed as received."""
+
+    def last_acknowledged(self) -> int: ...
+
+    def acknowledged(self, message_no: int) -> None: ...
+
+
+class MemoryPollState:
+    """For tests and one-shot runs: forgotten at exit (the next run re-reads what 1C still holds)."""
+
+    def __init__(self, last: int = 0) -> None:
+        self._last = last
+
+    def last_acknowledged(self) -> int:
+        return self._last
+
+    def acknowledged(self, message_no: int) -> None:
+        self._last = message_no
+
+
+class FilePollState:
+    """A small JSON file, replaced atomically (write a temporary file, then rename) so a crash never
+    leaves a half-written position. The hub's inbox table replaces this in the sync service."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def last_acknowledged(self) -> int:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return 0
+        return int(data["last_acknowledged"])
+
+    def acknowledged(self, message_no: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"last_acknowledged": message_no}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+# --- SelectChanges polling -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollResult:
+    message_no: int
+    received: int
+    acknowledged: bool
+
+
+class SelectChangesPoller:
+    """Reads the node's changes from 1C's exchange plan and acknowledges them once stored."""
+
+    def __init__(
+        self,
+        client: ODataClient,
+        plan: str,
+        node_code: str,
+        store_callback: StoreCallback,
+        state: PollState,
+    ) -> None:
+        self.client = client
+        self.plan = plan
+        self.node_code = node_code
+        self.store_callback = store_callback
+        self.state = state
+        self._node_ref: str | None = None
+
+    def node_ref(self) -> str:
+        """The node's Ref_Key, looked up once by its code (the code is what administrators configure)."""
+        if self._node_ref is None:
+            node = self.client.exchange_node(self.plan, self.node_code)
+            if node is None:
+                raise OneCNotFound(f"exchange plan {self.plan} has no node with code {self.node_code!r}")
+            self._node_ref = node.ref
+        return self._node_ref
+
+    def poll_once(self) -> PollResult:
+        """One read-store-acknowledge cycle. Raises (without acknowledging) when reading or storing
+        fails; an empty read acknowledges nothing and keeps N for the next poll."""
+        message_no = self.state.last_acknowledged() + 1
+        changes = self.client.select_changes(self.plan, self.node_ref(), message_no)
+        if not changes.values:
+            return PollResult(message_no, 0, False)
+        try:
+            self.store_callback(changes.values)
+        except Exception:
+            log.warning(
+                "storing %d change(s) of message %d failed; not acknowledged, will be re-read",
+                len(changes.values),
+                message_no,
+            )
+            raise
+        self.client.notify_changes_received(self.plan, self.node_ref(), message_no)
+        self.state.acknowledged(message_no)
+        log.info("stored and acknowledged %d change(s) of message %d", len(changes.values), message_no)
+        return PollResult(message_no, len(changes.values), True)
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float = 5.0,
+        max_backoff: float = 300.0,
+    ) -> None:
+        """Poll until ``stop`` is set; on failure back off exponentially (retry storms cause lock
+        conflicts in 1C). A full batch polls again at once: more changes are probably waiting."""
+        delay = interval
+        while not stop.is_set():
+            try:
+                result = self.poll_once()
+            except OneCError as exc:
+                log.warning("change feed poll failed (%s); retrying in %.0f s", exc.code, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, max_backoff)
+                continue
+            except Exception as exc:
+                log.warning("change feed store failed (%s); retrying in %.0f s", type(exc).__name__, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, max_backoff)
+                continue
+            delay = interval
+            if not result.received:
+                stop.wait(interval)
+
+
+# --- RabbitMQ ------------------------------------------------------------------------------------
+
+
+def message_to_change(payload: dict[str, Any]) -> Entity:
+    """A published change message (see ``emulator.amqp``) in the shape SelectChanges returns."""
+    entity_set = str(payload["entity_set"])
+    state = payload.get("object")
+    if payload.get("kind") == "delete" or state is None:
+        return {"odata.type": f"StandardODATA.{entity_set}", "Ref_Key": payload["key"], "odata.deleted": True}
+    return {"odata.type": f"StandardODATA.{entity_set}", **state}
+
+
+class AmqpChangeConsumer:
+    """A kombu consumer of 1C's change messages on a topic exchange.
+
+    ``queue`` is durable and bound with ``routing_key`` (``#``: everything); prefetch 1 so at most
+    one unacknowledged message is in flight. ``drain(timeout)`` processes what arrives until the
+    queue has been quiet for ``timeout`` seconds; ``run(stop)`` consumes until stopped.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        exchange: str,
+        queue: str,
+        store_callback: StoreCallback,
+        *,
+        routing_key: str = "#",
+    ) -> None:
+        kombu = _kombu()
+
+        self.store_callback = store_callback
+        self.exchange = kombu.Exchange(exchange, type="topic", durable=True)
+        self.queue = kombu.Queue(queue, exchange=self.exchange, routing_key=routing_key, durable=True)
+        self.connection = kombu.Connection(url)
+        self.stored = 0
+        self.failed = 0
+        self._consumer: Any = None
+
+    def __enter__(self) -> AmqpChangeConsumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _consume(self) -> None:
+        if self._consumer is None:
+            channel = self.connection.channel()
+            channel.basic_qos(prefetch_size=0, prefetch_count=1, a_global=False)
+            kombu = _kombu()
+
+            self._consumer = kombu.Consumer(
+                channel, queues=[self.queue], callbacks=[self._on_message], accept=["json"], no_ack=False
+            )
+            self._consumer.consume()
+
+    def _on_message(self, body: Any, message: Any) -> None:
+        try:
+            payload = body if isinstance(body, dict) else json.loads(body)
+            change = message_to_change(payload)
+        except (ValueError, KeyError, TypeError):
+            log.warning(
+                "rejecting an undecodable change message (routing key %s)",
+                message.delivery_info.get("routing_key"),
+            )
+            message.reject(requeue=False)
+            self.failed += 1
+            return
+        try:
+            self.store_callback([change])
+        except Exception as exc:
+            log.warning("storing a change message failed (%s); requeued", type(exc).__name__)
+            message.requeue()
+            self.failed += 1
+            return
+        message.ack()
+        self.stored += 1
+
+    def drain(self, timeout: float = 1.0, *, max_seconds: float = 30.0) -> int:
+        """Process messages until none arrives for ``timeout`` seconds; the number stored."""
+        self._consume()
+        before = self.stored
+        deadline = time.monotonic() + max_seconds
+        while time.monotonic() < deadline:
+            try:
+                self.connection.drain_events(timeout=timeout)
+            except TimeoutError:
+                break
+        return self.stored - before
+
+    def run(self, stop: threading.Event, *, poll: float = 1.0) -> None:
+        self._consume()
+        while not stop.is_set():
+            try:
+                self.connection.drain_events(timeout=poll)
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.cancel()
+            except Exception:  # the channel may already be gone; closing must not fail
+                log.debug("cancelling the consumer failed", exc_info=True)
+            self._consumer = None
+        self.connection.release()

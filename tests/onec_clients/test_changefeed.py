@@ -1,0 +1,194 @@
+"""The change feed: SelectChanges polling acknowledges only after storing; the AMQP variant goes
+through the real RabbitMQ (emulator publishing, kombu consumer acking after the store)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.onec.changefeed import AmqpChangeConsumer, FilePollState, MemoryPollState, SelectChangesPoller
+from connectors.onec.emulator.amqp import attach_publisher
+from connectors.onec.odata import ODataClient
+from tests.conftest import require_service
+from tests.onec_emulator.conftest import PARTNER_IVANOV, PARTNER_PETROVA, Base
+
+from .conftest import PLAN, client_for
+
+PARTNERS = "Catalog_Партнеры"
+RABBIT = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+class Inbox:
+    """An idempotent store: the latest state per key; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.calls = 0
+        self.fail = False
+
+    def __call__(self, changes: list[dict[str, Any]]) -> None:
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("database down")
+        for change in changes:
+            self.objects[change.get("Ref_Key") or change["Recorder"]] = change
+
+
+def _edit(admin: ODataClient, ref: str, comment: str) -> None:
+    admin.patch(PARTNERS, ref, {"Комментарий": comment})
+
+
+def test_poller_acknowledges_only_after_store(retail: Base) -> None:
+    inbox, state = Inbox(), MemoryPollState()
+    with client_for(retail) as site, client_for(retail, "Администратор", "") as admin:
+        poller = SelectChangesPoller(site, PLAN, "САЙТ", inbox, state)
+        assert poller.poll_once().received == 0 and state.last_acknowledged() == 0
+        _edit(admin, PARTNER_IVANOV, "первое")
+
+        inbox.fail = True
+        with pytest.raises(RuntimeError):
+            poller.poll_once()
+        assert state.last_acknowledged() == 0  # not acknowledged: 1C still holds it
+
+        _edit(admin, PARTNER_PETROVA, "второе")
+        inbox.fail = False
+        result = poller.poll_once()  # the same N again: the failed change plus the new one
+        assert (result.message_no, result.received, result.acknowledged) == (1, 2, True)
+        assert inbox.objects[PARTNER_IVANOV]["Комментарий"] == "первое"
+        assert state.last_acknowledged() == 1
+        assert poller.poll_once().received == 0  # acknowledged changes are gone
+        assert site.exchange_node(PLAN, "САЙТ").sent_no >= 1  # type: ignore[union-attr]
+
+
+def test_rewrite_after_read_survives_the_acknowledgment(retail: Base) -> None:
+    inbox, state = Inbox(), MemoryPollState()
+    with client_for(retail) as site, client_for(retail, "Администратор", "") as admin:
+        seen: list[str] = []
+
+        def store_then_edit(changes: list[dict[str, Any]]) -> None:
+            inbox(changes)
+            if not seen:
+                seen.append("edited")
+                _edit(admin, PARTNER_IVANOV, "после чтения")  # rewritten between read and ack
+
+        _edit(admin, PARTNER_IVANOV, "до")
+        poller = SelectChangesPoller(site, PLAN, "САЙТ", store_then_edit, state)
+        assert poller.poll_once().received == 1
+        second = poller.poll_once()
+        assert second.received == 1 and inbox.objects[PARTNER_IVANOV]["Комментарий"] == "после чтения"
+
+
+def test_own_writes_are_not_echoed(retail: Base) -> None:
+    inbox = Inbox()
+    with client_for(retail) as site:
+        site.patch(PARTNERS, PARTNER_IVANOV, {"Комментарий": "с сайта"})
+        assert SelectChangesPoller(site, PLAN, "САЙТ", inbox, MemoryPollState()).poll_once().received == 0
+
+
+def test_file_state_survives_restart(tmp_path: Path) -> None:
+    state = FilePollState(tmp_path / "feed" / "position.json")
+    assert state.last_acknowledged() == 0
+    state.acknowledged(7)
+    assert FilePollState(tmp_path / "feed" / "position.json").last_acknowledged() == 7
+    assert [p.name for p in (tmp_path / "feed").iterdir()] == ["position.json"]
+
+
+def test_unknown_node_is_reported(retail: Base) -> None:
+    from connectors.onec.errors import OneCNotFound
+
+    with client_for(retail) as site, pytest.raises(OneCNotFound, match="НЕТ"):
+        SelectChangesPoller(site, PLAN, "НЕТ", Inbox(), MemoryPollState()).poll_once()
+
+
+def test_run_loop_stops(retail: Base) -> None:
+    stop = threading.Event()
+    with client_for(retail) as site:
+        poller = SelectChangesPoller(site, PLAN, "САЙТ", Inbox(), MemoryPollState())
+        thread = threading.Thread(target=poller.run, args=(stop,), kwargs={"interval": 0.05})
+        thread.start()
+        stop.set()
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+
+
+# --- RabbitMQ ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rabbit() -> Any:
+    import kombu
+
+    try:
+        with kombu.Connection(RABBIT, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        require_service("RabbitMQ", f"{RABBIT}: {exc}")
+    name = f"test.onec.{uuid.uuid4().hex[:12]}"
+    yield name
+    with kombu.Connection(RABBIT) as conn:
+        for action in ("queue_delete", "exchange_delete"):
+            channel = conn.channel()  # a failed delete closes the channel: one per action
+            try:
+                getattr(channel, action)(name)
+            except Exception:
+                pass
+            finally:
+                channel.close()
+
+
+def test_emulator_publishes_and_consumer_acks_after_store(retail: Base, rabbit: str) -> None:
+    inbox = Inbox()
+    app = retail.server.server.config.app
+    with AmqpChangeConsumer(RABBIT, rabbit, rabbit, inbox) as consumer:
+        consumer.drain(timeout=0.2)  # declares and binds the queue before anything is published
+        publisher = attach_publisher(app, RABBIT, rabbit)
+        try:
+            with client_for(retail, "Администратор", "") as admin:
+                _edit(admin, PARTNER_IVANOV, "через кролика")
+            assert publisher.published == 1 and publisher.failures == 0
+            assert consumer.drain(timeout=1.0) == 1
+        finally:
+            retail_emulator = app.state.emulator
+            retail_emulator.store._after_commit.remove(publisher.publish)
+            publisher.close()
+    change = inbox.objects[PARTNER_IVANOV]
+    assert (
+        change["Комментарий"] == "через кролика" and change["odata.type"] == "StandardODATA.Catalog_Партнеры"
+    )
+
+
+def test_failed_store_requeues_then_succeeds(retail: Base, rabbit: str) -> None:
+    inbox = Inbox()
+    app = retail.server.server.config.app
+    with AmqpChangeConsumer(RABBIT, rabbit, rabbit, inbox) as consumer:
+        consumer.drain(timeout=0.2)
+        publisher = attach_publisher(app, RABBIT, rabbit)
+        try:
+            with client_for(retail, "Администратор", "") as admin:
+                _edit(admin, PARTNER_PETROVA, "повтор")
+        finally:
+            app.state.emulator.store._after_commit.remove(publisher.publish)
+            publisher.close()
+        inbox.fail = True
+        consumer.drain(timeout=0.5, max_seconds=1.0)
+        assert consumer.failed >= 1 and consumer.stored == 0
+        inbox.fail = False
+        assert consumer.drain(timeout=1.0) == 1
+    assert inbox.objects[PARTNER_PETROVA]["Комментарий"] == "повтор"
+
+
+def test_publisher_down_broker_never_breaks_the_write(retail: Base) -> None:
+    app = retail.server.server.config.app
+    publisher = attach_publisher(app, "amqp://guest:guest@127.0.0.1:1//", "nowhere")
+    try:
+        with client_for(retail, "Администратор", "") as admin:
+            _edit(admin, PARTNER_IVANOV, "без брокера")
+            assert admin.get(PARTNERS, PARTNER_IVANOV)["Комментарий"] == "без брокера"
+        assert publisher.failures == 1
+    finally:
+        app.state.emulator.store._after_commit.remove(publisher.publish)
+        publisher.close()
