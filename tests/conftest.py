@@ -25,6 +25,15 @@ from bonusbridge.ledger.service import LedgerService
 from bonusbridge.models import Base, Card, CardStatus
 from bonusbridge.schema import upgrade
 from bonusbridge.unit_of_work import UnitOfWork
+from tests.onec_live import (  # noqa: F401 - fixtures shared by the 1C suites
+    any_base,
+    retail,
+    retail_server,
+    strict,
+    strict_server,
+    ut11,
+    ut11_server,
+)
 
 REQUIRE_SERVICES = os.environ.get("BONUSBRIDGE_REQUIRE_SERVICES", "") not in ("", "0", "false")
 

@@ -8,52 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors.onec.emulator.app import create_app
 from connectors.onec.odata import ODataClient
-from tests.onec_emulator.conftest import Base, ServerThread
+from tests.onec_live import Base
 
 SITE_USER, SITE_PASSWORD = "Сайт", "сайт-пароль"
 PLAN = "ExchangePlan_ОбменССайтом"
 SITE_NODE = "8b1f2a60-0c0e-11ef-9a40-0050569f0002"
-
-
-def _serve(config: str, **kwargs: object) -> Iterator[Base]:
-    with ServerThread(create_app(config, fixtures="demo", **kwargs)) as server:  # type: ignore[arg-type]
-        yield Base(server, config)
-
-
-@pytest.fixture(scope="session")
-def retail_server() -> Iterator[Base]:
-    yield from _serve("retail")
-
-
-@pytest.fixture(scope="session")
-def ut11_server() -> Iterator[Base]:
-    yield from _serve("ut11")
-
-
-@pytest.fixture(scope="session")
-def strict_server() -> Iterator[Base]:
-    yield from _serve("retail", strict=True)
-
-
-@pytest.fixture
-def retail(retail_server: Base) -> Base:
-    retail_server.reset()
-    return retail_server
-
-
-@pytest.fixture
-def strict(strict_server: Base) -> Base:
-    strict_server.reset()
-    return strict_server
-
-
-@pytest.fixture(params=["retail", "ut11"])
-def any_base(request: pytest.FixtureRequest) -> Base:
-    base: Base = request.getfixturevalue(f"{request.param}_server")
-    base.reset()
-    return base
 
 
 def client_for(

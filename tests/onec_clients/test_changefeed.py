@@ -14,7 +14,7 @@ from connectors.onec.changefeed import AmqpChangeConsumer, FilePollState, Memory
 from connectors.onec.emulator.amqp import attach_publisher
 from connectors.onec.odata import ODataClient
 from tests.conftest import require_service
-from tests.onec_emulator.conftest import PARTNER_IVANOV, PARTNER_PETROVA, Base
+from tests.onec_live import PARTNER_IVANOV, PARTNER_PETROVA, Base
 
 from .conftest import PLAN, client_for
 

@@ -22,7 +22,7 @@ from connectors.onec.errors import (
 )
 from connectors.onec.filters import F, Guid
 from connectors.onec.odata import ODataClient
-from tests.onec_emulator.conftest import PARTNER_PETROVA, Base
+from tests.onec_live import PARTNER_PETROVA, Base
 
 from .conftest import client_for, set_faults
 

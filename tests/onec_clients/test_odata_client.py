@@ -10,7 +10,7 @@ import pytest
 from connectors.onec.errors import OneCAuthError, OneCConflict, OneCNotFound, OneCQueryError
 from connectors.onec.filters import F, Guid
 from connectors.onec.odata import ENTITY_SETS, AsyncODataClient, ODataClient, entity_set
-from tests.onec_emulator.conftest import CARD_1, PARTNER_PETROVA, PROGRAM, Base
+from tests.onec_live import CARD_1, PARTNER_PETROVA, PROGRAM, Base
 
 from .conftest import PLAN, SITE_NODE, SITE_PASSWORD, SITE_USER, client_for
 

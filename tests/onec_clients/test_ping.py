@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from tests.onec_emulator.conftest import Base
+from tests.onec_live import Base
 
 
 def _ping(base_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from .conftest import ADMIN, CARD_1, PARTNER_IVANOV, PARTNER_PETROVA, PROGRAM, SITE, Base, odata_query
+from tests.onec_live import ADMIN, CARD_1, PARTNER_IVANOV, PARTNER_PETROVA, PROGRAM, SITE, Base, odata_query
 
 PLAN = "ExchangePlan_ОбменССайтом"
 SITE_NODE = "8b1f2a60-0c0e-11ef-9a40-0050569f0002"

@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from connectors.onec.emulator.app import create_app
-
-from .conftest import PARTNER_IVANOV, Base, ServerThread
+from tests.onec_live import PARTNER_IVANOV, Base, ServerThread
 
 PARTNER = f"Catalog_Партнеры(guid'{PARTNER_IVANOV}')?$format=json"
 

@@ -9,8 +9,7 @@ import pytest
 from connectors.onec.emulator.fixtures import FixtureError, load_fixtures, parse_fixtures
 from connectors.onec.emulator.schema import load_config
 from connectors.onec.emulator.store import Store
-
-from .conftest import Base
+from tests.onec_live import Base
 
 NEW_PARTNER = "10000000-0000-4000-8000-0000000000aa"
 

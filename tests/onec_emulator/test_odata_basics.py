@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from .conftest import CARD_1, EMPTY, PARTNER_IVANOV, Base, odata_query
+from tests.onec_live import CARD_1, EMPTY, PARTNER_IVANOV, Base, odata_query
 
 
 def test_list_envelope_int64_strings_and_empty_values(retail: Base) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import CARD_1, CARD_2, PARTNER_IVANOV, PARTNER_PETROVA, Base, odata_query
+from tests.onec_live import CARD_1, CARD_2, PARTNER_IVANOV, PARTNER_PETROVA, Base, odata_query
 
 
 def descriptions(base: Base, path: str = "Catalog_Партнеры", **options: Any) -> list[str]:

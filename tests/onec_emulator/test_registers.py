@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import CARD_1, CARD_2, PARTNER_IVANOV, PARTNER_PETROVA, PROGRAM, Base, odata_query
+from tests.onec_live import CARD_1, CARD_2, PARTNER_IVANOV, PARTNER_PETROVA, PROGRAM, Base, odata_query
 
 DOCS = "Document_НачислениеИСписаниеБонусныхБаллов"
 REGISTER = "AccumulationRegister_БонусныеБаллы"

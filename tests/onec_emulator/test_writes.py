@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from .conftest import PARTNER_IVANOV, Base
+from tests.onec_live import PARTNER_IVANOV, Base
 
 PARTNER = f"Catalog_Партнеры(guid'{PARTNER_IVANOV}')?$format=json"
 

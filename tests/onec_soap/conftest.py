@@ -8,10 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from connectors.onec.emulator.app import create_app
 from connectors.onec.hs_client import LoyaltyHttpClient
 from connectors.onec.soap_client import LoyaltySoapClient
-from tests.onec_emulator.conftest import ADMIN, SITE, Base, ServerThread
+from tests.onec_live import ADMIN, SITE, Base
 
 __all__ = ["ADMIN", "SITE", "Base"]
 
@@ -24,35 +23,10 @@ CARD_PETROVA = "2000000000035"  # 1200 in both
 IVANOV_PHONE = "+7 (916) 123-45-67"
 
 
-@pytest.fixture(scope="session")
-def soap_retail_server() -> Iterator[Base]:
-    with ServerThread(create_app("retail", fixtures="demo")) as server:
-        yield Base(server, "retail")
-
-
-@pytest.fixture(scope="session")
-def soap_ut11_server() -> Iterator[Base]:
-    with ServerThread(create_app("ut11", fixtures="demo")) as server:
-        yield Base(server, "ut11")
-
-
 @pytest.fixture
-def retail(soap_retail_server: Base) -> Base:
-    soap_retail_server.reset()
-    return soap_retail_server
-
-
-@pytest.fixture
-def ut11(soap_ut11_server: Base) -> Base:
-    soap_ut11_server.reset()
-    return soap_ut11_server
-
-
-@pytest.fixture(params=["retail", "ut11"])
-def base(request: pytest.FixtureRequest) -> Base:
-    server: Base = request.getfixturevalue(f"soap_{request.param}_server")
-    server.reset()
-    return server
+def base(any_base: Base) -> Base:
+    """Each test once per configuration (retail: bonuses per card; ut11: per partner)."""
+    return any_base
 
 
 def publication(base: Base) -> str:

@@ -1,6 +1,7 @@
-"""The emulator under test runs for real: uvicorn in a background thread on a free 127.0.0.1 port,
-reached over HTTP with httpx. One server per configuration for the session; each test starts from
-the demo fixtures with no faults (``/_admin/reset?reseed=true``)."""
+"""A live 1C emulator for the tests: uvicorn in a background thread on a free 127.0.0.1 port,
+reached over real HTTP. One server per configuration for the whole session, shared by the emulator,
+client and SOAP suites (tests/conftest.py registers the fixtures); each test starts from the demo
+fixtures with no faults (``/_admin/reset?reseed=true``)."""
 
 from __future__ import annotations
 
