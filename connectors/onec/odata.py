@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import unquote
 
 import httpx
@@ -377,6 +377,17 @@ class _Base:
             "Accept": "application/json",
         }
 
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> Self:
+        """A client for the 1C configured in settings (``BONUSBRIDGE_ONEC_*``)."""
+        return cls(
+            settings.onec_base_url,
+            settings.onec_username,
+            settings.onec_password.get_secret_value(),
+            timeout=settings.onec_timeout_seconds,
+            **kwargs,
+        )
+
     def _finish(self, response: httpx.Response, content: bytes, method: str, started: float) -> Any:
         log.info(
             "1C OData %s %s -> %s in %.0f ms",
@@ -421,16 +432,6 @@ class ODataClient(_Base):
         super().__init__(base_url, username, password, timeout=timeout, max_body_bytes=max_body_bytes)
         self._http = httpx.Client(
             base_url=self.root, headers=self._headers, timeout=self._timeout, transport=transport
-        )
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> ODataClient:
-        return cls(
-            settings.onec_base_url,
-            settings.onec_username,
-            settings.onec_password.get_secret_value(),
-            timeout=settings.onec_timeout_seconds,
-            **kwargs,
         )
 
     def __enter__(self) -> ODataClient:
@@ -639,16 +640,6 @@ class AsyncODataClient(_Base):
         super().__init__(base_url, username, password, timeout=timeout, max_body_bytes=max_body_bytes)
         self._http = httpx.AsyncClient(
             base_url=self.root, headers=self._headers, timeout=self._timeout, transport=transport
-        )
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> AsyncODataClient:
-        return cls(
-            settings.onec_base_url,
-            settings.onec_username,
-            settings.onec_password.get_secret_value(),
-            timeout=settings.onec_timeout_seconds,
-            **kwargs,
         )
 
     async def __aenter__(self) -> AsyncODataClient:
