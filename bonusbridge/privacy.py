@@ -52,4 +52,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Third-party request logs repeat URLs (with card numbers in paths) and add nothing to ours.
+    for noisy in ("alembic", "httpx", "httpcore", "zeep", "kombu", "amqp"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

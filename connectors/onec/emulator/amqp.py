@@ -112,6 +112,15 @@ class ChangePublisher:
             self._producer = None  # a broken channel is rebuilt on the next change
             raise
 
+    def declare(self) -> None:
+        """Declare the exchange up front, as the 1C add-in does when it connects: consumers may bind
+        to it before the first change. A broker that is down is logged; publishing retries later."""
+        try:
+            with self._lock:
+                self.exchange(self.connection.default_channel).declare()
+        except Exception as exc:
+            log.warning("declaring exchange %s failed: %s", self.exchange.name, type(exc).__name__)
+
     def close(self) -> None:
         with self._lock:
             self._producer = None
@@ -122,5 +131,6 @@ def attach_publisher(target: Emulator | Starlette, url: str, exchange: str) -> C
     """Publish every committed change of the emulator (or the app ``create_app`` made) to ``exchange``."""
     emulator: Emulator = target.state.emulator if hasattr(target, "state") else target
     publisher = ChangePublisher(emulator, url, exchange)
+    publisher.declare()
     emulator.store.after_commit(publisher.publish)
     return publisher
