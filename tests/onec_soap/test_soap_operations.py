@@ -136,12 +136,9 @@ def test_block_card(base: Base) -> None:
         with pytest.raises(OneCServerError, match="заблокирована"):
             soap.post_bonus_movement(CARD_PETROVA, Decimal(10), "after-block")
         assert [c.status for c in soap.find_cards_by_phone("89162345678")] == ["НеДействует"]
-    if base.config == "ut11":
-        stored = base.get_json("Catalog_КартыЛояльности(guid'40000000-0000-4000-8000-000000000003')")
-        assert stored["Статус"] == "НеДействует"
-    else:
-        stored = base.get_json("Catalog_ИнформационныеКарты(guid'40000000-0000-4000-8000-000000000003')")
-        assert stored["DeletionMark"] is True
+    cards = "Catalog_КартыЛояльности" if base.config == "ut11" else "Catalog_ИнформационныеКарты"
+    stored = base.get_json(f"{cards}(guid'40000000-0000-4000-8000-000000000003')")
+    assert stored["Статус"] == "НеДействует" and stored["DeletionMark"] is False
 
 
 def test_get_partner(soap: LoyaltySoapClient) -> None:

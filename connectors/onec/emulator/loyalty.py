@@ -15,9 +15,9 @@ the services do is visible over OData the same way as a 1C user's work:
   call with the same id returns the first document and writes nothing (``created=False``). The same id
   with another card or amount is refused (``Conflict``). This dedupe is on the 1C side, as a real
   service must do it: the caller's retry after a lost answer must not credit twice.
-- ``block_card``: УТ 11 sets ``Статус = НеДействует``; Retail's card has no status, so the card gets
-  the deletion mark (how Retail takes a card out of use). Blocking twice is not an error. The reason
-  is not stored (neither card catalog has a field for it).
+- ``block_card``: sets ``Статус = НеДействует`` (standard in УТ 11; in Retail the chain's extension,
+  see mapping/profiles/README.md). A deletion-marked card also counts as blocked. Blocking twice is
+  not an error. The reason is not stored (neither card catalog has a field for it).
 - ``get_partner`` / ``update_partner``: name (``Description``), full name, phone, e-mail and birth
   date; phone and e-mail update the first contact-information row of that type (or add one).
 
@@ -191,10 +191,9 @@ class LoyaltyService:
         return str(card.get("ВидКарты_Key") if self.per_card else card.get("Owner_Key")) or EMPTY_REF
 
     def _status(self, card: Document) -> str:
-        if self.per_card:
-            return STATUS_BLOCKED if card.get("DeletionMark") else STATUS_ACTIVE
-        blocked = card.get("DeletionMark") or card.get("Статус") == STATUS_BLOCKED
-        return STATUS_BLOCKED if blocked else STATUS_ACTIVE
+        if card.get("DeletionMark") or card.get("Статус") == STATUS_BLOCKED:
+            return STATUS_BLOCKED
+        return str(card.get("Статус") or STATUS_ACTIVE)
 
     @staticmethod
     def _number(card: Document) -> str:
@@ -276,8 +275,7 @@ class LoyaltyService:
         with self.store.begin(origin_node) as tx:
             card = self._find_card(tx, number)
             if self._status(card) != STATUS_BLOCKED:
-                changes: Document = {"DeletionMark": True} if self.per_card else {"Статус": STATUS_BLOCKED}
-                card = tx.replace(self.cards_set, {**card, **changes})
+                card = tx.replace(self.cards_set, {**card, "Статус": STATUS_BLOCKED})
             return self._card(tx, card)
 
     # --- movements ---------------------------------------------------------------------------------
