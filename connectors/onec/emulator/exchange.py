@@ -5,6 +5,8 @@
   repeating the same N returns those plus anything registered since.
 - ``NotifyChangesReceived(node, N)`` deletes the rows numbered ≤ N. An object rewritten after it was
   read is reset to "not numbered", so it survives the acknowledgment and comes in the next read.
+- Objects in the plan but not published in OData (``unpublished`` in the configuration) are silently
+  skipped by ``SelectChanges``: never numbered, so they stay queued through acknowledgments.
 - Every write registers the object for every node except this base's own node and the node whose
   credentials made the write (1C's ``DataExchange.Sender``), so the middleware gets no echo.
 
@@ -81,12 +83,13 @@ class ExchangeService:
 
     def select_changes(self, tx: Tx, node_ref: str, message_no: int) -> list[Registration]:
         """Stamp the node's unnumbered or ≤ N registrations with N and return them (in registration
-        order); also records N as the node's ``SentNo``."""
+        order); also records N as the node's ``SentNo``. Unpublished sets are neither returned nor stamped."""
         assert self.plan is not None
         pending = or_(registrations.c.message_no.is_(None), registrations.c.message_no <= message_no)
+        published = registrations.c.entity_set.not_in(self.plan.unpublished)
         tx.conn.execute(
             update(registrations)
-            .where(registrations.c.node == node_ref, pending)
+            .where(registrations.c.node == node_ref, pending, published)
             .values(message_no=message_no)
         )
         rows = tx.conn.execute(

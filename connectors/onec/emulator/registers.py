@@ -5,6 +5,9 @@ Posting follows the document's ``posting`` rules in the configuration: one recor
 ``Unpost`` deletes them, as 1C's record sets do. ``Balance(Period=…)`` sums the records strictly
 before ``Period`` — 1C's ``Остатки(&Дата)`` with a date boundary excludes that moment — and, like 1C,
 leaves out dimension combinations whose every resource is zero.
+
+Record sets can also be written and deleted directly over OData (``POST``/``DELETE`` of
+``AccumulationRegister_X``), as a 1C base allows: ``record_set_from_body`` turns such a body into rows.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from .odata.errors import bad_body_literal, handler_failed
+from .odata.values import from_body, parse_guid
 from .schema import NAMESPACE, Config, EntitySet, PostingRule, Register
 from .store import Document, Tx
 
@@ -70,6 +75,40 @@ def _write(tx: Tx, eset: EntitySet, ref: str, per_register: dict[str, list[Docum
     for register, rows in per_register.items():
         if rows or tx.records(register, ref):
             tx.replace_records(register, ref, f"{NAMESPACE}.{eset.name}", rows)
+
+
+RECORD_TYPES = ("Receipt", "Expense")
+
+
+def record_set_from_body(register: Register, body: dict[str, Any]) -> tuple[str, str, list[Document]]:
+    """(Recorder, Recorder_Type, rows) of a record-set POST body; rows in ``LineNumber`` order.
+
+    Like object writes, unknown fields are ignored and missing ones take their empty value; 1C numbers
+    the records itself. A wrong literal is 400/1, a row that is not an object 500 (broken body)."""
+    raw_recorder = body.get("Recorder")
+    recorder = parse_guid(raw_recorder) if isinstance(raw_recorder, str) else None
+    if recorder is None:
+        raise bad_body_literal(f"Неверный литерал типа Edm.Guid в поле Recorder: {raw_recorder!r}")
+    recorder_type = body.get("Recorder_Type")
+    if not isinstance(recorder_type, str) or not recorder_type.startswith(f"{NAMESPACE}.Document_"):
+        raise bad_body_literal(f"Неверный тип регистратора в поле Recorder_Type: {recorder_type!r}")
+    raw_rows = body.get("RecordSet", [])
+    if not isinstance(raw_rows, list) or not all(isinstance(r, dict) for r in raw_rows):
+        raise handler_failed("Ошибка разбора JSON: RecordSet должен быть массивом объектов")
+    fields = register.row_fields()
+    skip = {"Recorder", "Recorder_Type", "LineNumber"}
+    rows: list[tuple[int, Document]] = []
+    for index, raw in enumerate(raw_rows, start=1):
+        row: Document = {}
+        for name, f in fields.items():
+            if name not in skip:
+                row[name] = from_body(f, raw[name]) if name in raw else f.empty()
+        if row["RecordType"] not in RECORD_TYPES:
+            raise bad_body_literal(f"Неверное значение поля RecordType: {row['RecordType']!r}")
+        number = from_body(fields["LineNumber"], raw["LineNumber"]) if "LineNumber" in raw else index
+        rows.append((int(number), row))
+    rows.sort(key=lambda pair: pair[0])
+    return recorder, recorder_type, [row for _, row in rows]
 
 
 def balance(

@@ -151,6 +151,9 @@ class ExchangePlan:
     name: str
     nodes: list[Node]
     content: list[str]
+    # In the plan (registered on writes) but not published in OData: SelectChanges skips these
+    # registrations and leaves them queued, as observed on real bases.
+    unpublished: list[str] = field(default_factory=list)
 
     def node_by_code(self, code: str) -> Node | None:
         return next((n for n in self.nodes if n.code == code), None)
@@ -332,6 +335,7 @@ def load_config(name_or_path: str | Path) -> Config:
                 for n in plan_raw["nodes"]
             ],
             content=list(plan_raw.get("content") or []),
+            unpublished=list(plan_raw.get("unpublished") or []),
         )
         sets[plan.name] = EntitySet(
             name=plan.name,
@@ -379,3 +383,6 @@ def _check(config: Config) -> None:
         for name in config.exchange_plan.content:
             if name not in config.entity_sets and name not in config.registers:
                 raise ConfigError(f"exchange plan content: unknown {name}")
+        for name in config.exchange_plan.unpublished:
+            if name not in config.exchange_plan.content:
+                raise ConfigError(f"exchange plan unpublished: {name} is not in the plan's content")

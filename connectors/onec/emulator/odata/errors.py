@@ -56,6 +56,12 @@ def key_exists(key: str) -> ODataError:
     return ODataError(400, "15", f"Запись с ключом {key} уже существует")
 
 
+def control_character(key: str) -> ODataError:
+    """400: an object to be sent by SelectChanges holds a character XML cannot carry; the whole batch
+    fails (observed on real bases; the numeric code here is the emulator's choice, -1)."""
+    return ODataError(400, "-1", f"Ошибка при записи XML: недопустимый символ в данных объекта {key}")
+
+
 def access_denied() -> ODataError:
     """403/20: the user lacks the right for this operation."""
     return ODataError(403, "20", "Нарушение прав доступа!")

@@ -2,8 +2,9 @@
 
 Resources under ``/<base>/odata/standard.odata/``: the service document, ``$metadata``, object sets
 (``Catalog_X``, ``Document_X``, ``ExchangePlan_X``: list, create, read, PATCH, DELETE, navigation,
-``/Post`` and ``/Unpost``), tabular-section sets (read), register record sets and rows (read), the
-``Balance(...)`` virtual table, and ``SelectChanges`` / ``NotifyChangesReceived`` of the exchange plan.
+``/Post`` and ``/Unpost``), tabular-section sets (read), register record sets (read, POST,
+DELETE) and rows (read), the ``Balance(...)`` virtual table, and
+``SelectChanges`` / ``NotifyChangesReceived`` of the exchange plan.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from ..schema import NAMESPACE, Config, EntitySet, Field
 from ..store import Document, Store, Tx
 from .errors import (
     access_denied,
+    control_character,
     handler_failed,
+    key_exists,
     not_found,
     precondition_failed,
     query_error,
@@ -147,6 +150,8 @@ class ODataService:
     async def _collection(self, call: Call, etype: EntityType) -> Response:
         if call.method == "POST" and etype.role == "object":
             return await self._create(call, self.config.entity_sets[etype.name])
+        if call.method == "POST" and etype.role == "recordset":
+            return await self._create_record_set(call, etype)
         if call.method != "GET":
             raise unknown_member(f"{etype.name} ({call.method})")
         with self.store.begin() as tx:
@@ -245,6 +250,12 @@ class ODataService:
             with self.store.begin() as tx:
                 doc = self._find(tx, etype, key)
                 return self._element(call, etype.name, self._entity(etype, doc, call.options, tx))
+        if etype.role == "recordset" and call.method == "DELETE":
+            call.writing()
+            with self.store.begin(call.origin_node) as tx:
+                doc = self._find(tx, etype, key)
+                tx.replace_records(etype.name, doc["Recorder"], doc["Recorder_Type"], [])
+            return Response(status_code=204)
         if etype.role != "object" or call.method not in ("PATCH", "PUT", "MERGE", "DELETE"):
             raise unknown_member(f"{etype.name} ({call.method})")
         call.writing()
@@ -296,6 +307,25 @@ class ODataService:
         response = self._element(call, eset.name, value, status=201)
         # 1C puts the raw (UTF-8, not percent-encoded) Cyrillic URL into Location.
         location = f"{call.root}{eset.name}({key_literal({'Ref_Key': stored['Ref_Key']})})"
+        response.raw_headers.append((b"location", location.encode("utf-8")))
+        return response
+
+    async def _create_record_set(self, call: Call, etype: EntityType) -> Response:
+        """A register record set written directly (not by posting); its Recorder must have none yet."""
+        call.writing()
+        register = self.config.registers[etype.name]
+        body = await call.body()
+        recorder, recorder_type, rows = registers.record_set_from_body(register, body)
+        key = {"Recorder": recorder, "Recorder_Type": recorder_type}
+        with self.store.begin(call.origin_node) as tx:
+            if tx.records(register.name, recorder):
+                raise key_exists(f"Recorder={recorder}")
+            tx.replace_records(register.name, recorder, recorder_type, rows)
+            value = self._entity(etype, self._find(tx, etype, key), call.options, tx) if rows else None
+        if value is None:  # an empty record set writes nothing; 1C answers with the empty set
+            value = entity(etype, {**key, "RecordSet": []})
+        response = self._element(call, etype.name, value, status=201)
+        location = f"{call.root}{etype.name}({key_literal(key)})"
         response.raw_headers.append((b"location", location.encode("utf-8")))
         return response
 
@@ -384,6 +414,9 @@ class ODataService:
                 return Response(status_code=200)
             changes = self.exchange.select_changes(tx, node, message_no)
             values = [self._changed(tx, reg) for reg in changes]
+            bad = next((v for v in values if _has_control_character(v)), None)
+            if bad is not None:  # raising rolls the stamping back: the whole batch fails, as in 1C
+                raise control_character(str(bad.get("Ref_Key") or bad.get("Recorder")))
         if not call.options.json:
             return atom_response(call.root, "SelectChanges", values)
         body = {"odata.metadata": f"{call.root}$metadata#SelectChanges", "MessageNo": str(message_no)}
@@ -410,6 +443,21 @@ class ODataService:
         if stored is None:
             return {**kind, "Ref_Key": registration.key, "odata.deleted": True}
         return {**kind, **entity(etype, stored)}
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _has_control_character(value: Any) -> bool:
+    """A C0 control character other than tab, LF and CR anywhere in a string of ``value``: XML 1.0
+    cannot carry it, so 1C fails the whole SelectChanges message."""
+    if isinstance(value, str):
+        return _CONTROL.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_control_character(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_control_character(v) for v in value)
+    return False
 
 
 def _sorter(f: Field) -> Callable[[Document], Any]:
