@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .auth import basic_auth
 from .errors import (
     LOCK_MARKERS,
     OneCAuthError,
@@ -36,7 +37,6 @@ from .errors import (
     error_from_response,
 )
 from .loyalty import BonusMovement, CardBalance, LoyaltyCard, PartnerProfile, log_failure
-from .soap_client import basic_auth
 
 if TYPE_CHECKING:
     from bonusbridge.settings import Settings

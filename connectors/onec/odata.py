@@ -21,7 +21,6 @@ What it does that a generic OData client does not, and why:
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -35,6 +34,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from .auth import basic_auth
 from .errors import (
     OneCConflict,
     OneCError,
@@ -79,12 +79,6 @@ if not any(isinstance(f, _HideQueryStrings) for f in logging.getLogger("httpx").
 
 
 # --- pure helpers shared by both clients -----------------------------------------------------------
-
-
-def basic_auth_header(username: str, password: str) -> str:
-    """``Basic <base64(UTF-8 "user:password")>`` — what 1C's web extension decodes."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
 
 
 def odata_root(base_url: str) -> str:
@@ -373,7 +367,7 @@ class _Base:
         self.max_body_bytes = max_body_bytes
         self._timeout = httpx.Timeout(timeout)
         self._headers = {
-            "Authorization": basic_auth_header(username, password),
+            "Authorization": basic_auth(username, password),
             "Accept": "application/json",
         }
 

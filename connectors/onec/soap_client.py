@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,6 +32,7 @@ import requests
 import zeep
 import zeep.exceptions
 
+from .auth import basic_auth
 from .errors import (
     LOCK_MARKERS,
     OneCAuthError,
@@ -54,11 +54,6 @@ SERVICE = "Loyalty"
 LOCAL_WSDL = Path(__file__).parent / "wsdl" / "Loyalty.wsdl"
 _zeep: Any = zeep  # zeep has no type annotations
 T = TypeVar("T")
-
-
-def basic_auth(username: str, password: str) -> str:
-    """``Authorization`` value with UTF-8 credentials, as the 1C web server extension expects."""
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def _is_soap(response: requests.Response) -> bool:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bonusbridge.settings import Settings
+from connectors.onec.auth import basic_auth
 from connectors.onec.errors import (
     OneCAuthError,
     OneCConflict,
@@ -21,7 +22,6 @@ from connectors.onec.errors import (
     OneCUnavailable,
 )
 from connectors.onec.hs_client import LoyaltyHttpClient, ping
-from connectors.onec.soap_client import basic_auth
 
 from .conftest import (
     CARD_IVANOV_1,

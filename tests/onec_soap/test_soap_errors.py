@@ -14,6 +14,7 @@ import pytest
 import zeep.exceptions
 
 from bonusbridge.settings import Settings
+from connectors.onec.auth import basic_auth
 from connectors.onec.errors import (
     OneCAuthError,
     OneCError,
@@ -24,7 +25,7 @@ from connectors.onec.errors import (
     OneCServerError,
     OneCUnavailable,
 )
-from connectors.onec.soap_client import LOCAL_WSDL, LoyaltySoapClient, _from_fault, basic_auth, ping
+from connectors.onec.soap_client import LOCAL_WSDL, LoyaltySoapClient, _from_fault, ping
 
 from .conftest import CARD_PETROVA, IVANOV_PHONE, SITE, Base, publication, soap_client
 
