@@ -51,13 +51,6 @@ class _Claim:
 
 
 @dataclass(frozen=True)
-class _CardState:
-    status: CardStatus
-    total: Decimal
-    held: Decimal
-
-
-@dataclass(frozen=True)
 class _Pick:
     """A part of one lot chosen for a debit or a hold."""
 
@@ -231,10 +224,10 @@ class LedgerBook:
         claim = self._claim("capture", key, origin, actor, hold_id=hold_id, amount=points)
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
-        hold, state = self._lock_hold(hold_id)
+        hold, status = self._lock_hold(hold_id)
         if hold.expires_at <= self.now:
             raise errors.HoldExpired(hold_id)
-        self._refuse_blocked(hold.card_id, state)
+        self._refuse_blocked(hold.card_id, status)
         points = hold.amount if points is None else points
         if points > hold.amount:
             raise errors.CaptureExceedsHold(hold_id, points, hold.amount)
@@ -429,8 +422,7 @@ class LedgerBook:
                 f"movement {movement_id} is a {original.kind.value}; only accruals, redemptions and "
                 "adjustments are reversed (transfers are undone by a transfer back)"
             )
-        state = self._lock_card(original.card_id)
-        self._refuse_blocked(original.card_id, state)
+        self._refuse_blocked(original.card_id, self._lock_card(original.card_id))
         already = self._reversed_so_far(movement_id)
         left = abs(original.amount) - already
         if left == 0:
@@ -595,11 +587,12 @@ class LedgerBook:
             raise errors.IdempotencyConflict(key, first.kind)
         return _Claim(first.id, replayed=True)
 
-    def _lock_card(self, card_id: int) -> _CardState:
-        row = self.conn.execute(sql.LOCK_CARD, {"b_card": card_id}).first()
-        if row is None:
+    def _lock_card(self, card_id: int) -> CardStatus:
+        """Lock the card's balance row and return its status."""
+        status = self.conn.execute(sql.LOCK_CARD, {"b_card": card_id}).scalar()
+        if status is None:
             raise errors.UnknownCard(card_id)
-        return _CardState(row[0], row[1], row[2])
+        return CardStatus(status)
 
     def _credit(self, card_id: int, amount: Decimal) -> None:
         """Raise the card's total, taking its lock; refuse an unknown or blocked card."""
@@ -615,8 +608,7 @@ class LedgerBook:
         params = {"b_card": card_id, "b_amount": amount}
         status = self.conn.execute(statement, params).scalar()
         if status is None:
-            state = self._lock_card(card_id)
-            self._refuse(card_id, state.status, spending=spending)
+            self._refuse(card_id, self._lock_card(card_id), spending=spending)
             if self._release_expired_holds_locked(card_id) > 0:
                 status = self.conn.execute(statement, params).scalar()
             if status is None:
@@ -631,12 +623,12 @@ class LedgerBook:
         if spending and status is CardStatus.ACCUMULATION_ONLY:
             raise errors.AccumulationOnly(card_id)
 
-    def _lock_cards(self, *card_ids: int) -> dict[int, _CardState]:
+    def _lock_cards(self, *card_ids: int) -> dict[int, CardStatus]:
         """Lock several cards in id order, so two transfers between the same cards cannot deadlock."""
         return {card_id: self._lock_card(card_id) for card_id in sorted(set(card_ids))}
 
-    def _refuse_blocked(self, card_id: int, state: _CardState) -> None:
-        self._refuse(card_id, state.status, spending=False)
+    def _refuse_blocked(self, card_id: int, status: CardStatus) -> None:
+        self._refuse(card_id, status, spending=False)
 
     def _open_lots(
         self, card_id: int, *, include_pending: bool = False, prefer_movement_id: int | None = None
@@ -776,17 +768,17 @@ class LedgerBook:
         ).scalar_one()
         return MovementRecord(id=movement_id, **values)
 
-    def _lock_hold(self, hold_id: int) -> tuple[Row[Any], _CardState]:
+    def _lock_hold(self, hold_id: int) -> tuple[Row[Any], CardStatus]:
         """Find a pending hold and lock its card; refuse unknown or already resolved holds."""
         hold = self.conn.execute(select(holds).where(holds.c.id == hold_id)).first()
         if hold is None:
             raise errors.UnknownHold(hold_id)
-        state = self._lock_card(hold.card_id)
+        status = self._lock_card(hold.card_id)
         # Re-read under the card lock: a concurrent capture or void may have resolved it meanwhile.
         hold = self.conn.execute(select(holds).where(holds.c.id == hold_id)).one()
         if hold.status is not HoldStatus.PENDING:
             raise errors.HoldNotPending(hold_id, hold.status.value)
-        return hold, state
+        return hold, status
 
     def _hold_picks(self, hold_id: int) -> list[_Pick]:
         rows = self.conn.execute(

@@ -43,9 +43,9 @@ _amount = bindparam("b_amount", type_=POINTS)
 _now = bindparam("b_now", type_=UTCDateTime())
 _status = select(cards.c.status).where(cards.c.id == balances.c.card_id).correlate(balances).scalar_subquery()
 
-#: Lock a card's balance row and read its status and totals.
+#: Lock a card's balance row and read its status.
 LOCK_CARD = (
-    select(cards.c.status, balances.c.total, balances.c.held)
+    select(cards.c.status)
     .select_from(balances.join(cards, cards.c.id == balances.c.card_id))
     .where(balances.c.card_id == _card)
     .with_for_update(of=balances)
@@ -99,7 +99,6 @@ INSERT_MOVEMENT = movements.insert().returning(movements.c.id)
 INSERT_LOTS = lots.insert()
 INSERT_LOT_ALLOCATIONS = lot_allocations.insert()
 
-_free = (lots.c.remaining - lots.c.held).label("free")
 _open = select(lots.c.id, lots.c.remaining, lots.c.held, lots.c.available_from, lots.c.expires_at).where(
     lots.c.card_id == _card,
     lots.c.remaining > 0,
