@@ -83,25 +83,29 @@ class LedgerService:
     def accrue(self, card_id: int, amount: Decimal | int | str, **kwargs: Any) -> MovementRecord:
         now = self.clock()
         accrual = Accrual.build(card_id, amount, now=now, **kwargs)
-        if self.fast is not None and accrual.date_problem is None:
-            try:
-                operation_id, record = self.fast.accrue(accrual, now)
-            except TakePythonPath:
-                pass
-            else:
-                return record or self.run(lambda book: book.replay_movement(operation_id))
+        if accrual.date_problem is None:
+            fast = self._try_fast_path(lambda fast: fast.accrue(accrual, now))
+            if fast is not None:
+                return fast
         return self.run(lambda book: book.apply_accrual(accrual))
 
     def redeem(self, card_id: int, amount: Decimal | int | str, **kwargs: Any) -> MovementRecord:
         redemption = Redemption.build(card_id, amount, **kwargs)
-        if self.fast is not None:
-            try:
-                operation_id, record = self.fast.redeem(redemption, self.clock())
-            except TakePythonPath:
-                pass
-            else:
-                return record or self.run(lambda book: book.replay_movement(operation_id))
-        return self.run(lambda book: book.apply_redemption(redemption))
+        now = self.clock()
+        fast = self._try_fast_path(lambda fast: fast.redeem(redemption, now))
+        return fast or self.run(lambda book: book.apply_redemption(redemption))
+
+    def _try_fast_path(
+        self, call: Callable[[FastPath], tuple[int, MovementRecord | None]]
+    ) -> MovementRecord | None:
+        """The fast path's record, the replayed one it pointed at, or None: take the Python path."""
+        if self.fast is None:
+            return None
+        try:
+            operation_id, record = call(self.fast)
+        except TakePythonPath:
+            return None
+        return record or self.run(lambda book: book.replay_movement(operation_id))
 
     def hold(self, card_id: int, amount: Decimal | int | str, **kwargs: Any) -> HoldRecord:
         return self.run(lambda book: book.hold(card_id, amount, **kwargs))
