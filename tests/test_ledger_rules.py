@@ -268,6 +268,20 @@ def test_transfer_keeps_each_lots_expiry_date(ledger, make_card, clock, db):
     assert ledger.transfer(source, target, key="merge-2", origin=WEB) is None
 
 
+def test_transfer_of_everything_keeps_a_live_hold_but_takes_an_abandoned_one(ledger, make_card, clock):
+    """A live checkout keeps its reserved points; an abandoned one (hold expired) gives them back,
+    so moving "everything" to the primary card leaves nothing stranded on the blocked one."""
+    source, target = make_card(), make_card()
+    ledger.accrue(source, D("10"), key="a", origin=WEB)
+    ledger.hold(source, D("4"), key="h", origin=WEB)
+    first = ledger.transfer(source, target, key="all-1", origin=WEB)
+    assert first is not None and first.incoming.amount == D("6")
+    clock.advance(timedelta(hours=1))
+    second = ledger.transfer(source, target, key="all-2", origin=WEB)
+    assert second is not None and second.incoming.amount == D("4")
+    assert (ledger.balance(source).total, ledger.balance(target).total) == (D("0"), D("10"))
+
+
 def test_partial_transfer_and_its_refusals(ledger, make_card, db):
     source, target = make_card(), make_card()
     ledger.accrue(source, D("10"), key="a", origin=WEB)

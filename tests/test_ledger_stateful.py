@@ -605,6 +605,8 @@ class Model:
         self._refuse_blocked(from_card_id)
         self._refuse_blocked(to_card_id)
         if amount is None:
+            # "everything that can move" includes points an abandoned checkout still reserves
+            self._release_expired(from_card_id, at)
             parts = self._open(from_card_id, at, include_pending=True)
             points = sum((part for _, part in parts), ZERO)
             if points == 0:
