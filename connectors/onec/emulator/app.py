@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from .faults import FaultInjector, FaultMiddleware, Faults
 from .fixtures import FixtureReport, load_fixtures, read_fixtures
 from .hs import http_service_routes
 from .iis import IisLimits, IisMiddleware
+from .loyalty import LoyaltyService
 from .odata.errors import ODataError, error_response
 from .odata.query import parse_options
 from .odata.service import Call, ODataService
@@ -56,6 +58,12 @@ class Emulator:
     def odata_prefix(self) -> str:
         return f"/{self.base}/odata/standard.odata"
 
+    @cached_property
+    def loyalty(self) -> LoyaltyService:
+        """The base's loyalty module (what its web and HTTP services call), for in-process callers
+        too: ``emulator.loyalty.post_receipt(...)`` is a till selling, without HTTP."""
+        return LoyaltyService(self.config, self.store)
+
     def authenticate(self, request: Request) -> Identity | None:
         return self.auth.authenticate(request.headers.get("authorization"))
 
@@ -67,6 +75,20 @@ class Emulator:
         if reseed and self.fixtures is not None:
             return load_fixtures(self.store, self.config, read_fixtures(self.fixtures, self.config))
         return None
+
+
+def store_for(config: Config, database_url: str | None = None) -> Store:
+    """The store of a base of ``config``: its indexed fields looked up by value and the current
+    totals of its balance registers kept, as 1C keeps them."""
+    return Store(
+        database_url,
+        indexes={e.name: e.indexed for e in config.entity_sets.values() if e.indexed},
+        totals={
+            r.name: (tuple(r.dimensions), tuple(r.resources))
+            for r in config.registers.values()
+            if r.kind == "balance"
+        },
+    )
 
 
 def create_app(
@@ -89,7 +111,7 @@ def create_app(
     does not. ``faults``: initial fault settings. ``fixtures``: a JSON/YAML seed file or ``demo``.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
-    store = Store(database_url)
+    store = store_for(cfg, database_url)
     exchange = ExchangeService(store, cfg)
     with store.begin() as tx:
         exchange.ensure_nodes(tx)

@@ -35,6 +35,11 @@ def emulator(
     amqp_exchange: str = typer.Option(
         "onec.changes", "--amqp-exchange", help="Topic exchange the changes are published to."
     ),
+    amqp_sync: bool = typer.Option(
+        False,
+        "--amqp-sync",
+        help="Publish each change inside its write (default: a publisher thread with batched confirms).",
+    ),
 ) -> None:
     """Serve an emulated 1C base at http://HOST:PORT/<base>/odata/standard.odata/."""
     import uvicorn
@@ -54,10 +59,15 @@ def emulator(
     except (ConfigError, FixtureError) as exc:
         typer.echo(f"bonusbridge emulator: {exc}", err=True)
         raise typer.Exit(2) from None
+    publisher = None
     if amqp_url:
         from .amqp import attach_publisher
 
-        attach_publisher(asgi, amqp_url, amqp_exchange)
+        publisher = attach_publisher(asgi, amqp_url, amqp_exchange, background=not amqp_sync)
         typer.echo(f"publishing changes to the topic exchange {amqp_exchange!r}")
     typer.echo(f"1C emulator ({config}) at http://{host}:{port}/{base}/odata/standard.odata/")
-    uvicorn.run(asgi, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(asgi, host=host, port=port, log_level="warning")
+    finally:
+        if publisher is not None:
+            publisher.close()  # sends what is still queued

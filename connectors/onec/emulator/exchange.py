@@ -17,10 +17,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, null, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .schema import Config, ExchangePlan, Node
 from .store import Change, Store, Tx, registrations
+
+# Run on every write of an object in the plan: built once (building costs more than running it).
+_RESET = (
+    update(registrations)
+    .where(
+        and_(
+            registrations.c.node == bindparam("w_node"),
+            registrations.c.entity_set == bindparam("w_set"),
+            registrations.c.key == bindparam("w_key"),
+        )
+    )
+    .values(message_no=null())
+)
+_REGISTER = insert(registrations).values(
+    node=bindparam("node"), entity_set=bindparam("entity_set"), key=bindparam("key")
+)
+# SQLite (the store's direct path): register or reset in one statement; the row keeps its place.
+_UPSERT = (
+    sqlite_insert(registrations)
+    .values(node=bindparam("node"), entity_set=bindparam("entity_set"), key=bindparam("key"))
+    .on_conflict_do_update(
+        index_elements=[registrations.c.node, registrations.c.entity_set, registrations.c.key],
+        set_={"message_no": null()},
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -70,16 +96,12 @@ class ExchangeService:
         for node in self.plan.nodes:
             if node.this_node or node.ref == change.origin_node:
                 continue
-            where = and_(
-                registrations.c.node == node.ref,
-                registrations.c.entity_set == change.entity_set,
-                registrations.c.key == change.key,
-            )
-            reset = tx.conn.execute(update(registrations).where(where).values(message_no=None))
-            if not reset.rowcount:
-                tx.conn.execute(
-                    insert(registrations).values(node=node.ref, entity_set=change.entity_set, key=change.key)
-                )
+            if tx.direct:
+                tx.run(_UPSERT, {"node": node.ref, "entity_set": change.entity_set, "key": change.key})
+                continue
+            key = {"w_node": node.ref, "w_set": change.entity_set, "w_key": change.key}
+            if not tx.run(_RESET, key):
+                tx.run(_REGISTER, {"node": node.ref, "entity_set": change.entity_set, "key": change.key})
 
     def select_changes(self, tx: Tx, node_ref: str, message_no: int) -> list[Registration]:
         """Stamp the node's unnumbered or ≤ N registrations with N and return them (in registration

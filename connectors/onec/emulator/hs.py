@@ -9,6 +9,12 @@ POST     ``cards/{number}/block``         body ``{"reason"}`` → the card
 POST     ``movements``                    body ``{"cardNumber", "amount", "externalId", "comment"}`` →
                                           201 with the movement, 200 with the same one when
                                           ``externalId`` was seen before (nothing written again)
+POST     ``receipts``                     a till sells (test and bench driver): body ``{"card",
+                                          "accrued", "redeemed", "amount", "program", "register",
+                                          "comment"}`` (``card`` required: number or Ref_Key; the
+                                          rest optional) → 201 ``{"ref", "number", "date", "card",
+                                          "cardRef", "amount", "accrued", "redeemed", "balance"}``;
+                                          written as the till, never as the caller's node
 GET      ``partners/{ref}``               the partner
 PATCH    ``partners/{ref}``               body with any of ``name``, ``fullName``, ``phone``,
                                           ``email``, ``birthDate`` (``""`` clears) → the partner
@@ -38,7 +44,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .auth import unauthorized
-from .loyalty import LoyaltyError, LoyaltyService
+from .loyalty import DEFAULT_TILL, LoyaltyError, LoyaltyService
 
 if TYPE_CHECKING:
     from .app import Emulator
@@ -138,6 +144,39 @@ async def post_movement(request: Request, service: LoyaltyService, who: Who, m: 
     return json_response(movement.as_json(), 201 if movement.created else 200)
 
 
+RECEIPT_FIELDS = ("card", "accrued", "redeemed", "amount", "program", "register", "comment")
+
+
+async def post_receipt(request: Request, service: LoyaltyService, who: Who, m: Match) -> Response:
+    body = await _body(request)
+    unknown = sorted(set(body) - set(RECEIPT_FIELDS))
+    if unknown:
+        raise LoyaltyError("InvalidArgument", f"Неизвестные параметры чека: {', '.join(unknown)}")
+    amounts: dict[str, Any] = {}
+    for name in ("accrued", "redeemed", "amount"):
+        value = body.get(name)
+        if value is None:
+            value = 0
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise LoyaltyError("InvalidArgument", f"Неверное значение параметра {name}")
+        amounts[name] = value
+    program = body.get("program")
+    if program is not None and not isinstance(program, str):
+        raise LoyaltyError("InvalidArgument", "Неверное значение параметра program")
+    receipt = service.post_receipt(
+        _string(body, "card"),
+        amounts["accrued"],
+        amounts["redeemed"],
+        amounts["amount"],
+        program,
+        _string(body, "register", required=False) or DEFAULT_TILL,
+        _string(body, "comment", required=False),
+        origin_node=None,  # a till, whoever drives it: registered for the website node
+        read_only=bool(who["read_only"]),
+    )
+    return json_response(receipt.as_json(), 201)
+
+
 async def get_partner(request: Request, service: LoyaltyService, who: Who, m: Match) -> Response:
     return json_response(service.get_partner(m["ref"]).as_json())
 
@@ -152,6 +191,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Endpoint]] = [
     ("GET", re.compile(r"cards/(?P<number>[^/]+)/balance"), card_balance),
     ("POST", re.compile(r"cards/(?P<number>[^/]+)/block"), block_card),
     ("POST", re.compile(r"movements/?"), post_movement),
+    ("POST", re.compile(r"receipts/?"), post_receipt),
     ("GET", re.compile(r"partners/(?P<ref>[^/]+)"), get_partner),
     ("PATCH", re.compile(r"partners/(?P<ref>[^/]+)"), patch_partner),
 ]
@@ -171,7 +211,7 @@ async def http_service(request: Request) -> Response:
         return Response("Not Found", 404, media_type="text/plain")
     match, endpoint = allowed[0]
     assert match is not None
-    service = LoyaltyService(emulator.config, emulator.store)
+    service = emulator.loyalty
     who = {"origin_node": emulator.exchange.node_of_user(identity.user), "read_only": identity.read_only}
     try:
         return await endpoint(request, service, who, match)

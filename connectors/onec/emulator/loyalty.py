@@ -15,6 +15,15 @@ the services do is visible over OData the same way as a 1C user's work:
   call with the same id returns the first document and writes nothing (``created=False``). The same id
   with another card or amount is refused (``Conflict``). This dedupe is on the 1C side, as a real
   service must do it: the caller's retry after a lost answer must not credit twice.
+- ``post_receipt``: what a till does when it sells to a card holder: creates and posts
+  ``Document_ЧекККМ`` (Retail: the card; УТ 11: the card and its partner) with an accrual row and/or
+  a redemption row in ``БонусныеБаллы`` (zero amounts are left out). Redeeming more than the balance
+  is refused (``InsufficientBonuses``), a blocked card is refused whole (``CardBlocked``), and a card
+  that may only accumulate (``ТолькоНакопление``, the chain's extension in both configurations)
+  refuses redemption (``RedemptionNotAllowed``). The till is not the website: the receipt is written
+  with no exchange-plan origin, so it is registered for the website node. Costs a handful of keyed
+  lookups whatever the base holds (the card by Ref_Key or indexed number, the balance from the
+  register's totals).
 - ``block_card``: sets ``Статус = НеДействует`` (standard in УТ 11; in Retail the chain's extension,
   see mapping/profiles/README.md). A deletion-marked card also counts as blocked. Blocking twice is
   not an error. The reason is not stored (neither card catalog has a field for it).
@@ -41,11 +50,17 @@ from .schema import EMPTY_DATE, EMPTY_REF, Config
 from .store import Document, Store, Tx
 
 MOVEMENT_DOC = "Document_НачислениеИСписаниеБонусныхБаллов"
+RECEIPT_DOC = "Document_ЧекККМ"
+#: ``КассаККМ`` of a receipt whose caller did not name the till.
+DEFAULT_TILL = "Касса 1"
 REGISTER = "AccumulationRegister_БонусныеБаллы"
 PARTNERS = "Catalog_Партнеры"
 EXTERNAL_ID_LABEL = "ВнешнийИдентификатор: "
 STATUS_ACTIVE = "Действует"
 STATUS_BLOCKED = "НеДействует"
+STATUS_ACCUMULATE_ONLY = "ТолькоНакопление"
+ACCRUAL = "Начисление"
+REDEMPTION = "Списание"
 
 _EXTENSION = re.compile(r"(доб|ext|#).*$", re.IGNORECASE)
 
@@ -54,6 +69,7 @@ STATUS_OF = {
     "InvalidArgument": 400,
     "InsufficientBonuses": 400,
     "CardBlocked": 400,
+    "RedemptionNotAllowed": 400,
     "NotFound": 404,
     "AccessDenied": 403,
     "Conflict": 409,
@@ -129,6 +145,34 @@ class Movement:
 
 
 @dataclass(frozen=True)
+class Receipt:
+    """A posted till receipt and the card's balance after it."""
+
+    ref: str
+    number: str
+    date: str
+    card_ref: str
+    card_number: str
+    amount: Decimal
+    accrued: Decimal
+    redeemed: Decimal
+    balance: Decimal
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "number": self.number,
+            "date": self.date,
+            "card": self.card_number,
+            "cardRef": self.card_ref,
+            "amount": str(self.amount),
+            "accrued": str(self.accrued),
+            "redeemed": str(self.redeemed),
+            "balance": str(self.balance),
+        }
+
+
+@dataclass(frozen=True)
 class Partner:
     ref: str
     code: str
@@ -171,6 +215,21 @@ def _decimal(value: Any, name: str) -> Decimal:
     return number
 
 
+_MAX_AMOUNT = Decimal("9999999999999.99")  # Decimal(15,2)
+
+
+def _points(value: Any, name: str) -> Decimal:
+    """A non-negative amount with at most two decimals (``Decimal(15,2)``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise LoyaltyError("InvalidArgument", f"Неверное значение параметра {name}")
+    number = _decimal(value, name)
+    if number < 0 or number > _MAX_AMOUNT:
+        raise LoyaltyError("InvalidArgument", f"Неверное значение параметра {name}: {number}")
+    if number != number.quantize(Decimal("0.01")):
+        raise LoyaltyError("InvalidArgument", f"Параметр {name}: не больше двух знаков после запятой")
+    return number.quantize(Decimal("0.01"))
+
+
 class LoyaltyService:
     """The operations over one emulated base (its configuration decides per-card or per-partner)."""
 
@@ -200,29 +259,39 @@ class LoyaltyService:
         return str(card.get("Штрихкод") or card.get("Description") or "")
 
     def _find_card(self, tx: Tx, number: str) -> Document:
+        """The card with this barcode, name or magnetic code (indexed lookups, not a scan)."""
         number = (number or "").strip()
         if not number:
             raise LoyaltyError("InvalidArgument", "Не указан номер карты")
-        for card in tx.all(self.cards_set):
-            if number in (card.get("Штрихкод"), card.get("Description"), card.get("МагнитныйКод")):
-                return card
+        for field_name in ("Штрихкод", "Description", "МагнитныйКод"):
+            found = tx.find(self.cards_set, field_name, number)
+            if found:
+                return found[0]
         raise LoyaltyError("NotFound", f"Карта лояльности с номером {number} не найдена")
 
+    def _card_by_ref_or_number(self, tx: Tx, card: str) -> Document:
+        """A card named by its Ref_Key (one keyed read) or, failing that, by its number."""
+        if not isinstance(card, str):
+            raise LoyaltyError("InvalidArgument", "Не указана карта")
+        guid = parse_guid(card.strip())
+        if guid is not None:
+            found = tx.get(self.cards_set, guid)
+            if found is not None:
+                return found
+        return self._find_card(tx, card)
+
     def _balance(self, tx: Tx, card: Document) -> tuple[Decimal, Decimal]:
-        register = self.config.registers[REGISTER]
+        """The balance now, from the register's current totals of the card (Retail) or its
+        partner (УТ 11) — every program together, as before."""
         if self.per_card:
             dim, key = "ДисконтнаяКарта_Key", card["Ref_Key"]
         else:
             dim, key = "Партнер_Key", self._owner(card)
-        rows = registers.balance(
-            register,
-            tx.records(REGISTER),
-            period="9999-12-31T23:59:59",
-            condition=lambda r: r.get(dim) == key,
-        )
-        accrued = sum((Decimal(r["НачисленоBalance"]) for r in rows), Decimal(0))
-        to_write_off = sum((Decimal(r["КСписаниюBalance"]) for r in rows), Decimal(0))
-        return accrued, to_write_off
+        sums = tx.totals(REGISTER, dim, key)
+        accrued = sums.get("Начислено", Decimal(0))
+        to_write_off = sums.get("КСписанию", Decimal(0))
+        # a balance that came back to zero reads as 0, like one that never moved
+        return accrued or Decimal(0), to_write_off or Decimal(0)
 
     def _card(self, tx: Tx, card: Document) -> Card:
         kind = tx.get(self.kinds_set, self._kind_ref(card)) or {}
@@ -344,6 +413,95 @@ class LoyaltyService:
                 raise LoyaltyError("InvalidArgument", exc.message) from None
             doc = registers.post(tx, self.config, eset, doc)
             return self._movement(doc, external_id, created=True)
+
+    # --- till receipts -----------------------------------------------------------------------------
+    def post_receipt(
+        self,
+        card_ref: str,
+        accrued: Any,
+        redeemed: Any,
+        amount: Any = 0,
+        program_ref: str | None = None,
+        register: str = DEFAULT_TILL,
+        comment: str = "",
+        *,
+        origin_node: str | None = None,
+        read_only: bool = False,
+    ) -> Receipt:
+        """A till sells to a card holder: create and post ``Document_ЧекККМ`` in one write.
+
+        ``card_ref``: the card's Ref_Key or number. ``accrued`` / ``redeemed``: points (≥ 0, two
+        decimals; a zero one writes no row). ``amount``: the receipt's sum. ``program_ref``: the
+        bonus program (default: the card kind's). ``register``: the till (``КассаККМ``).
+        ``origin_node`` stays None for a till: its receipts are registered for every other node."""
+        self._check_write(read_only)
+        accrue = _points(accrued, "accrued")
+        redeem = _points(redeemed, "redeemed")
+        total = _points(amount, "amount")
+        program: str | None = None
+        if program_ref not in (None, ""):
+            program = parse_guid(str(program_ref).strip())
+            if program is None:
+                raise LoyaltyError("InvalidArgument", f"Неверный идентификатор программы: {program_ref}")
+        if not isinstance(register, str) or not isinstance(comment, str):
+            raise LoyaltyError("InvalidArgument", "Неверное значение параметра register или comment")
+        eset = self.config.entity_sets[RECEIPT_DOC]
+        with self.store.begin(origin_node) as tx:
+            card = self._card_by_ref_or_number(tx, card_ref)
+            status = self._status(card)
+            if status == STATUS_BLOCKED:
+                raise LoyaltyError("CardBlocked", f"Карта {self._number(card)} заблокирована")
+            if redeem and status == STATUS_ACCUMULATE_ONLY:
+                raise LoyaltyError(
+                    "RedemptionNotAllowed",
+                    f"Карта {self._number(card)}: списание бонусных баллов не разрешено (только накопление)",
+                )
+            header: Document
+            if self.per_card:
+                header = {"ДисконтнаяКарта_Key": card["Ref_Key"]}
+            else:
+                partner = self._owner(card)
+                if partner == EMPTY_REF:
+                    raise LoyaltyError(
+                        "InvalidArgument", f"Карта {self._number(card)} не привязана к партнеру"
+                    )
+                header = {"КартаЛояльности_Key": card["Ref_Key"], "Партнер_Key": partner}
+            balance, _ = self._balance(tx, card)
+            if redeem > balance:
+                raise LoyaltyError("InsufficientBonuses", f"Недостаточно бонусных баллов: доступно {balance}")
+            if program is None:
+                kind = tx.get(self.kinds_set, self._kind_ref(card)) or {}
+                program = str(kind.get("БонуснаяПрограммаЛояльности_Key") or EMPTY_REF)
+            rows = [
+                {
+                    "ВидОперации": operation,
+                    "БонуснаяПрограммаЛояльности_Key": program,
+                    "СуммаБонусныхБаллов": str(points),
+                }
+                for operation, points in ((ACCRUAL, accrue), (REDEMPTION, redeem))
+                if points
+            ]
+            till = eset.fields["КассаККМ"].max_length
+            values: Document = {
+                **header,
+                "СуммаДокумента": str(total),
+                "КассаККМ": register[:till] if till else register,
+                "Комментарий": comment,
+                "БонусныеБаллы": rows,
+            }
+            doc = self.writer.new_from_values(tx, eset, values)  # values checked above, stored form
+            doc = registers.post_new(tx, self.config, eset, doc)
+            return Receipt(
+                ref=doc["Ref_Key"],
+                number=str(doc.get("Number", "")),
+                date=str(doc.get("Date", "")),
+                card_ref=card["Ref_Key"],
+                card_number=self._number(card),
+                amount=total,
+                accrued=accrue,
+                redeemed=redeem,
+                balance=balance + accrue - redeem,
+            )
 
     @staticmethod
     def _external_id(doc: Document) -> str | None:

@@ -85,9 +85,14 @@ class ObjectWriter:
             ref = str(uuid.uuid4())
         doc = self.apply(eset, doc, body)
         doc["Ref_Key"] = ref
+        self._generated(tx, eset, doc, dated="Date" in body, data_load=data_load)
+        return doc
+
+    def _generated(self, tx: Tx, eset: EntitySet, doc: Document, *, dated: bool, data_load: bool) -> None:
+        """What 1C fills in on the first write: ``Posted``, ``Date`` (now), ``Number`` or ``Code``."""
         if eset.kind == "document":
             doc["Posted"] = False
-            if "Date" not in body:
+            if not dated:
                 doc["Date"] = now_1c()
             if not doc.get("Number") and not data_load:
                 counter = tx.next_counter(f"number:{eset.name}")
@@ -95,4 +100,22 @@ class ObjectWriter:
                 doc["Number"] = f"{eset.number_prefix}{counter:0{width}d}"
         elif eset.code_length and not doc.get("Code") and not data_load:
             doc["Code"] = f"{tx.next_counter(f'code:{eset.name}'):0{eset.code_length}d}"
+
+    def new_from_values(self, tx: Tx, eset: EntitySet, values: Mapping[str, Any]) -> Document:
+        """A complete new object from values already in their stored form — the base's own code
+        setting attributes (a till writing its receipt), so no body conversion: fields and section
+        rows not given take their empty values; a new ``Ref_Key``, ``Date`` and ``Number`` as in
+        ``new``. Unknown names are ignored."""
+        doc: Document = {name: f.empty() for name, f in eset.fields.items()}
+        for name, value in values.items():
+            if name in eset.fields and name not in READ_ONLY_FIELDS:
+                doc[name] = value
+        for section, fields in eset.sections.items():
+            rows = values.get(section) or []
+            doc[section] = [
+                {"LineNumber": number, **{n: row.get(n, f.empty()) for n, f in fields.items()}}
+                for number, row in enumerate(rows, start=1)
+            ]
+        doc["Ref_Key"] = str(uuid.uuid4())
+        self._generated(tx, eset, doc, dated="Date" in values, data_load=False)
         return doc

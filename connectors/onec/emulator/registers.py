@@ -18,30 +18,36 @@ from typing import Any
 
 from .odata.errors import bad_body_literal, handler_failed
 from .odata.values import from_body, parse_guid
-from .schema import NAMESPACE, Config, EntitySet, PostingRule, Register
+from .schema import NAMESPACE, ROW_PREFIX, Config, EntitySet, Register
 from .store import Document, Tx
 
 RowFilter = Callable[[dict[str, Any]], bool]
 
 
 def _source(doc: Document, row: Document, source: str) -> Any:
-    if source.startswith("row."):
-        return row.get(source[4:])
+    if source.startswith(ROW_PREFIX):
+        return row.get(source[len(ROW_PREFIX) :])
     return doc.get(source)
 
 
-def _matches(rule: PostingRule, doc: Document) -> bool:
-    return all(doc.get(name) == value for name, value in rule.when.items())
+def _matches(when: dict[str, Any], values: Document) -> bool:
+    return all(values.get(name) == value for name, value in when.items())
 
 
-def post(tx: Tx, config: Config, eset: EntitySet, doc: Document) -> Document:
-    """Write the document's register records and mark it posted; returns the stored document."""
+def records_of(config: Config, eset: EntitySet, doc: Document) -> dict[str, list[Document]]:
+    """The records posting ``doc`` writes, per register (every register of the rules, maybe empty).
+
+    A rule applies when its header ``when`` matches the document; its ``row.`` conditions then pick
+    the rows. Dimensions and resources a rule leaves out get their empty value."""
     per_register: dict[str, list[Document]] = {rule.register: [] for rule in eset.posting}
     for rule in eset.posting:
-        if not _matches(rule, doc):
+        if not _matches(rule.header_when, doc):
             continue
+        row_when = rule.row_when
         register = config.registers[rule.register]
         for row in doc.get(rule.rows, []):
+            if row_when and not _matches(row_when, row):
+                continue
             record: Document = {
                 "Period": doc.get(rule.period),
                 "RecordType": rule.record_type,
@@ -51,11 +57,30 @@ def post(tx: Tx, config: Config, eset: EntitySet, doc: Document) -> Document:
                 f = register.dimensions.get(f"{dim}_Key", None)
                 name = f.name if f else dim
                 record[name] = _source(doc, row, source) or (f.empty() if f else None)
-            for res, source in rule.resources.items():
-                record[res] = str(Decimal(str(_source(doc, row, source) or "0")))
+            for name, f in register.dimensions.items():
+                record.setdefault(name, f.empty())
+            for res in register.resources:
+                res_source = rule.resources.get(res)
+                value = _source(doc, row, res_source) if res_source is not None else None
+                record[res] = str(Decimal(str(value or "0")))
             per_register[rule.register].append(record)
+    return per_register
+
+
+def post(tx: Tx, config: Config, eset: EntitySet, doc: Document) -> Document:
+    """Write the document's register records and mark it posted; returns the stored document."""
+    per_register = records_of(config, eset, doc)
     stored = tx.replace(eset.name, {**doc, "Posted": True})  # the document first, then its records
     _write(tx, eset, doc["Ref_Key"], per_register)
+    return stored
+
+
+def post_new(tx: Tx, config: Config, eset: EntitySet, doc: Document) -> Document:
+    """Write a new document in posting mode (1C's ``Записать(РежимЗаписиДокумента.Проведение)``):
+    one write of the document, already ``Posted``, then its records; returns the stored document."""
+    per_register = records_of(config, eset, doc)
+    stored = tx.insert(eset.name, {**doc, "Posted": True})
+    _write(tx, eset, doc["Ref_Key"], per_register, new=True)
     return stored
 
 
@@ -71,9 +96,13 @@ def clear_records(tx: Tx, eset: EntitySet, ref: str) -> None:
     _write(tx, eset, ref, {rule.register: [] for rule in eset.posting})
 
 
-def _write(tx: Tx, eset: EntitySet, ref: str, per_register: dict[str, list[Document]]) -> None:
+def _write(
+    tx: Tx, eset: EntitySet, ref: str, per_register: dict[str, list[Document]], *, new: bool = False
+) -> None:
     for register, rows in per_register.items():
-        if rows or tx.records(register, ref):
+        if rows:
+            tx.replace_records(register, ref, f"{NAMESPACE}.{eset.name}", rows, new=new)
+        elif not new and tx.has_records(register, ref):
             tx.replace_records(register, ref, f"{NAMESPACE}.{eset.name}", rows)
 
 

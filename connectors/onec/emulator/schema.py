@@ -70,9 +70,16 @@ class Field:
         return ""
 
 
+ROW_PREFIX = "row."
+
+
 @dataclass(frozen=True)
 class PostingRule:
-    """What posting a document writes: one record in ``register`` per row of section ``rows``."""
+    """What posting a document writes: one record in ``register`` per row of section ``rows``.
+
+    ``when`` picks the rule: a key ``<field>`` is compared with the document header, a key
+    ``row.<field>`` with each tabular row (rows that do not match write nothing). Sources of
+    ``dimensions`` and ``resources`` are ``<field>`` (header) or ``row.<field>`` (the row)."""
 
     register: str
     record_type: Literal["Receipt", "Expense"]
@@ -81,6 +88,14 @@ class PostingRule:
     dimensions: dict[str, str]
     resources: dict[str, str]
     period: str = "Date"
+
+    @property
+    def header_when(self) -> dict[str, Any]:
+        return {k: v for k, v in self.when.items() if not k.startswith(ROW_PREFIX)}
+
+    @property
+    def row_when(self) -> dict[str, Any]:
+        return {k[len(ROW_PREFIX) :]: v for k, v in self.when.items() if k.startswith(ROW_PREFIX)}
 
 
 @dataclass
@@ -95,6 +110,8 @@ class EntitySet:
     number_length: int = 0
     number_prefix: str = ""
     posting: list[PostingRule] = field(default_factory=list)
+    # Attributes with 1C's "Индексировать": the store keeps a lookup by value (``Tx.find``).
+    indexed: tuple[str, ...] = ()
 
     def section_set_name(self, section: str) -> str:
         return f"{self.name}_{section}"
@@ -299,6 +316,7 @@ def load_config(name_or_path: str | Path) -> Config:
             fields={f.name: f for f in [*standard, *fields]},
             sections=_sections(spec, published, enums),
             code_length=int(spec.get("code_length") or 0),
+            indexed=_indexed(name, spec, fields, standard),
         )
     for name, spec in (raw.get("documents") or {}).items():
         standard = [
@@ -309,14 +327,16 @@ def load_config(name_or_path: str | Path) -> Config:
             Field("Date", "Edm.DateTime"),
             Field("Posted", "Edm.Boolean"),
         ]
+        own = _fields(spec.get("fields"), published, enums)
         sets[name] = EntitySet(
             name=name,
             kind="document",
-            fields={f.name: f for f in [*standard, *_fields(spec.get("fields"), published, enums)]},
+            fields={f.name: f for f in [*standard, *own]},
             sections=_sections(spec, published, enums),
             number_length=int(spec.get("number_length") or 11),
             number_prefix=str(spec.get("number_prefix") or ""),
             posting=_posting(spec.get("posting")),
+            indexed=_indexed(name, spec, own, standard),
         )
     registers: dict[str, Register] = {}
     for name, spec in (raw.get("registers") or {}).items():
@@ -363,6 +383,18 @@ def load_config(name_or_path: str | Path) -> Config:
     return config
 
 
+def _indexed(name: str, spec: dict[str, Any], *groups: list[Field]) -> tuple[str, ...]:
+    """Wire names of the ``index:`` list (a reference may be named without its ``_Key``)."""
+    known = {f.name for fields in groups for f in fields}
+    out: list[str] = []
+    for raw in spec.get("index") or []:
+        wire = str(raw) if str(raw) in known else f"{raw}_Key"
+        if wire not in known:
+            raise ConfigError(f"{name}: index on unknown field {raw}")
+        out.append(wire)
+    return tuple(out)
+
+
 def _sections(
     spec: dict[str, Any], published: set[str], enums: dict[str, list[str]]
 ) -> dict[str, dict[str, Field]]:
@@ -379,6 +411,7 @@ def _check(config: Config) -> None:
                 raise ConfigError(f"{eset.name}: posting into unknown register {rule.register}")
             if rule.rows not in eset.sections:
                 raise ConfigError(f"{eset.name}: posting from unknown section {rule.rows}")
+            _check_rule(config, eset, rule)
     if config.exchange_plan:
         for name in config.exchange_plan.content:
             if name not in config.entity_sets and name not in config.registers:
@@ -386,3 +419,37 @@ def _check(config: Config) -> None:
         for name in config.exchange_plan.unpublished:
             if name not in config.exchange_plan.content:
                 raise ConfigError(f"exchange plan unpublished: {name} is not in the plan's content")
+
+
+def _check_rule(config: Config, eset: EntitySet, rule: PostingRule) -> None:
+    """Every name a posting rule uses exists: ``when`` keys and sources in the header or (``row.``)
+    in the section, enum values in their enum, dimensions and resources in the register."""
+    where = f"{eset.name}: posting into {rule.register}"
+    if rule.record_type not in ("Receipt", "Expense"):
+        raise ConfigError(f"{where}: record_type must be Receipt or Expense, not {rule.record_type!r}")
+
+    def source(name: str) -> Field:
+        if name.startswith(ROW_PREFIX):
+            found = eset.sections[rule.rows].get(name[len(ROW_PREFIX) :])
+            if found is None:
+                raise ConfigError(f"{where}: section {rule.rows} has no field {name[len(ROW_PREFIX) :]}")
+            return found
+        found = eset.fields.get(name)
+        if found is None:
+            raise ConfigError(f"{where}: the document has no field {name}")
+        return found
+
+    for name, value in rule.when.items():
+        f = source(name)
+        if f.enum and value not in config.enums[f.enum]:
+            raise ConfigError(f"{where}: {value!r} is not a value of enum {f.enum} ({name})")
+    register = config.registers[rule.register]
+    for dim, name in rule.dimensions.items():
+        if dim not in register.dimensions and f"{dim}_Key" not in register.dimensions:
+            raise ConfigError(f"{where}: the register has no dimension {dim}")
+        source(name)
+    for res, name in rule.resources.items():
+        if res not in register.resources:
+            raise ConfigError(f"{where}: the register has no resource {res}")
+        source(name)
+    source(rule.period)

@@ -244,7 +244,7 @@ async def web_service(request: Request) -> Response:
             raise SoapFault(f"Операция {qname.localname} веб-сервиса {SERVICE} не найдена", client=True)
         operation = qname.localname
         args = _arguments(operation, element)
-        service = LoyaltyService(emulator.config, emulator.store)
+        service = emulator.loyalty
         node = emulator.exchange.node_of_user(identity.user)
         return_type, values = _dispatch(service, operation, args, identity, node)
     except SoapFault as exc:
