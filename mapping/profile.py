@@ -4,7 +4,10 @@ A profile is a YAML file in ``mapping/profiles/`` (data, not code). This module 
 validates it completely at load time, so that a typo fails at start-up with the file and the key
 named instead of in the middle of a sync, and interprets it: ``customer_from_onec``,
 ``customer_to_onec``, ``card_from_onec``, ``card_to_onec``, ``movement_to_onec``,
-``movement_from_onec`` and ``balance_from_onec``.
+``movement_from_onec``, ``receipt_from_onec`` (till receipts, read only) and ``balance_from_onec``.
+For the sync's change feed it also says what a 1C object is (``classify``), which key its changes
+are ordered by (``partition_key``) and which customer and card fields go both ways
+(``synced_fields``).
 
 How a rule is applied:
 
@@ -31,7 +34,7 @@ import enum
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from decimal import Decimal
 from importlib import resources
@@ -65,6 +68,8 @@ from mapping.text import clean_text
 log = logging.getLogger("mapping")
 
 LINE_NUMBER = "LineNumber"
+#: Where a change-feed object says what it is: ``"odata.type": "StandardODATA.<EntitySet>"``.
+ODATA_TYPE = "odata.type"
 #: A composite-type field ``X`` carries its type in ``X_Type``: "StandardODATA.Catalog_Партнеры".
 TYPE_SUFFIX = "_Type"
 TYPE_PREFIX = "StandardODATA."
@@ -103,11 +108,34 @@ MOVEMENT_FIELDS = frozenset(
 BALANCE_FIELDS = frozenset(
     {"card_onec_ref", "customer_onec_ref", "program_onec_ref", "total", "to_write_off"}
 )
+#: A till receipt's bonus rows become movements: ``points`` (a row's absolute amount) is signed by
+#: the row's operation, ``document`` is the receipt's number, ``till`` its cash register.
+RECEIPT_FIELDS = frozenset(
+    {
+        "onec_ref",
+        "occurred_at",
+        "document",
+        "till",
+        "card_onec_ref",
+        "customer_onec_ref",
+        "program_onec_ref",
+        "points",
+    }
+)
 
 
 class BonusesPer(enum.StrEnum):
     CARD = "card"
     PARTNER = "partner"
+
+
+class HubKind(enum.StrEnum):
+    """What a 1C object from the change feed is to the hub (``Profile.classify``)."""
+
+    CUSTOMER = "customer"
+    CARD = "card"
+    MOVEMENT = "movement"
+    RECEIPT = "receipt"
 
 
 _OWNER_FIELD = {BonusesPer.CARD: "card_onec_ref", BonusesPer.PARTNER: "customer_onec_ref"}
@@ -163,6 +191,10 @@ class EntityMap:
     def hub_fields(self) -> frozenset[str]:
         return frozenset(field for rule in self.rules for field in rule.hub)
 
+    def onec_field(self, hub_field: str) -> str | None:
+        """The (first) 1C field the hub field is read from, None when no rule reads it."""
+        return next((rule.onec[0] for rule in self.rules if rule.reads and hub_field in rule.hub), None)
+
 
 @dataclass(frozen=True)
 class ContactKind:
@@ -193,6 +225,24 @@ class MovementMap:
 
 
 @dataclass(frozen=True)
+class ReceiptMap:
+    """A till receipt (``Document_ЧекККМ``), read only: each non-zero bonus row is a movement.
+
+    Unlike the bonus document, the operation is per row. ``required`` are the hub fields a receipt
+    with bonus rows must fill (the card, and in УТ 11 the partner who owns the points).
+    """
+
+    entity_set: str
+    header: EntityMap
+    rows_section: str
+    rows: EntityMap
+    operation_field: str
+    credit: str
+    debit: str
+    required: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class BalanceMap:
     entity_set: str
     virtual_table: str
@@ -215,6 +265,7 @@ class Profile:
     contacts: ContactsMap
     card: EntityMap
     movement: MovementMap
+    receipt: ReceiptMap
     balance: BalanceMap
     tz: tzinfo | None = None
 
@@ -356,23 +407,22 @@ class Profile:
         return body
 
     def movement_from_onec(self, document: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Hub movement fields, one dict per row of a bonus document (``amount`` signed).
+        """Hub movement fields, one dict per row of a bonus document (``amount`` signed), in
+        ``LineNumber`` order, each with its ``line_number`` (int) so that a sync can give every row
+        its own id (``<Ref_Key>/<line_number>``).
 
         Only the mapping: whether the document counts (``Posted``, ``DeletionMark``; an unposted
         one moved no points, one unposted later must be reversed) is for the sync to decide.
         """
         label = _label(self.movement.entity_set, document)
-        operation = document.get(self.movement.operation_field)
-        if operation == self.movement.credit:
-            sign = 1
-        elif operation == self.movement.debit:
-            sign = -1
-        else:
-            raise InvalidEnumValue(
-                f"{label}.{self.movement.operation_field}: unknown operation "
-                f"(expected {self.movement.credit} or {self.movement.debit})",
-                field=self.movement.operation_field,
-            )
+        movement = self.movement
+        sign = _operation_sign(
+            document.get(movement.operation_field),
+            movement.operation_field,
+            movement.credit,
+            movement.debit,
+            label,
+        )
         header = self._read(self.movement.header, document, label, None)
         rows = document.get(self.movement.rows_section)
         if not isinstance(rows, list):
@@ -381,11 +431,62 @@ class Profile:
             )
         movements = []
         for row in _by_line_number(rows):
-            values = self._read(self.movement.rows, row, f"{label}.{self.movement.rows_section}", None)
+            where = _row_label(label, self.movement.rows_section, row)
+            line_number = _line_number(row, where)
+            values = self._read(self.movement.rows, row, where, None)
             points: Decimal | None = values.pop("points", None)
             if points is None:
-                raise MissingField(f"{label}.{self.movement.rows_section}: a row without its amount")
-            movements.append({**header, **values, "amount": sign * points})
+                raise MissingField(f"{where}: a row without its amount")
+            movements.append({**header, **values, "line_number": line_number, "amount": sign * points})
+        return movements
+
+    def receipt_from_onec(self, document: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Hub movements from a till receipt (``Document_ЧекККМ``): one per non-zero bonus row.
+
+        Each: ``onec_ref``, ``line_number`` (int), ``occurred_at`` (aware UTC), ``card_onec_ref``,
+        ``customer_onec_ref`` (УТ 11), ``program_onec_ref``, ``amount`` (Decimal, + for
+        ``Начисление``, − for ``Списание``), ``document`` (the receipt's number) and ``till``, in
+        ``LineNumber`` order. A row of zero points moves nothing and is skipped, so a receipt
+        without bonus rows (most receipts: no card was shown) gives ``[]`` and needs no card.
+
+        Only the mapping, as for ``movement_from_onec``: whether the receipt counts (``Posted``,
+        ``DeletionMark``) is for the sync to decide.
+        """
+        receipt = self.receipt
+        label = _label(receipt.entity_set, document)
+        header = self._read(receipt.header, document, label, None)
+        rows = document.get(receipt.rows_section)
+        if not isinstance(rows, list):
+            raise MissingField(f"{label}: no {receipt.rows_section} rows", field=receipt.rows_section)
+        points_field = receipt.rows.onec_field("points")
+        movements = []
+        for row in _by_line_number(rows):
+            where = _row_label(label, receipt.rows_section, row)
+            line_number = _line_number(row, where)
+            values = self._read(receipt.rows, row, where, None)
+            points: Decimal | None = values.pop("points", None)
+            if points is None:
+                raise MissingField(f"{where}: a row without its amount", field=points_field)
+            if points == 0:
+                continue
+            if points < 0:
+                raise InvalidAmountText(
+                    f"{where}.{points_field}: a negative amount (the operation gives the sign)",
+                    field=points_field,
+                )
+            sign = _operation_sign(
+                row.get(receipt.operation_field),
+                receipt.operation_field,
+                receipt.credit,
+                receipt.debit,
+                where,
+            )
+            movement = {**header, **values, "line_number": line_number, "amount": sign * points}
+            for name in receipt.required:
+                if movement.get(name) is None:
+                    column = receipt.header.onec_field(name) or receipt.rows.onec_field(name)
+                    raise MissingField(f"{label}: bonus rows but no {column} ({name})", field=column)
+            movements.append(movement)
         return movements
 
     def balance_from_onec(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -395,6 +496,95 @@ class Profile:
         ``КСписанию`` one; the owner is ``card_onec_ref`` or ``customer_onec_ref`` per profile.
         """
         return self._read(self.balance.fields, row, self.balance.entity_set, None)
+
+    # --- the change feed ----------------------------------------------------------------------
+
+    def classify(self, change: Mapping[str, Any], entity_set: str | None = None) -> HubKind | None:
+        """Which hub kind a change-feed object is: ``HubKind`` (a ``str``), or None for anything
+        the hub does not sync (programs, card kinds, register record sets, exchange-plan nodes).
+
+        The entity set comes from ``odata.type`` (``StandardODATA.<EntitySet>``, as SelectChanges
+        and ``connectors.onec.changefeed.message_to_change`` give it, deletions included) unless
+        passed as ``entity_set``. An object with neither is a ``MissingField``.
+        """
+        if entity_set is None:
+            odata_type = change.get(ODATA_TYPE)
+            if not isinstance(odata_type, str) or not odata_type.strip():
+                raise MissingField(f"a change without its {ODATA_TYPE}", field=ODATA_TYPE)
+            entity_set = odata_type.strip().removeprefix(TYPE_PREFIX)
+        return self._kinds.get(entity_set)
+
+    def partition_key(self, kind: str, change: Mapping[str, Any]) -> str:
+        """The reference whose changes must be applied in order (a lower-case GUID).
+
+        customer: the partner's ``Ref_Key``; card: the card's ``Ref_Key``; movement and receipt:
+        the owner of the points (``bonus_owner_field``): Retail the card (a bonus document's
+        first row's ``ДисконтнаяКарта_Key``, a receipt's header one), УТ 11 the partner (the
+        document's first row's ``Партнер_Key``, a receipt's header one). So in УТ 11 a partner's
+        data and movements share one key.
+
+        Absent or empty, the reference is a ``MissingField`` naming the 1C field: a deleted
+        document arrives as ``{"Ref_Key", "odata.deleted"}`` only, and a receipt without a card
+        has none (it also has no movement); the sync finds the key of those from what it stored.
+        """
+        hub_kind = HubKind(kind)
+        label = _label(self._entity_set(hub_kind), change)
+        if hub_kind is HubKind.CUSTOMER:
+            return self._ref(self.customer, "onec_ref", change, label)
+        if hub_kind is HubKind.CARD:
+            return self._ref(self.card, "onec_ref", change, label)
+        owner = self.bonus_owner_field
+        if hub_kind is HubKind.MOVEMENT:
+            header, section, rows = self.movement.header, self.movement.rows_section, self.movement.rows
+        else:
+            header, section, rows = self.receipt.header, self.receipt.rows_section, self.receipt.rows
+        if header.onec_field(owner) is not None:
+            return self._ref(header, owner, change, label)
+        section_rows = change.get(section)
+        if not isinstance(section_rows, list) or not section_rows:
+            column = rows.onec_field(owner)
+            raise MissingField(f"{label}: no {section} rows to take the {column} from", field=column)
+        first = _by_line_number(section_rows)[0]
+        return self._ref(rows, owner, first, _row_label(label, section, first))
+
+    def synced_fields(self, kind: str) -> tuple[str, ...]:
+        """The hub fields of a customer or card that the profile maps both ways (read from 1C and
+        written to it, by one rule or by two), in profile order: what a sync compares and sends,
+        and what a comparison of the hub and 1C must find equal. References (``onec_ref``,
+        ``customer_onec_ref``, ``kind_onec_ref``) are not among them: the sync resolves those."""
+        hub_kind = HubKind(kind)
+        if hub_kind is HubKind.CUSTOMER:
+            contact_rules = (rule for contact in self.contacts.kinds for rule in contact.fields.rules)
+            rules: tuple[FieldRule, ...] = (*self.customer.rules, *contact_rules)
+        elif hub_kind is HubKind.CARD:
+            rules = self.card.rules
+        else:
+            raise ValueError(f"synced_fields is for customers and cards, not {hub_kind.value}s")
+        read = dict.fromkeys(name for rule in rules if rule.reads for name in rule.hub)
+        written = {name for rule in rules if rule.writes for name in rule.hub}
+        return tuple(name for name in read if name in written and not _is_reference(name))
+
+    @property
+    def _kinds(self) -> dict[str, HubKind]:
+        return {self._entity_set(kind): kind for kind in HubKind}
+
+    def _entity_set(self, kind: HubKind) -> str:
+        entity_sets = {
+            HubKind.CUSTOMER: self.customer.entity_set,
+            HubKind.CARD: self.card.entity_set,
+            HubKind.MOVEMENT: self.movement.entity_set,
+            HubKind.RECEIPT: self.receipt.entity_set,
+        }
+        return entity_sets[kind]
+
+    def _ref(self, entity: EntityMap, hub_field: str, source: Mapping[str, Any], label: str) -> str:
+        """The reference ``hub_field`` as the entity's rule reads it; None or absent is missing."""
+        rules = tuple(rule for rule in entity.rules if rule.reads and rule.hub == (hub_field,))
+        value = self._read(replace(entity, rules=rules), source, label, None).get(hub_field)
+        if value is None:
+            column = rules[0].onec[0] if rules else hub_field
+            raise MissingField(f"{label}: no {column}", field=column)
+        return str(value)
 
     # --- the interpreter ----------------------------------------------------------------------
 
@@ -547,6 +737,19 @@ def _check_composite_type(source: Mapping[str, Any], field: str, target: str, re
     raise InvalidReference(f"refers to a {type_value!r}, expected a {target}")
 
 
+def _is_reference(hub_field: str) -> bool:
+    return hub_field == "onec_ref" or hub_field.endswith("_onec_ref")
+
+
+def _operation_sign(value: Any, field: str, credit: str, debit: str, where: str) -> int:
+    """+1 for the credit operation (``Начисление``), -1 for the debit one (``Списание``)."""
+    if value == credit:
+        return 1
+    if value == debit:
+        return -1
+    raise InvalidEnumValue(f"{where}.{field}: unknown operation (expected {credit} or {debit})", field=field)
+
+
 def _has_mobile(values: Mapping[str, Any]) -> bool:
     return any(isinstance(value, str) and phones.is_mobile(value) for value in values.values())
 
@@ -558,6 +761,27 @@ def _label(entity_set: str, source: Mapping[str, Any]) -> str:
     except MappingError:
         ref = None
     return f"{entity_set}(guid'{ref}')" if ref else entity_set
+
+
+def _row_label(label: str, section: str, row: Mapping[str, Any]) -> str:
+    """``Document_X(guid'…').Section[LineNumber=2]``: which row of a tabular section."""
+    return f"{label}.{section}[{LINE_NUMBER}={row.get(LINE_NUMBER, '?')}]"
+
+
+def _line_number(row: Mapping[str, Any], where: str) -> int:
+    """A row's ``LineNumber`` as an int (1C numbers rows from 1); absent or malformed is an error."""
+    value = row.get(LINE_NUMBER)
+    if value is None:
+        raise MissingField(f"{where}: a row without its {LINE_NUMBER}", field=LINE_NUMBER)
+    try:
+        number = amounts.from_onec_int(value)
+    except MappingError as exc:
+        error = exc.in_context(f"{where}.{LINE_NUMBER}")
+        error.field = LINE_NUMBER
+        raise error from None
+    if number < 1:
+        raise InvalidAmountText(f"{where}.{LINE_NUMBER}: line numbers start at 1", field=LINE_NUMBER)
+    return number
 
 
 def _by_line_number(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -694,7 +918,8 @@ class _Loader:
 
     def profile(self, root: _Node, tz: tzinfo | None) -> Profile:
         top = root.mapping(
-            ["profile", "bonuses_per", "customer", "card", "movement", "balance"], ["title", "enums"]
+            ["profile", "bonuses_per", "customer", "card", "movement", "receipt", "balance"],
+            ["title", "enums"],
         )
         name = top["profile"].text()
         try:
@@ -710,7 +935,18 @@ class _Loader:
         contacts = self.contacts(customer_keys["contacts"])
         card = self.entity(top["card"], CARD_FIELDS)
         movement = self.movement(top["movement"], bonuses_per)
+        receipt = self.receipt(top["receipt"], bonuses_per)
         balance = self.balance(top["balance"], bonuses_per)
+        seen_sets: dict[str, str] = {}
+        for key, entity_set in (
+            ("customer", customer.entity_set),
+            ("card", card.entity_set),
+            ("movement", movement.entity_set),
+            ("receipt", receipt.entity_set),
+        ):
+            if entity_set in seen_sets:
+                top[key].child("entity_set").fail(f"{entity_set} is already the {seen_sets[entity_set]}'s")
+            seen_sets[entity_set] = key
         self.check_hub_readers(
             [*customer.rules, *(rule for kind in contacts.kinds for rule in kind.fields.rules)],
             customer_node,
@@ -725,6 +961,7 @@ class _Loader:
             contacts=contacts,
             card=card,
             movement=movement,
+            receipt=receipt,
             balance=balance,
             tz=tz,
         )
@@ -916,6 +1153,41 @@ class _Loader:
             header=header,
             rows_section=rows["section"].onec_names()[0],
             rows=row_map,
+        )
+
+    def receipt(self, node: _Node, bonuses_per: BonusesPer) -> ReceiptMap:
+        keys = node.mapping(["entity_set", "fields", "rows"])
+        header = self.entity(node, RECEIPT_FIELDS, extra=["rows"])
+        rows = keys["rows"].mapping(["section", "operation", "fields"])
+        operation = rows["operation"].mapping(["field", "credit", "debit"])
+        row_map = self.fields(header.entity_set, rows["fields"], RECEIPT_FIELDS)
+        for rule in (*header.rules, *row_map.rules):
+            if not rule.reads:
+                node.fail(f"{rule.where}: receipt rules are read from 1C")
+        overlap = header.hub_fields & row_map.hub_fields
+        if overlap:
+            node.fail(f"hub fields mapped in both the header and the rows: {', '.join(sorted(overlap))}")
+        if "points" in header.hub_fields or "points" not in row_map.hub_fields:
+            rows["fields"].fail("rows must map points (each row's amount)")
+        for rule in row_map.rules:
+            if "points" in rule.hub and rule.converter.name != "decimal":
+                rows["fields"].fail("points must use converter decimal")
+        required = tuple(dict.fromkeys(("card_onec_ref", _OWNER_FIELD[bonuses_per])))
+        missing = [name for name in required if name not in header.hub_fields | row_map.hub_fields]
+        if missing:
+            keys["fields"].fail(f"must map {', '.join(missing)} (bonuses_per: {bonuses_per.value})")
+        credit, debit = operation["credit"].text(), operation["debit"].text()
+        if credit == debit:
+            operation["debit"].fail("credit and debit must differ")
+        return ReceiptMap(
+            entity_set=header.entity_set,
+            header=header,
+            rows_section=rows["section"].onec_names()[0],
+            rows=row_map,
+            operation_field=operation["field"].onec_names()[0],
+            credit=credit,
+            debit=debit,
+            required=required,
         )
 
     def balance(self, node: _Node, bonuses_per: BonusesPer) -> BalanceMap:

@@ -29,6 +29,10 @@ def test_shipped_profiles_load():
     assert ut11.card.entity_set == "Catalog_КартыЛояльности"
     assert retail.balance.entity_set == ut11.balance.entity_set == "AccumulationRegister_БонусныеБаллы"
     assert retail.movement.entity_set == "Document_НачислениеИСписаниеБонусныхБаллов"
+    assert retail.receipt.entity_set == ut11.receipt.entity_set == "Document_ЧекККМ"
+    assert retail.receipt.rows_section == "БонусныеБаллы"
+    assert retail.receipt.required == ("card_onec_ref",)
+    assert ut11.receipt.required == ("card_onec_ref", "customer_onec_ref")
     assert ut11.contacts.entity_set == "Catalog_Партнеры_КонтактнаяИнформация"
     assert ut11.card.onec_fields == (
         "Ref_Key",
@@ -164,6 +168,57 @@ def test_a_profile_file_loads_from_disk(tmp_path):
             "customer.contacts.kinds[0]",
             "unknown key 'bogus'",
         ),
+        # --- the receipt ---
+        (
+            "{hub: till, onec: КассаККМ, converter: code}",
+            "{hub: till, onec: КассаККМ, converter: kode}",
+            "receipt.fields[3].converter",
+            "unknown converter 'kode'",
+        ),
+        (
+            "{hub: till, onec: КассаККМ,",
+            "{hub: register, onec: КассаККМ,",
+            "receipt.fields[3].hub",
+            "unknown hub field 'register'",
+        ),
+        (
+            "{hub: document, onec: Number, converter: code}",
+            "{hub: document, onec: Number, converter: code, direction: to_onec}",
+            "receipt",
+            "receipt.fields[2]: receipt rules are read from 1C",
+        ),
+        (
+            "\n    - {hub: card_onec_ref, onec: ДисконтнаяКарта_Key, converter: ref}\n",
+            "\n",
+            "receipt.fields",
+            "must map card_onec_ref (bonuses_per: card)",
+        ),
+        (
+            "      - {hub: points, onec: СуммаБонусныхБаллов, converter: decimal}\n\nbalance:",
+            "      - {hub: points, onec: СуммаБонусныхБаллов, converter: int64}\n\nbalance:",
+            "receipt.rows.fields",
+            "points must use converter decimal",
+        ),
+        (
+            "      - {hub: points, onec: СуммаБонусныхБаллов, converter: decimal}\n\nbalance:",
+            "\nbalance:",
+            "receipt.rows.fields",
+            "rows must map points",
+        ),
+        ("      credit: Начисление", "      credit: Списание", "receipt.rows.operation.debit", "must differ"),
+        (
+            "    operation:\n      field: ВидОперации\n",
+            "    operation:\n",
+            "receipt.rows.operation",
+            "'field'",
+        ),
+        ("    section: БонусныеБаллы\n", "", "receipt.rows", "missing key 'section'"),
+        (
+            "entity_set: Document_ЧекККМ",
+            "entity_set: Document_НачислениеИСписаниеБонусныхБаллов",
+            "receipt.entity_set",
+            "already the movement's",
+        ),
     ],
 )
 def test_mistakes_name_the_file_and_the_key(replace, by, key, problem):
@@ -194,6 +249,26 @@ def test_ut11_must_keep_points_per_partner():
     )
     with pytest.raises(ProfileError, match="must map customer_onec_ref \\(bonuses_per: partner\\)"):
         parse_profile(text, source="ut11.yaml")
+
+
+def test_ut11_receipts_must_name_the_partner():
+    text = broken(
+        "    # The points' owner: the sync partitions this partner's changes by it.\n"
+        "    - {hub: customer_onec_ref, onec: Партнер_Key, converter: ref}\n",
+        "",
+        name="ut11",
+    )
+    with pytest.raises(
+        ProfileError, match=r"receipt\.fields: must map customer_onec_ref \(bonuses_per: partner\)"
+    ):
+        parse_profile(text, source="ut11.yaml")
+
+
+def test_a_profile_without_a_receipt_section_is_refused():
+    text = shipped("retail")
+    start, end = text.index("receipt:\n"), text.index("\nbalance:\n")
+    with pytest.raises(ProfileError, match=r"\(top level\): missing key 'receipt'"):
+        parse_profile(text[:start] + text[end:], source="old.yaml")
 
 
 @pytest.mark.parametrize("name", ["retail", "ut11"])

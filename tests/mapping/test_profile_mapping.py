@@ -409,7 +409,11 @@ def test_ut11_movement_is_per_partner_and_a_debit_is_a_write_off(ut11):
     assert row["СуммаБонусныхБаллов"] == Decimal("20.00")
     movement = ut11.movement_from_onec(loads_onec_json(dumps_onec_json(body)))
     assert movement == [
-        {**{k: v for k, v in ACCRUAL.items() if k != "card_onec_ref"}, "amount": Decimal("-20.00")}
+        {
+            **{k: v for k, v in ACCRUAL.items() if k != "card_onec_ref"},
+            "line_number": 1,
+            "amount": Decimal("-20.00"),
+        }
     ]
 
 
@@ -455,9 +459,28 @@ def test_a_document_without_the_proposed_date_columns_leaves_the_dates_out(profi
         "reason": None,
     }
     assert profile.movement_from_onec(document) == [
-        {**common, owner: CARD, "amount": Decimal("1.50")},
-        {**common, owner: CARD, "amount": Decimal("5.00")},
+        {**common, owner: CARD, "line_number": 1, "amount": Decimal("1.50")},
+        {**common, owner: CARD, "line_number": 2, "amount": Decimal("5.00")},
     ]
+
+
+def test_movement_rows_need_a_usable_line_number(profile):
+    owner_column = profile.movement.rows.rules[0].onec[0]
+    document = {"Ref_Key": CARD, "ВидОперации": "Списание"}
+    row = {owner_column: CARD, "СуммаБонусныхБаллов": 5}
+    with pytest.raises(
+        MissingField, match=r"Начисление\[LineNumber=\?\]: a row without its LineNumber"
+    ) as caught:
+        profile.movement_from_onec({**document, "Начисление": [row]})
+    assert caught.value.field == "LineNumber"
+    for bad in ("один", "0", 1.0):
+        with pytest.raises(InvalidAmountText, match=r"\.LineNumber: ") as caught:
+            profile.movement_from_onec({**document, "Начисление": [{**row, "LineNumber": bad}]})
+        assert caught.value.field == "LineNumber"
+    assert (
+        profile.movement_from_onec({**document, "Начисление": [{**row, "LineNumber": 7}]})[0]["line_number"]
+        == 7
+    )
 
 
 def test_balance_rows(retail, ut11):
