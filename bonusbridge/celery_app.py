@@ -11,6 +11,7 @@ Run a worker with ``celery -A bonusbridge.celery_app worker --beat``.
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib.metadata import entry_points
 
 from celery import Celery
 
@@ -19,9 +20,14 @@ from bonusbridge.settings import Settings, get_settings
 HUB_TASKS = "bonusbridge.tasks"
 
 
+def task_modules() -> list[str]:
+    """The hub's tasks plus those other packages registered (``bonusbridge.tasks`` entry points)."""
+    return [HUB_TASKS, *(entry.value for entry in entry_points(group="bonusbridge.tasks"))]
+
+
 def create_celery(settings: Settings) -> Celery:
     app = Celery(
-        "bonusbridge", broker=settings.broker_url, backend=settings.result_backend, include=[HUB_TASKS]
+        "bonusbridge", broker=settings.broker_url, backend=settings.result_backend, include=task_modules()
     )
     transport_options: dict[str, object] = {}
     if settings.broker_url.startswith(("amqp", "pyamqp")):

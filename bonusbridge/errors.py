@@ -141,3 +141,90 @@ class InvalidDates(LedgerError):
 
 class InvalidKey(LedgerError):
     code = "invalid_key"
+
+
+# --- customers and cards (bonusbridge.services) ------------------------------------------------
+# Messages name fields, ids and reasons, never the values: a value may be personal data.
+
+from datetime import datetime  # noqa: E402 - kept with the errors that need it
+
+
+class UnknownCustomer(BonusBridgeError):
+    code = "unknown_customer"
+
+    def __init__(self, customer_id: int) -> None:
+        super().__init__(f"customer {customer_id} does not exist")
+        self.customer_id = customer_id
+
+
+class InvalidProfileField(BonusBridgeError):
+    """A profile change with a value of the wrong type or out of range; ``field`` names it."""
+
+    code = "invalid_profile_field"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"profile field {field!r}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class UnknownProfileField(InvalidProfileField):
+    """A change of something that is not an editable profile field (a typo, or ``version``)."""
+
+    code = "unknown_profile_field"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "is not an editable profile field")
+
+
+class StaleVersion(BonusBridgeError):
+    """The record changed since the caller read it: show it again and let the person decide."""
+
+    code = "stale_version"
+
+    def __init__(self, entity: str, entity_id: int, expected: int, actual: int | None) -> None:
+        now = "a newer one" if actual is None else str(actual)
+        super().__init__(
+            f"{entity} {entity_id} was edited meanwhile: version {expected} expected, found {now}"
+        )
+        self.entity = entity
+        self.entity_id = entity_id
+        self.expected = expected
+        self.actual = actual
+
+
+class CardOfAnotherCustomer(BonusBridgeError):
+    """Binding a card that is already bound to someone else: support must look at it."""
+
+    code = "card_of_another_customer"
+
+    def __init__(self, card_id: int, customer_id: int) -> None:
+        super().__init__(f"card {card_id} is bound to another customer, not to customer {customer_id}")
+        self.card_id = card_id
+        self.customer_id = customer_id
+
+
+class CardNotOwned(BonusBridgeError):
+    """An operation on a customer's cards named a card that is not (or not yet) theirs."""
+
+    code = "card_not_owned"
+
+    def __init__(self, card_id: int, customer_id: int) -> None:
+        super().__init__(f"card {card_id} is not bound to customer {customer_id}")
+        self.card_id = card_id
+        self.customer_id = customer_id
+
+
+class CardHasPendingHold(BonusBridgeError):
+    """A card to be merged has points reserved by a checkout in progress; retry once it ends."""
+
+    code = "card_has_pending_hold"
+
+    def __init__(self, card_id: int, held: Decimal, until: datetime) -> None:
+        super().__init__(
+            f"card {card_id} has {held} points reserved by a checkout in progress; it cannot be merged "
+            f"until the checkout ends (at the latest {until.isoformat()})"
+        )
+        self.card_id = card_id
+        self.held = held
+        self.until = until

@@ -180,6 +180,8 @@ class Card(Base):
     onec_ref: Mapped[str | None] = mapped_column(String(36), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Who made the last change: a change made by 1C is not sent back to it (see sync_outbox).
+    changed_by: Mapped[Origin] = mapped_column(_enum(Origin, "origin"), default=Origin.ADMIN)
 
 
 class CardBalance(Base):
@@ -229,6 +231,13 @@ class Movement(Base):
         UniqueConstraint("origin", "external_id", "card_id"),
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         Index("ix_movements_card_occurred", "card_id", "occurred_at"),
+        # The movements a 1C document made, found again when it is re-posted, unposted or deleted.
+        Index(
+            "ix_movements_onec_document",
+            "document",
+            sqlite_where=text("origin = 'onec'"),
+            postgresql_where=text("origin = 'onec'"),
+        ),
         # Few movements are reversals: index only those, so ordinary inserts skip the index.
         Index(
             "ix_movements_reversals",
@@ -345,3 +354,153 @@ class HoldAllocation(Base):
     hold_id: Mapped[int] = mapped_column(ForeignKey("holds.id"), index=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"), index=True)
     amount: Mapped[Decimal] = mapped_column(Points)
+
+
+# --- two-way sync with 1C ----------------------------------------------------------------------
+#
+# The outbox and the inbox are how the hub and 1C tell each other about changes without losing or
+# doubling any (shared/reference/ledger-and-messaging.md). Both are partitioned into SYNC_SLOTS
+# slots by the key whose changes must apply in order (a card, a customer): one worker at a time
+# drains a slot, oldest row first, so order per key holds with any number of workers.
+
+#: Fixed number of ordering slots; the outbox triggers compute ``entity id % SYNC_SLOTS``.
+SYNC_SLOTS = 64
+
+
+class SyncState(enum.StrEnum):
+    """A sync message's life: pending until done (or skipped: an echo or a stale version); parked
+    when it cannot be mapped (replayable after a fix); dead after too many failed tries (the DLQ)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"
+    PARKED = "parked"
+    DEAD = "dead"
+
+
+class OutboxMessage(Base):
+    """A hub change 1C must learn. Written by database triggers on movements, customers and cards in
+    the very transaction of the change, so no code path can change data and forget to tell 1C.
+
+    Delivery sends the entity's *current* state (and a movement exactly once, by its id), so a
+    message delivered twice, or after a newer one of the same key, changes nothing more.
+    """
+
+    __tablename__ = "sync_outbox"
+    __table_args__ = (
+        Index(
+            "ix_sync_outbox_unpublished",
+            "id",
+            sqlite_where=text("state = 'pending' AND published_at IS NULL"),
+            postgresql_where=text("state = 'pending' AND published_at IS NULL"),
+        ),
+        Index(
+            "ix_sync_outbox_pending_slot",
+            "slot",
+            "id",
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(16))  # customer | card | movement
+    entity_id: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(40))  # customer:<id> | card:<id>
+    slot: Mapped[int] = mapped_column(Integer)
+    origin: Mapped[Origin] = mapped_column(_enum(Origin, "origin"))
+    state: Mapped[SyncState] = mapped_column(_enum(SyncState, "sync_state"), default=SyncState.PENDING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class InboxMessage(Base):
+    """A change read from 1C's feed, stored before 1C is told it was received.
+
+    Unique per object version: 1C re-sends an unacknowledged change, and the same version arriving
+    twice (SelectChanges and AMQP, or a redelivery) is stored once and applied once.
+    """
+
+    __tablename__ = "sync_inbox"
+    __table_args__ = (
+        UniqueConstraint("entity_set", "onec_ref", "data_version"),
+        Index(
+            "ix_sync_inbox_pending_slot",
+            "slot",
+            "id",
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # select_changes | amqp | pull | replay
+    entity_set: Mapped[str] = mapped_column(String(200))
+    onec_ref: Mapped[str] = mapped_column(String(36))
+    data_version: Mapped[str] = mapped_column(String(40))
+    message_no: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str | None] = mapped_column(String(16))  # customer | card | movement | receipt
+    key: Mapped[str] = mapped_column(String(60))
+    slot: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+    state: Mapped[SyncState] = mapped_column(_enum(SyncState, "sync_state"), default=SyncState.PENDING)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncLink(Base):
+    """The last common version of a customer or card: what both sides agreed on at the last sync.
+
+    A field differs from ``base`` on a side that changed it since; both sides changed it → conflict.
+    ``onec_version`` is the DataVersion the hub last wrote or applied: that version coming back on
+    1C's feed is the hub's own echo.
+    """
+
+    __tablename__ = "sync_links"
+    __table_args__ = (UniqueConstraint("kind", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # customer | card
+    entity_id: Mapped[int] = mapped_column(Integer)
+    onec_ref: Mapped[str | None] = mapped_column(String(36))
+    onec_version: Mapped[str | None] = mapped_column(String(40))
+    base: Mapped[str] = mapped_column(Text, default="{}")
+    # Initial load: 1C documents dated before this instant are already in the card's opening balance.
+    opening_as_of: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncConflict(Base):
+    """A field both sides changed since their last common version, and how the policy decided."""
+
+    __tablename__ = "sync_conflicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    onec_ref: Mapped[str | None] = mapped_column(String(36))
+    field: Mapped[str] = mapped_column(String(40))
+    base_value: Mapped[str | None] = mapped_column(Text)
+    hub_value: Mapped[str | None] = mapped_column(Text)
+    onec_value: Mapped[str | None] = mapped_column(Text)
+    policy: Mapped[str] = mapped_column(String(16))
+    winner: Mapped[str] = mapped_column(String(16))  # onec | website
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncCursor(Base):
+    """Small named facts the sync keeps durable: feed position, last success per direction, the
+    circuit breaker, the initial load's progress. One row each, ``value`` is JSON."""
+
+    __tablename__ = "sync_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -78,6 +78,34 @@ class Settings(BaseSettings):
         default=None, description="Override of the WSDL's soap:address (1C behind a proxy)."
     )
 
+    # --- two-way sync with 1C --------------------------------------------------------------------
+    sync_conflict_policy: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Per-field conflict policy, e.g. 'email=website,birth_date=onec' (others: the default).",
+    )
+    sync_default_policy: Literal["onec", "website", "newer"] = Field(
+        default="newer", description="Who wins a field both sides changed: 1C, the website, or the newer."
+    )
+    sync_max_attempts: int = Field(
+        default=8, ge=1, description="Failed deliveries of one message before it goes to the dead letters."
+    )
+    sync_backoff_base_seconds: float = Field(default=1.0, gt=0, description="First retry delay.")
+    sync_backoff_max_seconds: float = Field(default=300.0, gt=0, description="Longest retry delay.")
+    sync_breaker_threshold: int = Field(
+        default=5, ge=1, description="Consecutive 1C failures that open the circuit breaker."
+    )
+    sync_breaker_open_seconds: float = Field(
+        default=30.0, gt=0, description="How long an open breaker waits before one trial call."
+    )
+    sync_republish_after_seconds: float = Field(
+        default=60.0, gt=0, description="A published message not finished by then is published again."
+    )
+    sync_dispatch: Literal["auto", "celery", "inline"] = Field(
+        default="auto",
+        description="How drain work reaches workers: Celery over the broker, or in-process (auto: "
+        "inline on the memory:// broker, Celery otherwise).",
+    )
+
     # --- customers and the ledger ------------------------------------------------------------
     profile_required_fields: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["last_name", "first_name", "birth_date"],
@@ -116,6 +144,24 @@ class Settings(BaseSettings):
             raise ValueError("only sqlite:// and postgresql+psycopg:// URLs are supported")
         return value
 
+    @field_validator("sync_conflict_policy", mode="before")
+    @classmethod
+    def _split_policy(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [part.strip() for part in value.split(",") if part.strip()]
+            if any("=" not in pair for pair in pairs):
+                raise ValueError("write field=policy pairs separated by commas")
+            return {k.strip(): v.strip() for k, v in (pair.split("=", 1) for pair in pairs)}
+        return value
+
+    @field_validator("sync_conflict_policy")
+    @classmethod
+    def _known_policies(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {field: policy for field, policy in value.items() if policy not in ("onec", "website", "newer")}
+        if bad:
+            raise ValueError(f"unknown policies {bad}; choose onec, website or newer")
+        return value
+
     @field_validator("profile_required_fields", mode="before")
     @classmethod
     def _split_fields(cls, value: object) -> object:
@@ -134,6 +180,17 @@ class Settings(BaseSettings):
     @property
     def onec_zone(self) -> ZoneInfo:
         return ZoneInfo(self.onec_timezone)
+
+    def conflict_policy(self, field: str) -> str:
+        """The policy for one field: its own if declared, else the default."""
+        return self.sync_conflict_policy.get(field, self.sync_default_policy)
+
+    @property
+    def sync_inline(self) -> bool:
+        """Whether drain work runs in-process instead of through Celery workers."""
+        if self.sync_dispatch == "auto":
+            return self.broker_url.startswith("memory://")
+        return self.sync_dispatch == "inline"
 
     @property
     def hold_ttl(self) -> timedelta:

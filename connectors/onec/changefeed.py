@@ -190,9 +190,16 @@ def message_to_change(payload: dict[str, Any]) -> Entity:
     """A published change message (see ``emulator.amqp``) in the shape SelectChanges returns."""
     entity_set = str(payload["entity_set"])
     state = payload.get("object")
+    # The sender's exchange-plan node, when 1C names it: a consumer drops the echo of its own writes.
+    sender = {"bonusbridge.origin_node": payload["origin_node"]} if payload.get("origin_node") else {}
     if payload.get("kind") == "delete" or state is None:
-        return {"odata.type": f"StandardODATA.{entity_set}", "Ref_Key": payload["key"], "odata.deleted": True}
-    return {"odata.type": f"StandardODATA.{entity_set}", **state}
+        return {
+            "odata.type": f"StandardODATA.{entity_set}",
+            "Ref_Key": payload["key"],
+            "odata.deleted": True,
+            **sender,
+        }
+    return {"odata.type": f"StandardODATA.{entity_set}", **state, **sender}
 
 
 class AmqpChangeConsumer:
