@@ -1,1 +1,1 @@
-"""Duplicate-card merges, legacy program consolidation, and balance drift against 1C."""
+"""Owns duplicate-card merges, legacy program consolidation and drift against 1C (so far: ``compare``)."""

@@ -1,0 +1,185 @@
+"""``bonusbridge sync``: status, conflicts, dead letters and replays, the initial load, and the
+processes (relay, listener, Celery worker, or all in one)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import UTC, datetime
+
+import typer
+from sqlalchemy import ColumnElement, and_, select, update
+
+from bonusbridge.app import build_hub
+from bonusbridge.models import SyncConflict, SyncState
+from bonusbridge.privacy import mask_name
+from bonusbridge.settings import settings_or_exit
+from connectors.sync.context import SyncContext
+from connectors.sync.slots import INBOX, OUTBOX
+
+app = typer.Typer(help="Two-way sync with 1C.", no_args_is_help=True)
+
+
+def _context() -> SyncContext:
+    settings = settings_or_exit()
+    return SyncContext.from_settings(settings, build_hub(settings).engine)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@app.command("status")
+def status() -> None:
+    """Outbox depth, inbound lag, last success per direction, dead letters, the breaker."""
+    from connectors.sync.status import sync_status
+
+    ctx = _context()
+    for line in sync_status(ctx.engine, _now()).lines():
+        typer.echo(line)
+    with ctx.engine.connect() as conn:
+        parked = conn.execute(
+            select(INBOX.c.id, INBOX.c.entity_set, INBOX.c.onec_ref, INBOX.c.last_error)
+            .where(INBOX.c.state == SyncState.PARKED.value)
+            .order_by(INBOX.c.id)
+            .limit(20)
+        ).all()
+    for row in parked:
+        typer.echo(f"  parked #{row.id} {row.entity_set}({row.onec_ref}): {row.last_error}")
+
+
+@app.command("conflicts")
+def conflicts(limit: int = typer.Option(50, help="How many, newest first.")) -> None:
+    """Fields both sides changed, both values, the decision and when (values masked)."""
+    ctx = _context()
+    with ctx.session_factory() as session:
+        rows = session.scalars(select(SyncConflict).order_by(SyncConflict.id.desc()).limit(limit)).all()
+    if not rows:
+        typer.echo("no conflicts recorded")
+    for c in rows:
+        typer.echo(
+            f"#{c.id} {c.decided_at:%Y-%m-%d %H:%M:%S} {c.kind} {c.entity_id} {c.field}: "
+            f"hub {mask_name(c.hub_value or '')!r} vs 1C {mask_name(c.onec_value or '')!r} "
+            f"→ {c.winner} wins ({c.policy})"
+        )
+
+
+@app.command("dlq")
+def dlq(
+    replay: list[int] = typer.Option(  # noqa: B008 - typer's declared API
+        [], "--replay", help="Outbox/inbox message id to replay (repeatable)."
+    ),
+    replay_all: bool = typer.Option(False, "--all", help="Replay every dead letter."),
+    parked: bool = typer.Option(
+        False, "--parked", help="Also replay parked 1C changes (after a mapping fix)."
+    ),
+) -> None:
+    """List the dead letters (and parked changes); replay some or all of them."""
+    ctx = _context()
+    states = [SyncState.DEAD.value] + ([SyncState.PARKED.value] if parked else [])
+    with ctx.engine.begin() as conn:
+        if replay or replay_all:
+            for table in (OUTBOX, INBOX):
+                where: ColumnElement[bool] = table.c.state.in_(states)
+                if not replay_all:
+                    where = and_(where, table.c.id.in_(replay))
+                extra = {"published_at": None} if table is OUTBOX else {}
+                result = conn.execute(
+                    update(table)
+                    .where(where)
+                    .values(state=SyncState.PENDING.value, attempts=0, next_attempt_at=None, **extra)
+                )
+                typer.echo(f"{table.name}: {result.rowcount} message(s) queued again")
+            return
+        for table, label in ((OUTBOX, "to 1C"), (INBOX, "from 1C")):
+            columns = [table.c.id, table.c.state, table.c.attempts, table.c.last_error, table.c.key]
+            for row in conn.execute(select(*columns).where(table.c.state.in_(states)).order_by(table.c.id)):
+                typer.echo(
+                    f"{label} #{row.id} [{row.state}] key {row.key}, "
+                    f"{row.attempts} attempt(s): {row.last_error}"
+                )
+
+
+@app.command("pull")
+def pull(
+    full: bool = typer.Option(False, "--full", help="Load every partner, card and balance."),
+    restart: bool = typer.Option(False, help="Start over instead of resuming an interrupted load."),
+    page_size: int = typer.Option(200, min=1, max=5000),
+) -> None:
+    """Initial load from 1C, paged and resumable after a crash, with a progress bar."""
+    from connectors.sync.pull import pull_full
+
+    if not full:
+        typer.echo("nothing to do: pass --full", err=True)
+        raise typer.Exit(2)
+    ctx = _context()
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        typer.echo(f"\r{phase}: {done}/{total if total is not None else '?'}", nl=False)
+
+    report = pull_full(ctx, page_size=page_size, restart=restart, progress=progress)
+    typer.echo("")
+    typer.echo(
+        f"{'resumed and ' if report.resumed else ''}loaded {report.customers} partner(s), "
+        f"{report.cards} card(s), "
+        f"{report.balances} balance(s) (opening movements: {report.adjusted} points)"
+    )
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@app.command("relay")
+def relay() -> None:
+    """Publish outbox rows to the broker (confirms + mandatory) until stopped."""
+    from bonusbridge.celery_app import app as celery_app
+    from connectors.sync.relay import CeleryPublisher, Relay
+
+    Relay(_context(), CeleryPublisher(celery_app)).run(_stop_on_signals())
+
+
+@app.command("listen")
+def listen() -> None:
+    """Read 1C's change feed into the inbox and ask workers to apply it, until stopped."""
+    from bonusbridge.celery_app import app as celery_app
+    from connectors.sync.listener import Listener
+    from connectors.sync.relay import CeleryPublisher
+
+    ctx = _context()
+    publisher = CeleryPublisher(celery_app)
+    ctx.kick = lambda direction, slots: publisher.kick_inbound(slots)
+    Listener(ctx).run(_stop_on_signals())
+
+
+@app.command("worker")
+def worker(concurrency: int = typer.Option(1, min=1, help="Worker processes.")) -> None:
+    """A Celery worker draining outbox and inbox slots (run as many as needed, on any machine)."""
+    from bonusbridge.celery_app import app as celery_app
+
+    celery_app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--without-gossip"])
+
+
+@app.command("run")
+def run() -> None:
+    """Everything in this process: listener, relay and drains (the embedded default's supervisor)."""
+    from connectors.sync.listener import Listener
+    from connectors.sync.relay import Relay
+    from connectors.sync.runner import InlineRunner
+
+    ctx = _context()
+    runner = InlineRunner(ctx)
+    stop = _stop_on_signals()
+    relay = Relay(ctx, runner.publish)
+    threads = [
+        threading.Thread(target=runner.run, args=(stop,), daemon=True),
+        threading.Thread(target=relay.run, args=(stop,), daemon=True),
+        threading.Thread(target=Listener(ctx).run, args=(stop,), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    typer.echo("sync running in-process (Ctrl-C stops)")
+    stop.wait()

@@ -1,0 +1,522 @@
+"""1C's changes into the hub: stored in the inbox first, then applied in order per key.
+
+``store_changes`` is the change feed's store callback. It writes each change as an inbox row
+(unique per entity set, Ref_Key and DataVersion, so a change 1C sends again, or that arrives by both
+SelectChanges and AMQP, is stored once) and commits; only then does the feed acknowledge it to 1C.
+Storing is cheap and never blocks on a bad change; applying happens per slot (``slots.drain``), each
+row in one transaction with its effect and its own ``done`` mark — exactly once in effect:
+
+- customers and cards: three-way merge against the last common version (``merge.three_way``); a
+  version older than the one already applied (DataVersion is 1C's per-object counter) is stale and
+  skipped; the DataVersion the hub itself wrote is its echo and is skipped;
+- bonus documents and till receipts: ledger movements with origin ``onec``, keyed by document,
+  line and version; a re-posted document with other amounts reverses what it did and applies the
+  new rows; an unposted or deletion-marked one is reversed; a document carrying the hub's own
+  movement marker is the hub's echo and is skipped;
+- a reference the hub does not know (a card whose partner is new) is read from 1C and applied first;
+- a change that cannot be mapped is parked with its reason and does not hold back other keys;
+  ``sync replay`` applies it again after the mapping is fixed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import zlib
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bonusbridge.errors import LedgerError
+from bonusbridge.ledger.book import LedgerBook
+from bonusbridge.models import (
+    SYNC_SLOTS,
+    Card,
+    CardStatus,
+    Customer,
+    InboxMessage,
+    Movement,
+    MovementKind,
+    Origin,
+    OutboxMessage,
+    Program,
+    SyncState,
+)
+from bonusbridge.unit_of_work import CardRepository
+from connectors.onec.errors import OneCError, OneCNotFound
+from connectors.sync import cursors, links
+from connectors.sync.context import SyncContext
+from connectors.sync.merge import Merge, three_way
+from connectors.sync.outbound import MARKER_LABEL, coerce
+from connectors.sync.retry import record_failure
+from connectors.sync.slots import INBOX, Outcome
+from mapping.errors import MappingError
+
+log = logging.getLogger(__name__)
+
+INBOX_TABLE = cast(Table, InboxMessage.__table__)
+MAIN_PROGRAM = "main"
+#: The hub's own movements in 1C carry this in their Комментарий (see ``outbound.movement_marker``).
+ECHO_MARKER = MARKER_LABEL + "bb"
+
+
+class ParkedChange(Exception):
+    """A change the hub cannot apply as it stands: the reason is kept on the inbox row."""
+
+
+def slot_of(key: str) -> int:
+    return zlib.crc32(key.encode("utf-8")) % SYNC_SLOTS
+
+
+def version_number(data_version: str | None) -> int | None:
+    """1C's DataVersion as its counter ("AAAAAQAAAAA=" is 8 bytes, big-endian); None if opaque."""
+    if not data_version:
+        return None
+    try:
+        raw = base64.b64decode(data_version, validate=True)
+    except (ValueError, TypeError):
+        return None
+    return int.from_bytes(raw, "big") if len(raw) == 8 else None
+
+
+# --- storing --------------------------------------------------------------------------------------
+
+
+def store_changes(
+    ctx: SyncContext, changes: Iterable[dict[str, Any]], *, source: str, message_no: int | None = None
+) -> list[int]:
+    """Store a batch of feed objects in one transaction; the slots that got new rows."""
+    rows = []
+    for change in changes:
+        row = _inbox_row(ctx, change, source, message_no)
+        if row is not None:
+            rows.append(row)
+    if not rows:
+        return []
+    insert = pg_insert if ctx.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(INBOX_TABLE).on_conflict_do_nothing(
+        index_elements=["entity_set", "onec_ref", "data_version"]
+    )
+    with ctx.engine.begin() as conn:
+        result = conn.execute(statement.returning(INBOX_TABLE.c.slot), rows)
+        slots = sorted({int(s) for s in result.scalars()})
+    return slots
+
+
+def _inbox_row(
+    ctx: SyncContext, change: dict[str, Any], source: str, message_no: int | None
+) -> dict[str, Any] | None:
+    odata_type = str(change.get("odata.type", ""))
+    entity_set = odata_type.removeprefix("StandardODATA.")
+    ref = str(change.get("Ref_Key") or change.get("Recorder") or "")
+    sender = change.get("bonusbridge.origin_node")
+    if sender and sender == ctx.known("node_ref"):
+        return None  # published by 1C for a write the hub itself made (AMQP carries the sender)
+    try:
+        kind = ctx.profile.classify(change)
+    except MappingError:
+        kind = None
+    if kind is None or not ref:
+        return None  # not something the hub syncs (programs, kinds, register record sets, nodes)
+    deleted = bool(change.get("odata.deleted"))
+    try:
+        key = ctx.profile.partition_key(kind, change) if not deleted else ref
+    except MappingError:
+        key = ref  # parked on apply, with its reason; its own ref keeps it in order with itself
+    version = "deleted" if deleted else str(change.get("DataVersion") or f"msg-{message_no}")
+    now = ctx.clock()
+    return {
+        "source": source,
+        "entity_set": entity_set,
+        "onec_ref": ref,
+        "data_version": version,
+        "message_no": message_no,
+        "kind": str(kind),
+        "key": key,
+        "slot": slot_of(key),
+        "payload": json.dumps(change, ensure_ascii=False, default=str),
+        "state": SyncState.PENDING.value,
+        "received_at": now,
+        "attempts": 0,
+    }
+
+
+# --- applying ------------------------------------------------------------------------------------
+
+
+def apply(ctx: SyncContext, row: Row[Any]) -> str:
+    """The drain handler for one inbox row: its effect and its mark in one transaction."""
+    with ctx.session_factory() as session:
+        message = session.get(InboxMessage, row.id)
+        if message is None or message.state != SyncState.PENDING:
+            return Outcome.DONE
+        change = json.loads(message.payload)
+        try:
+            state, note = _apply(ctx, session, message, change)
+        except (ParkedChange, MappingError, LedgerError) as exc:
+            session.rollback()
+            _finish(ctx, row.id, SyncState.PARKED, f"{type(exc).__name__}: {exc}")
+            log.warning("1C change %s parked: %s", row.id, type(exc).__name__)
+            return Outcome.DONE
+        except OneCError as exc:  # reading a missing reference from 1C failed: retry later
+            session.rollback()
+            return _retry(ctx, row, f"{exc.code}: {exc}")
+        message.state = state
+        message.finished_at = ctx.clock()
+        message.last_error = note
+        session.commit()
+    cursors.note_success(ctx.engine, "inbound", ctx.clock())
+    return Outcome.DONE
+
+
+def _finish(ctx: SyncContext, message_id: int, state: SyncState, note: str) -> None:
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            update(INBOX)
+            .where(INBOX.c.id == message_id)
+            .values(state=state.value, last_error=note[:2000], finished_at=ctx.clock())
+        )
+
+
+def _retry(ctx: SyncContext, row: Row[Any], error: str) -> str:
+    delay = record_failure(ctx.engine, INBOX, row, error, settings=ctx.settings, now=ctx.clock())
+    return Outcome.DONE if delay is None else Outcome.WAIT
+
+
+def _apply(
+    ctx: SyncContext, session: Session, message: InboxMessage, change: dict[str, Any]
+) -> tuple[SyncState, str | None]:
+    kind = message.kind
+    if kind == "customer":
+        return apply_customer(ctx, session, change, received_at=message.received_at)
+    if kind == "card":
+        return apply_card(ctx, session, change, received_at=message.received_at)
+    if kind in ("movement", "receipt"):
+        return apply_document(ctx, session, kind, change, version=message.data_version)
+    return SyncState.SKIPPED, f"not synced: {message.entity_set}"
+
+
+def _stale_or_echo(link_version: str | None, version: str | None) -> str | None:
+    if link_version is None or version is None:
+        return None
+    if link_version == version:
+        return "echo or repeat: this version is already the common one"
+    mine, theirs = version_number(link_version), version_number(version)
+    if mine is not None and theirs is not None and theirs < mine:
+        return "stale: a newer version was already applied"
+    return None
+
+
+def apply_customer(
+    ctx: SyncContext, session: Session, change: dict[str, Any], *, received_at: datetime
+) -> tuple[SyncState, str | None]:
+    ref = str(change["Ref_Key"])
+    if change.get("odata.deleted"):
+        return SyncState.SKIPPED, "partner deleted in 1C; the hub keeps the customer"
+    theirs = ctx.profile.customer_from_onec(change)
+    version = change.get("DataVersion")
+    customer = session.scalars(select(Customer).where(Customer.onec_ref == ref)).first()
+    fields = ctx.profile.synced_fields("customer")
+    now = ctx.clock()
+    if customer is None:
+        customer = Customer(onec_ref=ref, changed_by=Origin.ONEC)
+        for name in fields:
+            if name in theirs:
+                setattr(customer, name, coerce(name, theirs[name]))
+        session.add(customer)
+        session.flush()
+        links.save_link(
+            session,
+            "customer",
+            customer.id,
+            onec_ref=ref,
+            onec_version=version,
+            base={k: theirs[k] for k in fields if k in theirs},
+            now=now,
+        )
+        return SyncState.DONE, "created"
+    ours = links.customer_values(customer, fields)
+    merge, skip = _merge_with_onec(
+        ctx, session, "customer", customer.id, ours, theirs, version, customer.updated_at, received_at
+    )
+    if merge is None:
+        return SyncState.SKIPPED, skip
+    if merge.to_hub:
+        for name in merge.to_hub:
+            setattr(customer, name, coerce(name, theirs[name]))
+        customer.changed_by = Origin.ONEC
+    _settle(session, "customer", customer.id, ref, version, merge, now)
+    return SyncState.DONE, None
+
+
+def apply_card(
+    ctx: SyncContext, session: Session, change: dict[str, Any], *, received_at: datetime
+) -> tuple[SyncState, str | None]:
+    ref = str(change["Ref_Key"])
+    if change.get("odata.deleted"):
+        card = session.scalars(select(Card).where(Card.onec_ref == ref)).first()
+        if card is not None and card.status != CardStatus.BLOCKED:
+            card.status, card.status_reason, card.changed_by = (
+                CardStatus.BLOCKED,
+                "deleted in 1C",
+                Origin.ONEC,
+            )
+        return SyncState.DONE, "card deleted in 1C: blocked"
+    theirs = ctx.profile.card_from_onec(change)
+    version = change.get("DataVersion")
+    owner_ref = theirs.get(links.OWNER)
+    owner = _customer_for(ctx, session, owner_ref) if owner_ref else None
+    fields = (*ctx.profile.synced_fields("card"), links.OWNER)
+    now = ctx.clock()
+    card = session.scalars(select(Card).where(Card.onec_ref == ref)).first()
+    if card is None:
+        program = main_program(session)
+        number = theirs.get("number")
+        if not number:
+            raise ParkedChange(f"card {ref} has no number")
+        card = CardRepository(session).by_number(program.id, str(number))
+        if card is None:
+            card = Card(
+                program_id=program.id,
+                number=str(number),
+                onec_ref=ref,
+                changed_by=Origin.ONEC,
+                status=coerce("status", theirs.get("status")) or CardStatus.ACTIVE,
+                customer_id=owner.id if owner else None,
+            )
+            CardRepository(session).add(card)
+            links.save_link(
+                session,
+                "card",
+                card.id,
+                onec_ref=ref,
+                onec_version=version,
+                base={k: theirs.get(k) for k in fields if k in theirs},
+                now=now,
+            )
+            return SyncState.DONE, "created"
+        card.onec_ref = ref
+    ours = links.card_values(session, card, fields)
+    merge, skip = _merge_with_onec(
+        ctx, session, "card", card.id, ours, theirs, version, card.updated_at, received_at
+    )
+    if merge is None:
+        return SyncState.SKIPPED, skip
+    if merge.to_hub:
+        for name in merge.to_hub:
+            if name == links.OWNER:
+                card.customer_id = owner.id if owner else None
+            else:
+                setattr(card, name, coerce(name, theirs[name]))
+        card.changed_by = Origin.ONEC
+    _settle(session, "card", card.id, ref, version, merge, now)
+    return SyncState.DONE, None
+
+
+def _merge_with_onec(
+    ctx: SyncContext,
+    session: Session,
+    kind: str,
+    entity_id: int,
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
+    version: str | None,
+    hub_changed_at: datetime,
+    received_at: datetime,
+) -> tuple[Merge | None, str | None]:
+    """The three-way merge of a customer or card with 1C's version of it, or (None, why) when
+    that version is the hub's own echo or older than the one already applied."""
+    link = links.link_of(session, kind, entity_id)
+    skip = _stale_or_echo(link.onec_version if link else None, version)
+    if skip:
+        return None, skip
+    fields = tuple(ours)
+    merge = three_way(
+        fields,
+        links.base_of(link),
+        ours,
+        theirs,
+        ctx.policy,
+        hub_changed_at=hub_changed_at,
+        onec_changed_at=received_at,
+    )
+    return merge, None
+
+
+def _settle(
+    session: Session, kind: str, entity_id: int, ref: str, version: str | None, merge: Merge, now: datetime
+) -> None:
+    """Record the merge's conflicts and the new common version; if the hub won a conflict, 1C must
+    be told though nothing changed in the hub, so a message is queued explicitly."""
+    links.record_conflicts(session, kind, entity_id, ref, merge.conflicts, now)
+    links.save_link(session, kind, entity_id, onec_ref=ref, onec_version=version, base=merge.base, now=now)
+    if merge.to_onec and any(c.winner == "website" for c in merge.conflicts):
+        _enqueue(session, kind, entity_id, f"{kind}:{entity_id}", entity_id, now)
+
+
+def main_program(session: Session) -> Program:
+    program = session.scalars(select(Program).where(Program.code == MAIN_PROGRAM)).first()
+    if program is None:
+        program = Program(code=MAIN_PROGRAM, name="Бонусная программа", is_legacy=False)
+        session.add(program)
+        session.flush()
+    return program
+
+
+def _enqueue(session: Session, topic: str, entity_id: int, key: str, slot_source: int, now: datetime) -> None:
+    """Queue a message explicitly: the hub won a conflict, so 1C must be told though nothing changed here."""
+    session.add(
+        OutboxMessage(
+            topic=topic,
+            entity_id=entity_id,
+            key=key,
+            slot=slot_source % SYNC_SLOTS,
+            origin=Origin.RECONCILIATION,
+            state=SyncState.PENDING,
+            created_at=now,
+            attempts=0,
+        )
+    )
+
+
+def _customer_for(ctx: SyncContext, session: Session, ref: str) -> Customer:
+    customer = session.scalars(select(Customer).where(Customer.onec_ref == ref)).first()
+    if customer is not None:
+        return customer
+    partner = _read_reference(ctx, ctx.profile.customer.entity_set, ref)
+    apply_customer(ctx, session, partner, received_at=ctx.clock())
+    session.flush()
+    found = session.scalars(select(Customer).where(Customer.onec_ref == ref)).first()
+    assert found is not None
+    return found
+
+
+def _card_for(ctx: SyncContext, session: Session, ref: str) -> Card:
+    card = session.scalars(select(Card).where(Card.onec_ref == ref)).first()
+    if card is not None:
+        return card
+    apply_card(ctx, session, _read_reference(ctx, ctx.profile.card.entity_set, ref), received_at=ctx.clock())
+    session.flush()
+    found = session.scalars(select(Card).where(Card.onec_ref == ref)).first()
+    assert found is not None
+    return found
+
+
+def _read_reference(ctx: SyncContext, entity_set: str, ref: str) -> dict[str, Any]:
+    try:
+        return ctx.client.get(entity_set, ref)
+    except OneCNotFound:
+        raise ParkedChange(f"missing reference: {entity_set}({ref}) is not in 1C") from None
+
+
+# --- bonus documents and receipts ---------------------------------------------------------------
+
+
+def apply_document(
+    ctx: SyncContext, session: Session, kind: str, change: dict[str, Any], *, version: str
+) -> tuple[SyncState, str | None]:
+    ref = str(change["Ref_Key"])
+    comment = str(change.get("Комментарий") or "")
+    if ECHO_MARKER in comment:
+        return SyncState.SKIPPED, "echo: the hub's own movement"
+    effective = (
+        not change.get("odata.deleted") and bool(change.get("Posted")) and not change.get("DeletionMark")
+    )
+    wanted: list[tuple[int, int, Decimal, datetime | None]] = []
+    if effective:
+        rows = (
+            ctx.profile.movement_from_onec(change)
+            if kind == "movement"
+            else ctx.profile.receipt_from_onec(change)
+        )
+        for item in rows:
+            card = _owner_card(ctx, session, item)
+            wanted.append(
+                (int(item["line_number"]), card.id, Decimal(item["amount"]), item.get("occurred_at"))
+            )
+        wanted = [w for w in wanted if not _before_opening(session, w[1], w[3])]
+    current = _current_rows(session, ref)
+    if sorted((line, card, amount) for line, card, amount, _ in wanted) == sorted(current.values()):
+        return SyncState.DONE, "no change in points"
+    book = LedgerBook(session.connection(), now=ctx.clock())
+    for movement_id in sorted(current):
+        book.reverse(
+            movement_id,
+            key=f"{ref}@{version}/undo/{movement_id}",
+            origin=Origin.ONEC,
+            reason=f"1C document {ref} changed ({version})",
+        )
+    for line, card_id, amount, occurred in sorted(wanted):
+        key = f"{ref}@{version}/{line}"
+        document = ref
+        if amount > 0:
+            book.accrue(
+                card_id,
+                amount,
+                key=key,
+                origin=Origin.ONEC,
+                document=document,
+                occurred_at=occurred,
+                reason=f"1C {kind} line {line}",
+            )
+        else:
+            book.redeem(
+                card_id,
+                -amount,
+                key=key,
+                origin=Origin.ONEC,
+                document=document,
+                reason=f"1C {kind} line {line}",
+            )
+    return SyncState.DONE, None
+
+
+def _owner_card(ctx: SyncContext, session: Session, item: dict[str, Any]) -> Card:
+    card_ref = item.get("card_onec_ref")
+    if card_ref:
+        return _card_for(ctx, session, str(card_ref))
+    customer_ref = item.get("customer_onec_ref")
+    if not customer_ref:
+        raise ParkedChange("a bonus row names neither a card nor a partner")
+    customer = _customer_for(ctx, session, str(customer_ref))
+    cards = CardRepository(session).of_customer(customer.id)
+    usable = [c for c in cards if c.status != CardStatus.BLOCKED]
+    chosen = next((c for c in usable if c.is_primary), usable[0] if usable else None)
+    if chosen is None:
+        raise ParkedChange(f"partner {customer_ref} has no usable card in the hub")
+    return chosen
+
+
+def _before_opening(session: Session, card_id: int, occurred: datetime | None) -> bool:
+    if occurred is None:
+        return False
+    link = links.link_of(session, "card", card_id)
+    return bool(link and link.opening_as_of and occurred < link.opening_as_of)
+
+
+def _current_rows(session: Session, ref: str) -> dict[int, tuple[int, int, Decimal]]:
+    """The document's movements still in effect: movement id → (line, card, amount)."""
+    made = session.execute(
+        select(Movement.id, Movement.card_id, Movement.amount, Movement.external_id, Movement.kind).where(
+            Movement.origin == Origin.ONEC, Movement.document == ref
+        )
+    ).all()
+    reversed_ids = {m.id for m in made if m.kind == MovementKind.REVERSAL}
+    undone = (
+        set(session.scalars(select(Movement.reverses_id).where(Movement.id.in_(reversed_ids))))
+        if reversed_ids
+        else set()
+    )
+    current = {}
+    for m in made:
+        if m.kind in (MovementKind.ACCRUAL, MovementKind.REDEMPTION) and m.id not in undone:
+            line = int(str(m.external_id).rsplit("/", 1)[-1])
+            current[m.id] = (line, m.card_id, Decimal(m.amount))
+    return current

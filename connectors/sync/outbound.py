@@ -1,0 +1,381 @@
+"""Delivering the hub's changes to 1C: one outbox message at a time, in order per key.
+
+Each delivery reads the hub's state in a short transaction, talks to 1C with no transaction open
+(a slow 1C must not hold the hub's locks), then records the result and marks the message done in a
+second short transaction. If the process dies in between, the message is delivered again — so
+every write into 1C looks before it writes:
+
+- a movement carries the hub's movement id in the document's ``Комментарий``
+  (``ВнешнийИдентификатор: bb000000000042``, fixed width so one id is never a substring of another);
+  a retry finds that document and only posts it if it is not posted yet;
+- a new card is looked up by its barcode, a new partner by the marker in its ``Комментарий``;
+- a customer or card is sent as its *current* state, merged field by field with what 1C holds
+  (``merge.three_way``), so a repeated or late delivery writes nothing new.
+
+The hub writes into 1C as the website's user, whose writes 1C does not register back to the
+website's exchange-plan node (1C's ``DataExchange.Sender``): the echo is suppressed at the source,
+and ``inbound`` also recognises the DataVersion it wrote and the movement marker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, update
+
+from bonusbridge.models import (
+    Card,
+    CardStatus,
+    Customer,
+    Gender,
+    Movement,
+    Origin,
+    OutboxMessage,
+    Program,
+    SyncState,
+)
+from connectors.onec.errors import OneCError
+from connectors.onec.filters import F
+from connectors.sync import cursors, links
+from connectors.sync.context import SyncContext
+from connectors.sync.merge import Merge, plain, three_way
+from connectors.sync.retry import record_failure
+from connectors.sync.slots import OUTBOX, Outcome
+from mapping.errors import MappingError
+
+log = logging.getLogger(__name__)
+
+MARKER_LABEL = "ВнешнийИдентификатор: "
+#: The card kinds catalog per profile: a card created from the website needs one.
+CARD_KIND_SETS = {"retail": "Catalog_ВидыИнформационныхКарт", "ut11": "Catalog_ВидыКартЛояльности"}
+PROGRAMS = "Catalog_БонусныеПрограммыЛояльности"
+
+
+class NotReady(Exception):
+    """Something this message needs is not in 1C yet (a card's owner, a movement's card): its own
+    message comes first in order and is on its way. Waits briefly without counting as a failure."""
+
+
+def movement_marker(movement_id: int) -> str:
+    return f"bb{movement_id:012d}"
+
+
+def customer_marker(customer_id: int) -> str:
+    return f"bbc{customer_id:012d}"
+
+
+# --- the outcome of one delivery ---------------------------------------------------------------
+
+
+@dataclass
+class Pushed:
+    onec_ref: str | None = None
+    onec_version: str | None = None
+    base: dict[str, Any] = field(default_factory=dict)
+    to_hub: dict[str, Any] = field(default_factory=dict)
+    merge: Merge | None = None
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+# --- customers -----------------------------------------------------------------------------------
+
+
+def _customer_fields(ctx: SyncContext) -> tuple[str, ...]:
+    return ctx.profile.synced_fields("customer")
+
+
+def push_customer(ctx: SyncContext, customer_id: int) -> Pushed | None:
+    fields = _customer_fields(ctx)
+    with ctx.session_factory() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            return None
+        values = links.customer_values(customer, fields)
+        link = links.link_of(session, "customer", customer_id)
+        base, known_version = links.base_of(link), link.onec_version if link else None
+        onec_ref, changed_at = customer.onec_ref, customer.updated_at
+    profile, client = ctx.profile, ctx.client
+    entity_set = profile.customer.entity_set
+    section = profile.contacts.section
+    if onec_ref is None:
+        marker = customer_marker(customer_id)
+        partner = client.find(entity_set, F.substringof(marker, "Комментарий"))
+        if partner is None:
+            body, rows = profile.customer_to_onec(values, for_create=True)
+            body[section] = rows
+            body["Комментарий"] = MARKER_LABEL + marker
+            partner = client.create(entity_set, body)
+        return Pushed(str(partner["Ref_Key"]), str(partner.get("DataVersion")), values, snapshot=values)
+    partner = client.get(entity_set, onec_ref)
+    theirs = profile.customer_from_onec(partner)
+    merge = _merge(ctx, fields, base, values, theirs, known_version, partner, changed_at)
+    contact_fields = {f for kind in profile.contacts.kinds for f in kind.fields.hub_fields}
+
+    def body_of(outgoing: dict[str, Any]) -> dict[str, Any]:
+        body, _ = profile.customer_to_onec(outgoing)
+        if contact_fields & outgoing.keys():  # 1C replaces a tabular section whole
+            body[section] = profile.merge_contacts(partner.get(section) or [], outgoing)
+        return body
+
+    return _write_merged(ctx, entity_set, onec_ref, partner, values, theirs, merge, body_of)
+
+
+def _write_merged(
+    ctx: SyncContext,
+    entity_set: str,
+    onec_ref: str,
+    current: dict[str, Any],
+    values: dict[str, Any],
+    theirs: dict[str, Any],
+    merge: Merge,
+    body_of: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Pushed:
+    """PATCH the fields the merge sends to 1C (if any); they then join the common version."""
+    version = str(current.get("DataVersion"))
+    if merge.to_onec:
+        outgoing = {name: values[name] for name in merge.to_onec}
+        written = ctx.client.patch(entity_set, onec_ref, body_of(outgoing))
+        version = str(written.get("DataVersion"))
+        merge.base.update({name: plain(values[name]) for name in merge.to_onec})
+    return Pushed(onec_ref, version, merge.base, {k: theirs[k] for k in merge.to_hub}, merge, values)
+
+
+def _merge(
+    ctx: SyncContext,
+    fields: tuple[str, ...],
+    base: dict[str, Any],
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
+    known_version: str | None,
+    onec_object: dict[str, Any],
+    hub_changed_at: datetime | None,
+) -> Merge:
+    if known_version is not None and onec_object.get("DataVersion") == known_version:
+        # 1C has not changed the object since the last common version: whatever differs is ours.
+        return _ours_where_different(fields, ours, theirs)
+    # 1C's object is not dated: its change is dated when the hub first sees it.
+    return three_way(
+        fields, base, ours, theirs, ctx.policy, hub_changed_at=hub_changed_at, onec_changed_at=ctx.clock()
+    )
+
+
+def _ours_where_different(fields: tuple[str, ...], ours: dict[str, Any], theirs: dict[str, Any]) -> Merge:
+    merge = Merge()
+    for name in fields:
+        if name not in theirs:
+            continue
+        if plain(ours.get(name)) == plain(theirs[name]):
+            merge.base[name] = plain(theirs[name])
+        else:
+            merge.to_onec[name] = plain(ours.get(name))
+    return merge
+
+
+# --- cards ---------------------------------------------------------------------------------------
+
+
+def _card_fields(ctx: SyncContext) -> tuple[str, ...]:
+    return (*ctx.profile.synced_fields("card"), links.OWNER)
+
+
+def _default_card_kind(ctx: SyncContext) -> str | None:
+    entity_set = CARD_KIND_SETS.get(ctx.profile.name)
+    if entity_set is None:
+        return None
+    kinds = ctx.client.list(entity_set, top=1, orderby="Ref_Key")
+    return str(kinds[0]["Ref_Key"]) if kinds else None
+
+
+def push_card(ctx: SyncContext, card_id: int) -> Pushed | None:
+    fields = _card_fields(ctx)
+    with ctx.session_factory() as session:
+        card = session.get(Card, card_id)
+        if card is None:
+            return None
+        values = links.card_values(session, card, fields)
+        has_owner = card.customer_id is not None
+        link = links.link_of(session, "card", card_id)
+        base, known_version = links.base_of(link), link.onec_version if link else None
+        onec_ref, changed_at = card.onec_ref, card.updated_at
+    if has_owner and values.get(links.OWNER) is None:
+        raise NotReady("the card's owner is not in 1C yet")
+    profile, client = ctx.profile, ctx.client
+    entity_set = profile.card.entity_set
+    outgoing = {k: v for k, v in values.items() if v is not None or k != links.OWNER}
+    if onec_ref is None:
+        found = client.find(entity_set, F.eq("Штрихкод", str(values["number"])))
+        if found is None:
+            kind = ctx.cached("card_kind", lambda: _default_card_kind(ctx))
+            body = profile.card_to_onec({**outgoing, "kind_onec_ref": kind}, for_create=True)
+            found = client.create(entity_set, body)
+            return Pushed(str(found["Ref_Key"]), str(found.get("DataVersion")), values, snapshot=values)
+        onec_ref = str(found["Ref_Key"])
+        current = found
+    else:
+        current = client.get(entity_set, onec_ref)
+    theirs = profile.card_from_onec(current)
+    merge = _merge(ctx, fields, base, values, theirs, known_version, current, changed_at)
+    return _write_merged(ctx, entity_set, onec_ref, current, values, theirs, merge, profile.card_to_onec)
+
+
+# --- movements -----------------------------------------------------------------------------------
+
+
+def _default_program(ctx: SyncContext) -> str | None:
+    programs = ctx.client.list(PROGRAMS, top=1, orderby="Ref_Key")
+    return str(programs[0]["Ref_Key"]) if programs else None
+
+
+def push_movement(ctx: SyncContext, movement_id: int) -> Pushed | None:
+    with ctx.session_factory() as session:
+        movement = session.get(Movement, movement_id)
+        if movement is None or movement.origin == Origin.ONEC:
+            return None
+        card = session.get(Card, movement.card_id)
+        assert card is not None
+        owner = session.get(Customer, card.customer_id) if card.customer_id else None
+        program = session.get(Program, card.program_id)
+        values: dict[str, Any] = {
+            "amount": movement.amount,
+            "occurred_at": movement.occurred_at,
+            "available_from": movement.available_from or movement.occurred_at,
+            "expires_at": movement.expires_at,
+            "reason": movement.reason or f"{movement.kind.value} ({movement.origin.value})",
+            "card_onec_ref": card.onec_ref,
+            "customer_onec_ref": owner.onec_ref if owner else None,
+            "program_onec_ref": program.onec_ref if program else None,
+        }
+    if values[ctx.profile.bonus_owner_field] is None:
+        raise NotReady(f"the movement's {ctx.profile.bonus_owner_field} is not in 1C yet")
+    if values["program_onec_ref"] is None:
+        values["program_onec_ref"] = ctx.cached("program", lambda: _default_program(ctx))
+    client = ctx.client
+    entity_set = ctx.profile.movement.entity_set
+    marker = movement_marker(movement_id)
+    document = client.find(entity_set, F.substringof(marker, "Комментарий"))
+    if document is None:
+        body = ctx.profile.movement_to_onec(values)
+        body["Комментарий"] = f"{values['reason']}\n{MARKER_LABEL}{marker}"
+        document = client.create(entity_set, body)
+    if not document.get("Posted"):
+        client.post_document(entity_set, str(document["Ref_Key"]))
+    return Pushed(str(document["Ref_Key"]), note=str(Decimal(values["amount"])))
+
+
+PUSHERS = {"customer": push_customer, "card": push_card, "movement": push_movement}
+
+
+# --- one outbox message --------------------------------------------------------------------------
+
+
+def deliver(ctx: SyncContext, row: Row[Any]) -> str:
+    """The drain handler for one outbox row (see ``slots.drain``)."""
+    allowed, until = ctx.breaker.allow()
+    if not allowed:
+        _defer(ctx, row.id, until or ctx.clock() + timedelta(seconds=ctx.settings.sync_breaker_open_seconds))
+        return Outcome.WAIT
+    with ctx.session_factory() as session:
+        message = session.get(OutboxMessage, row.id)
+        if message is None or message.state != SyncState.PENDING:
+            return Outcome.DONE
+        topic, entity_id = message.topic, message.entity_id
+    try:
+        pushed = PUSHERS[topic](ctx, entity_id)
+    except NotReady as exc:
+        _defer(ctx, row.id, ctx.clock() + timedelta(seconds=ctx.settings.sync_backoff_base_seconds), str(exc))
+        return Outcome.WAIT
+    except OneCError as exc:
+        if exc.retryable:
+            ctx.breaker.failure()
+        return _failed(ctx, row, f"{exc.code}: {exc}")
+    except MappingError as exc:
+        return _failed(ctx, row, f"mapping: {exc}", permanent=True)
+    ctx.breaker.success()
+    _record(ctx, row.id, topic, entity_id, pushed)
+    return Outcome.DONE
+
+
+def _record(ctx: SyncContext, message_id: int, topic: str, entity_id: int, pushed: Pushed | None) -> None:
+    now = ctx.clock()
+    with ctx.session_factory() as session:
+        if pushed is not None and topic in ("customer", "card"):
+            entity: Customer | Card | None = (
+                session.get(Customer, entity_id) if topic == "customer" else session.get(Card, entity_id)
+            )
+            if entity is not None:
+                if entity.onec_ref is None:
+                    entity.onec_ref = pushed.onec_ref
+                _apply_to_hub(entity, pushed)
+                if pushed.merge is not None:
+                    links.record_conflicts(
+                        session, topic, entity_id, pushed.onec_ref, pushed.merge.conflicts, now
+                    )
+                links.save_link(
+                    session,
+                    topic,
+                    entity_id,
+                    onec_ref=pushed.onec_ref,
+                    onec_version=pushed.onec_version,
+                    base=pushed.base,
+                    now=now,
+                )
+        session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == message_id, OUTBOX.c.state == SyncState.PENDING.value)
+            .values(state=SyncState.DONE.value, finished_at=now, last_error=None)
+        )
+        session.commit()
+    cursors.note_success(ctx.engine, "outbound", ctx.clock())
+
+
+def _apply_to_hub(entity: Customer | Card, pushed: Pushed) -> None:
+    """Take 1C's values for the fields it changed (or won), unless the hub changed them meanwhile."""
+    changed = False
+    for name, value in pushed.to_hub.items():
+        if name == links.OWNER:
+            continue  # an owner change in 1C comes through the inbound path, which resolves it
+        if plain(getattr(entity, name)) != plain(pushed.snapshot.get(name)):
+            continue
+        setattr(entity, name, coerce(name, value))
+        changed = True
+    if changed:
+        entity.changed_by = Origin.ONEC
+
+
+def coerce(name: str, value: Any) -> Any:
+    """A mapped 1C value in the model's own type."""
+    if value is None:
+        return None
+    if name == "gender":
+        return Gender(value)
+    if name == "status":
+        return CardStatus(value)
+    return value
+
+
+def _defer(ctx: SyncContext, message_id: int, when: datetime, reason: str | None = None) -> None:
+    """Keep the message pending, not counted as a failure, and have the relay publish it again then."""
+    values: dict[str, Any] = {"next_attempt_at": when, "published_at": None}
+    if reason:
+        values["last_error"] = reason
+    with ctx.engine.begin() as conn:
+        conn.execute(update(OUTBOX).where(OUTBOX.c.id == message_id).values(**values))
+
+
+def _failed(ctx: SyncContext, row: Row[Any], error: str, *, permanent: bool = False) -> str:
+    delay = record_failure(
+        ctx.engine, OUTBOX, row, error, settings=ctx.settings, now=ctx.clock(), permanent=permanent
+    )
+    if delay is None:
+        log.error("outbox message %s dead-lettered after %d attempt(s): %s", row.id, row.attempts + 1, error)
+        return Outcome.DONE
+    log.warning(
+        "outbox message %s failed (attempt %d), retry in %.1f s: %s", row.id, row.attempts + 1, delay, error
+    )
+    return Outcome.WAIT

@@ -1,0 +1,124 @@
+"""Initial load: every partner, card and bonus balance from 1C into the hub, paged and resumable.
+
+Progress is saved in ``sync_cursors`` (``pull:full``) in the same transaction as each page, so a
+crashed load resumes at the page it was on. Partners and cards go through the same apply functions
+as the change feed (same mapping, same three-way merge). Balances are read once, as of a cut-off
+instant fixed when the load starts: the difference to the hub's balance becomes one movement with
+origin ``onec`` per card, and the card remembers the cut-off — 1C documents dated before it are
+already in that opening balance, so the change feed skips them instead of counting them twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from bonusbridge.ledger.book import LedgerBook
+from bonusbridge.models import CardBalance, Origin
+from connectors.sync import cursors, links
+from connectors.sync.context import SyncContext
+from connectors.sync.inbound import _owner_card, apply_card, apply_customer
+
+CURSOR = "pull:full"
+PHASES = ("customers", "cards", "balances", "done")
+
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class PullReport:
+    customers: int = 0
+    cards: int = 0
+    balances: int = 0
+    adjusted: Decimal = Decimal("0")
+    resumed: bool = False
+
+
+def _load(ctx: SyncContext) -> dict[str, Any] | None:
+    with ctx.engine.connect() as conn:
+        return cursors.read(conn, CURSOR)
+
+
+def pull_full(
+    ctx: SyncContext, *, page_size: int = 200, restart: bool = False, progress: Progress | None = None
+) -> PullReport:
+    report = PullReport()
+    state = None if restart else _load(ctx)
+    if state is None or state.get("phase") == "done":
+        state = {"phase": "customers", "skip": 0, "cutoff": ctx.clock().replace(microsecond=0).isoformat()}
+    else:
+        report.resumed = True
+    cutoff = datetime.fromisoformat(state["cutoff"])
+    profile = ctx.profile
+    sets = {"customers": profile.customer.entity_set, "cards": profile.card.entity_set}
+    while state["phase"] in sets:
+        phase = state["phase"]
+        entity_set = sets[phase]
+        page = ctx.client.list_page(
+            entity_set, orderby="Ref_Key", top=page_size, skip=state["skip"], count=True
+        )
+        apply = apply_customer if phase == "customers" else apply_card
+        with ctx.session_factory() as session:
+            for item in page.values:
+                apply(
+                    ctx,
+                    session,
+                    {"odata.type": f"StandardODATA.{entity_set}", **item},
+                    received_at=ctx.clock(),
+                )
+                session.flush()
+            setattr(report, phase, getattr(report, phase) + len(page.values))
+            state = {**state, "skip": state["skip"] + len(page.values)}
+            if len(page.values) < page_size:
+                state = {**state, "phase": PHASES[PHASES.index(phase) + 1], "skip": 0}
+            cursors.write(session.connection(), CURSOR, state)
+            session.commit()
+        if progress:
+            progress(phase, state["skip"] if state["phase"] == phase else getattr(report, phase), page.count)
+    if state["phase"] == "balances":
+        _pull_balances(ctx, cutoff, report, progress)
+    return report
+
+
+def _pull_balances(ctx: SyncContext, cutoff: datetime, report: PullReport, progress: Progress | None) -> None:
+    profile = ctx.profile
+    local_cutoff = cutoff.astimezone(ctx.settings.onec_zone).replace(tzinfo=None)
+    rows = ctx.client.balance(profile.balance.entity_set, local_cutoff)
+    with ctx.session_factory() as session:
+        book = LedgerBook(session.connection(), now=ctx.clock())
+        owner_field = profile.bonus_owner_field
+        totals: dict[str, Decimal] = {}
+        for row in rows:
+            values = profile.balance_from_onec(row)
+            owner = values.get(owner_field)
+            if owner:
+                totals[str(owner)] = totals.get(str(owner), Decimal("0")) + Decimal(values.get("total") or 0)
+        for owner, total in sorted(totals.items()):
+            card = _owner_card(ctx, session, {owner_field: owner})
+            session.flush()
+            balance = session.get(CardBalance, card.id)
+            held = balance.total if balance else Decimal("0")
+            difference = total - held
+            key = f"pull:{cutoff.isoformat()}:{owner}"
+            if difference > 0:
+                book.accrue(
+                    card.id, difference, key=key, origin=Origin.ONEC, reason="opening balance from 1C"
+                )
+            elif difference < 0:
+                book.redeem(
+                    card.id, -difference, key=key, origin=Origin.ONEC, reason="opening balance from 1C"
+                )
+            link = links.link_of(session, "card", card.id)
+            if link is not None:
+                link.opening_as_of = cutoff
+            report.balances += 1
+            report.adjusted += abs(difference)
+            if progress:
+                progress("balances", report.balances, len(totals))
+        cursors.write(
+            session.connection(), CURSOR, {"phase": "done", "skip": 0, "cutoff": cutoff.isoformat()}
+        )
+        session.commit()

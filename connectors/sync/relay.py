@@ -1,0 +1,138 @@
+"""The outbox relay: publishes pending outbox rows to the broker and marks them published only once
+the broker confirmed them.
+
+- It selects every unpublished row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two relays share the
+  work), never "ids above the last one seen": serial ids become visible out of commit order, and a
+  high-water mark would skip the row that committed late.
+- Each row becomes a Celery task message ``bonusbridge.sync.deliver(id, slot)`` published with
+  publisher confirms (the app's ``confirm_publish``) and ``mandatory``: a message the broker could not
+  route comes back (``basic.return``) and its row stays unpublished.
+- A row whose delivery failed is unpublished again by the worker with a ``next_attempt_at``; the
+  relay publishes it when that time comes — the backoff lives in the database, not in countdown
+  tasks that RabbitMQ's ``consumer_timeout`` would kill.
+- A row published long ago and still pending (its message was lost with a broker that had not
+  persisted it, or a worker is stuck) is published again after ``sync_republish_after_seconds``:
+  delivery is idempotent, so a duplicate costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from bonusbridge.models import SyncState
+from connectors.sync.context import SyncContext
+from connectors.sync.slots import OUTBOX
+
+log = logging.getLogger(__name__)
+
+#: Publishes (outbox id, slot) pairs; returns the ids the broker confirmed.
+Publish = Callable[[list[tuple[int, int]]], set[int]]
+
+DELIVER_TASK = "bonusbridge.sync.deliver"
+APPLY_TASK = "bonusbridge.sync.apply"
+
+
+class Relay:
+    def __init__(self, ctx: SyncContext, publish: Publish, *, batch: int = 500) -> None:
+        self.ctx = ctx
+        self.publish = publish
+        self.batch = batch
+        self.published = 0
+
+    def run_once(self) -> int:
+        """Publish one batch of due rows; the number confirmed."""
+        now = self.ctx.clock()
+        due = and_(
+            OUTBOX.c.state == SyncState.PENDING.value,
+            OUTBOX.c.published_at.is_(None),
+            or_(OUTBOX.c.next_attempt_at.is_(None), OUTBOX.c.next_attempt_at <= now),
+        )
+        query = select(OUTBOX.c.id, OUTBOX.c.slot).where(due).order_by(OUTBOX.c.id).limit(self.batch)
+        with self.ctx.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = [(int(r.id), int(r.slot)) for r in conn.execute(query)]
+            if not rows:
+                return 0
+            confirmed = self.publish(rows)
+            if confirmed:
+                conn.execute(
+                    update(OUTBOX).where(OUTBOX.c.id.in_(sorted(confirmed))).values(published_at=now)
+                )
+        unconfirmed = len(rows) - len(confirmed)
+        if unconfirmed:
+            log.warning("%d outbox message(s) not confirmed by the broker; will publish again", unconfirmed)
+        self.published += len(confirmed)
+        return len(confirmed)
+
+    def republish_stale(self) -> int:
+        """Unpublish rows published long ago and still pending, so the next pass sends them again."""
+        cutoff = self.ctx.clock() - timedelta(seconds=self.ctx.settings.sync_republish_after_seconds)
+        with self.ctx.engine.begin() as conn:
+            result = conn.execute(
+                update(OUTBOX)
+                .where(
+                    OUTBOX.c.state == SyncState.PENDING.value,
+                    OUTBOX.c.published_at.is_not(None),
+                    OUTBOX.c.published_at < cutoff,
+                )
+                .values(published_at=None)
+            )
+        return int(result.rowcount or 0)
+
+    def run(self, stop: threading.Event, *, interval: float = 0.05, stale_every: float = 10.0) -> None:
+        """Relay until stopped; a full batch goes again at once, an empty one waits ``interval``."""
+        since_stale = 0.0
+        while not stop.is_set():
+            try:
+                sent = self.run_once()
+                since_stale += interval
+                if since_stale >= stale_every:
+                    since_stale = 0.0
+                    self.republish_stale()
+            except Exception as exc:  # the broker or the database is down: keep trying, log why
+                log.warning("relay pass failed (%s); retrying", type(exc).__name__)
+                stop.wait(min(5.0, interval * 20))
+                continue
+            if sent < self.batch:
+                stop.wait(interval)
+
+
+class CeleryPublisher:
+    """Publishes task messages with confirms and ``mandatory``, collecting ``basic.return``s."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._returned: set[int] = set()
+        self._lock = threading.Lock()
+
+    def _on_return(self, exception: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        headers = getattr(message, "headers", None) or {}
+        argsrepr = str(headers.get("argsrepr", ""))
+        log.error("broker returned an unroutable sync message (routing key %s)", routing_key)
+        with contextlib.suppress(ValueError):
+            self._returned.add(int(argsrepr.strip("()[] ").split(",")[0]))
+
+    def __call__(self, rows: list[tuple[int, int]]) -> set[int]:
+        confirmed: set[int] = set()
+        with self._lock, self.app.connection_for_write() as connection:
+            producer = self.app.amqp.Producer(connection, on_return=self._on_return)
+            self._returned.clear()
+            for message_id, slot in rows:
+                self.app.send_task(DELIVER_TASK, args=[message_id, slot], producer=producer, mandatory=True)
+                confirmed.add(message_id)
+            confirmed -= self._returned
+        return confirmed
+
+    def kick_inbound(self, slots: list[int]) -> None:
+        with self.app.connection_for_write() as connection:
+            producer = self.app.amqp.Producer(connection)
+            for slot in slots:
+                self.app.send_task(APPLY_TASK, args=[slot], producer=producer, mandatory=True)

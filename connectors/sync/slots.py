@@ -1,0 +1,175 @@
+"""Order per key with many workers: the outbox and the inbox are split into ``SYNC_SLOTS`` slots by
+the key whose changes must apply in order (a card, a customer), and one worker at a time drains a
+slot, oldest row first.
+
+Why this rather than one broker queue per key: the order lives in the database, next to the rows,
+so nothing the broker does can break it. A duplicated, lost or reordered broker message is only a
+hint ("slot 17 has work"); whoever holds the slot always takes the oldest pending row of each key.
+A row that must wait (its retry is not due, 1C is down) blocks the later rows of *its key only*;
+other keys in the slot go on. Workers take different slots, so throughput grows with workers.
+
+The slot lock is a PostgreSQL session advisory lock on a connection of its own (held across the
+drain's many short transactions, released on disconnect if the worker dies), or a process-local
+lock on SQLite, where the embedded default runs everything in one process anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Engine, Row, Table, func, select
+
+from bonusbridge.models import InboxMessage, OutboxMessage, SyncState
+
+OUTBOX = cast(Table, OutboxMessage.__table__)
+INBOX = cast(Table, InboxMessage.__table__)
+#: Advisory-lock namespaces (the first int4 of the two-key form), one per table.
+_NAMESPACE = {"sync_outbox": 0x4242_0001, "sync_inbox": 0x4242_0002}
+_local_locks: dict[tuple[str, int], threading.Lock] = {}
+_local_guard = threading.Lock()
+
+
+@contextmanager
+def slot_lock(engine: Engine, table: Table, slot: int) -> Iterator[bool]:
+    """Try to take the slot; yields whether this caller got it (never waits)."""
+    if engine.dialect.name == "postgresql":
+        conn = engine.connect()
+        try:
+            namespace = _NAMESPACE[table.name]
+            got = bool(conn.execute(select(func.pg_try_advisory_lock(namespace, slot))).scalar())
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(select(func.pg_advisory_unlock(namespace, slot)))
+                    conn.commit()
+        finally:
+            conn.close()
+        return
+    with _local_guard:
+        lock = _local_locks.setdefault((table.name, slot), threading.Lock())
+    got = lock.acquire(blocking=False)
+    try:
+        yield got
+    finally:
+        if got:
+            lock.release()
+
+
+class Outcome:
+    """What handling one row did. ``WAIT`` keeps the row pending and holds back its key."""
+
+    DONE = "done"
+    WAIT = "wait"
+
+
+@dataclass
+class DrainReport:
+    slot: int
+    busy: bool = False
+    handled: int = 0
+    waiting_keys: set[str] = field(default_factory=set)
+
+
+Handler = Callable[[Row[Any]], str]
+
+
+def pending_rows(engine: Engine, table: Table, slot: int, *, after: int, limit: int) -> list[Row[Any]]:
+    query = (
+        select(table.c.id, table.c.key, table.c.next_attempt_at, table.c.attempts)
+        .where(table.c.slot == slot, table.c.state == SyncState.PENDING.value, table.c.id > after)
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def drain(
+    engine: Engine,
+    table: Table,
+    slot: int,
+    handle: Handler,
+    *,
+    clock: Callable[[], datetime],
+    batch: int = 200,
+    max_rows: int = 5000,
+) -> DrainReport:
+    """Handle the slot's pending rows in id order until none is left that may run now.
+
+    ``handle`` runs one row in its own transaction(s) and marks it; it returns ``Outcome.WAIT`` when
+    the row must stay pending (it set the row's ``next_attempt_at``), and then no later row of the
+    same key runs in this drain. After releasing the slot it looks once more: a row committed while
+    another caller found the slot busy is not left behind.
+    """
+    report = DrainReport(slot)
+    while True:
+        with slot_lock(engine, table, slot) as got:
+            if not got:
+                report.busy = True
+                return report
+            _drain_locked(engine, table, slot, handle, clock, batch, max_rows, report)
+        if report.handled >= max_rows or not _runnable(engine, table, slot, report.waiting_keys, clock):
+            return report
+
+
+def _drain_locked(
+    engine: Engine,
+    table: Table,
+    slot: int,
+    handle: Handler,
+    clock: Callable[[], datetime],
+    batch: int,
+    max_rows: int,
+    report: DrainReport,
+) -> None:
+    after = 0
+    while report.handled < max_rows:
+        rows = pending_rows(engine, table, slot, after=after, limit=batch)
+        if not rows:
+            return
+        now = clock()
+        for row in rows:
+            after = row.id
+            if row.key in report.waiting_keys:
+                continue
+            if row.next_attempt_at is not None and row.next_attempt_at > now:
+                report.waiting_keys.add(row.key)
+                continue
+            if handle(row) == Outcome.WAIT:
+                report.waiting_keys.add(row.key)
+            else:
+                report.handled += 1
+
+
+def _runnable(
+    engine: Engine, table: Table, slot: int, waiting: set[str], clock: Callable[[], datetime]
+) -> bool:
+    now = clock()
+    for row in pending_rows(engine, table, slot, after=0, limit=500):
+        if row.key in waiting:
+            continue
+        if row.next_attempt_at is None or row.next_attempt_at <= now:
+            return True
+    return False
+
+
+def slots_with_work(engine: Engine, table: Table, clock: Callable[[], datetime]) -> list[int]:
+    """Slots holding a pending row that may run now (for sweeps and the in-process runner)."""
+    now = clock()
+    query = (
+        select(table.c.slot)
+        .where(
+            table.c.state == SyncState.PENDING.value,
+            (table.c.next_attempt_at.is_(None)) | (table.c.next_attempt_at <= now),
+        )
+        .distinct()
+    )
+    with engine.connect() as conn:
+        return sorted(int(s) for s in conn.scalars(query))

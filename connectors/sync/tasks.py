@@ -1,0 +1,43 @@
+"""The sync's Celery tasks: drain one slot of the outbox or the inbox.
+
+A task message is only a hint that a slot has work; the slot lock and the rows' order do the rest
+(see ``slots``), so a duplicated or reordered message is harmless. Registered as shared tasks and
+found by the hub's Celery app through the ``bonusbridge.tasks`` entry point.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from bonusbridge.app import build_hub
+from bonusbridge.settings import get_settings
+from connectors.sync.context import SyncContext
+from connectors.sync.relay import APPLY_TASK, DELIVER_TASK
+from connectors.sync.runner import drain_inbound, drain_outbound
+
+_ctx: SyncContext | None = None
+
+
+def current_context() -> SyncContext:
+    global _ctx
+    if _ctx is None:
+        settings = get_settings()
+        _ctx = SyncContext.from_settings(settings, build_hub(settings).engine)
+    return _ctx
+
+
+def use_context(ctx: SyncContext | None) -> None:
+    """Point the tasks at another context (tests); ``None`` goes back to settings."""
+    global _ctx
+    _ctx = ctx
+
+
+@shared_task(name=DELIVER_TASK)  # type: ignore[untyped-decorator]
+def deliver(message_id: int, slot: int) -> int:
+    """Deliver outbox message ``message_id`` — and everything before it in its slot."""
+    return drain_outbound(current_context(), slot).handled
+
+
+@shared_task(name=APPLY_TASK)  # type: ignore[untyped-decorator]
+def apply(slot: int) -> int:
+    return drain_inbound(current_context(), slot).handled
