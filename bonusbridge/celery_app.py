@@ -33,6 +33,7 @@ def create_celery(settings: Settings) -> Celery:
     if settings.broker_url.startswith(("amqp", "pyamqp")):
         transport_options["confirm_publish"] = True
     app.conf.update(
+        task_default_queue=settings.celery_queue,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         description="Celery/kombu broker URL: memory:// embedded, amqp://user:pass@host:5672// for RabbitMQ.",
     )
     result_backend: str = Field(default="cache+memory://", description="Celery result backend.")
+    celery_queue: str = Field(
+        default="celery",
+        description="The broker queue of the hub's tasks (several hubs or test runs can share one broker).",
+    )
 
     # --- 1C ----------------------------------------------------------------------------------
     onec_timezone: str = Field(
@@ -71,6 +75,10 @@ class Settings(BaseSettings):
     )
     onec_amqp_url: str = Field(default="memory://", description="Broker 1C publishes its changes to.")
     onec_amqp_exchange: str = Field(default="onec.changes", description="Topic exchange of 1C's changes.")
+    onec_amqp_queue: str = Field(
+        default="bonusbridge.onec.changes",
+        description="The hub's durable queue on that exchange (its dead letters go to <queue>.dead).",
+    )
     onec_soap_wsdl: str | None = Field(
         default=None, description="Local WSDL file for real deployments (default: the live ?wsdl)."
     )

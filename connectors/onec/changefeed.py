@@ -12,8 +12,9 @@ object ``{"Ref_Key": …, "odata.deleted": true}``.
   ``store_callback``, then ``NotifyChangesReceived(N)``, then N is persisted (``PollState``). A failed
   store leaves N unacknowledged; the next poll asks for N again and gets those changes plus newer
   ones (1C's documented semantics). Only one poller per node is safe, as in 1C.
-- ``AmqpChangeConsumer``: a durable queue bound to 1C's topic exchange, prefetch 1, manual ack after
-  ``store_callback`` succeeded; on failure the message is requeued, an undecodable one rejected.
+- ``AmqpChangeConsumer``: a durable queue bound to 1C's topic exchange; messages are stored in
+  batches and acknowledged after ``store_callback`` succeeded; on failure they are redelivered in
+  order, an undecodable one goes to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -161,11 +162,15 @@ class SelectChangesPoller:
         *,
         interval: float = 5.0,
         max_backoff: float = 300.0,
+        tick: Callable[[], None] | None = None,
     ) -> None:
         """Poll until ``stop`` is set; on failure back off exponentially (retry storms cause lock
-        conflicts in 1C). A full batch polls again at once: more changes are probably waiting."""
+        conflicts in 1C). A full batch polls again at once: more changes are probably waiting.
+        ``tick`` runs between polls (the listener's sweep)."""
         delay = interval
         while not stop.is_set():
+            if tick is not None:
+                tick()
             try:
                 result = self.poll_once()
             except OneCError as exc:
@@ -203,11 +208,18 @@ def message_to_change(payload: dict[str, Any]) -> Entity:
 
 
 class AmqpChangeConsumer:
-    """A kombu consumer of 1C's change messages on a topic exchange.
+    """A kombu consumer of 1C's change messages on a topic exchange, storing them in batches.
 
-    ``queue`` is durable and bound with ``routing_key`` (``#``: everything); prefetch 1 so at most
-    one unacknowledged message is in flight. ``drain(timeout)`` processes what arrives until the
-    queue has been quiet for ``timeout`` seconds; ``run(stop)`` consumes until stopped.
+    ``queue`` is durable and bound with ``routing_key`` (``#``: everything). Up to ``batch``
+    messages are in flight (the prefetch); what arrived within ``linger`` seconds of the first is
+    handed to ``store_callback`` in one call (one transaction in the hub) and only then acknowledged,
+    with one multiple ack. If storing fails the channel is closed: the broker puts every unacknowledged
+    message back, in its order, and they come again. A message that is not a change (not JSON, no
+    object) is rejected without requeue and lands in the dead-letter queue ``<queue>.dead``, where
+    it waits for a person: never acknowledged and forgotten.
+
+    ``drain(timeout)`` processes what arrives until the queue has been quiet for ``timeout`` seconds;
+    ``run(stop)`` consumes until stopped, reconnecting after the broker went away.
     """
 
     def __init__(
@@ -218,16 +230,33 @@ class AmqpChangeConsumer:
         store_callback: StoreCallback,
         *,
         routing_key: str = "#",
+        batch: int = 200,
+        linger: float = 0.02,
     ) -> None:
         kombu = _kombu()
 
         self.store_callback = store_callback
+        self.batch = batch
+        self.linger = linger
+        self.url = url
         self.exchange = kombu.Exchange(exchange, type="topic", durable=True)
-        self.queue = kombu.Queue(queue, exchange=self.exchange, routing_key=routing_key, durable=True)
+        dead = f"{queue}.dead"
+        self.dead_exchange = kombu.Exchange(dead, type="fanout", durable=True)
+        self.dead_queue = kombu.Queue(dead, exchange=self.dead_exchange, routing_key="", durable=True)
+        self.queue = kombu.Queue(
+            queue,
+            exchange=self.exchange,
+            routing_key=routing_key,
+            durable=True,
+            queue_arguments={"x-dead-letter-exchange": dead},
+        )
         self.connection = kombu.Connection(url)
         self.stored = 0
         self.failed = 0
+        self.dead_lettered = 0
         self._consumer: Any = None
+        self._channel: Any = None
+        self._pending: list[tuple[Entity, Any]] = []
 
     def __enter__(self) -> AmqpChangeConsumer:
         return self
@@ -235,14 +264,29 @@ class AmqpChangeConsumer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def declare(self) -> None:
+        """Declare the queue, its binding and its dead-letter queue (before 1C publishes anything,
+        or the first messages have nowhere to go)."""
+        channel = self.connection.channel()
+        try:
+            self.dead_queue(channel).declare()
+            self.queue(channel).declare()
+        finally:
+            channel.close()
+
     def _consume(self) -> None:
         if self._consumer is None:
-            channel = self.connection.channel()
-            channel.basic_qos(prefetch_size=0, prefetch_count=1, a_global=False)
+            self.declare()
+            self._channel = self.connection.channel()
+            self._channel.basic_qos(prefetch_size=0, prefetch_count=self.batch, a_global=False)
             kombu = _kombu()
 
             self._consumer = kombu.Consumer(
-                channel, queues=[self.queue], callbacks=[self._on_message], accept=["json"], no_ack=False
+                self._channel,
+                queues=[self.queue],
+                callbacks=[self._on_message],
+                accept=["json"],
+                no_ack=False,
             )
             self._consumer.consume()
 
@@ -252,41 +296,101 @@ class AmqpChangeConsumer:
             change = message_to_change(payload)
         except (ValueError, KeyError, TypeError):
             log.warning(
-                "rejecting an undecodable change message (routing key %s)",
+                "dead-lettering an undecodable change message (routing key %s)",
                 message.delivery_info.get("routing_key"),
             )
             message.reject(requeue=False)
-            self.failed += 1
+            self.dead_lettered += 1
             return
+        self._pending.append((change, message))
+
+    def _flush(self) -> int:
+        """Store what is pending in one call, then acknowledge it; the number stored."""
+        if not self._pending:
+            return 0
+        batch, self._pending = self._pending, []
         try:
-            self.store_callback([change])
+            self.store_callback([change for change, _ in batch])
         except Exception as exc:
-            log.warning("storing a change message failed (%s); requeued", type(exc).__name__)
-            message.requeue()
-            self.failed += 1
-            return
-        message.ack()
-        self.stored += 1
+            log.warning(
+                "storing %d change message(s) failed (%s); redelivered", len(batch), type(exc).__name__
+            )
+            self.failed += len(batch)
+            self._reset_channel()
+            return 0
+        batch[-1][1].ack(multiple=True)
+        self.stored += len(batch)
+        return len(batch)
+
+    def _reset_channel(self) -> None:
+        """Close the channel: the broker requeues its unacknowledged messages, oldest first."""
+        self._pending = []
+        channel, self._channel, self._consumer = self._channel, None, None
+        if channel is not None:
+            try:
+                channel.close()
+            except Exception:  # already gone with its connection
+                log.debug("closing the consumer channel failed", exc_info=True)
+
+    def pump(self, timeout: float) -> int:
+        """Wait up to ``timeout`` for a message, gather more for ``linger`` seconds (or up to
+        ``batch``), store them; the number stored."""
+        self._consume()
+        try:
+            self.connection.drain_events(timeout=timeout)
+        except TimeoutError:
+            return self._flush()
+        deadline = time.monotonic() + self.linger
+        while len(self._pending) < self.batch:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                self.connection.drain_events(timeout=remaining)
+            except TimeoutError:
+                break
+        return self._flush()
 
     def drain(self, timeout: float = 1.0, *, max_seconds: float = 30.0) -> int:
         """Process messages until none arrives for ``timeout`` seconds; the number stored."""
-        self._consume()
         before = self.stored
         deadline = time.monotonic() + max_seconds
         while time.monotonic() < deadline:
-            try:
-                self.connection.drain_events(timeout=timeout)
-            except TimeoutError:
+            seen = self.stored + self.failed + self.dead_lettered
+            self.pump(timeout)
+            if self.stored + self.failed + self.dead_lettered == seen:
                 break
         return self.stored - before
 
-    def run(self, stop: threading.Event, *, poll: float = 1.0) -> None:
-        self._consume()
+    def run(
+        self, stop: threading.Event, *, poll: float = 1.0, tick: Callable[[], None] | None = None
+    ) -> None:
+        """Consume until ``stop``; a lost broker connection is re-established with backoff (the
+        unacknowledged messages of the old one are redelivered by the broker). ``tick`` runs
+        between batches (the listener's sweep)."""
+        delay = 0.5
         while not stop.is_set():
             try:
-                self.connection.drain_events(timeout=poll)
-            except TimeoutError:
-                continue
+                self.pump(poll)
+                if tick is not None:
+                    tick()
+                delay = 0.5
+            except (*self.connection.connection_errors, *self.connection.channel_errors, OSError) as exc:
+                log.warning(
+                    "change feed connection lost (%s); reconnecting in %.1fs", type(exc).__name__, delay
+                )
+                self._reset_channel()
+                self._reconnect()
+                stop.wait(delay)
+                delay = min(delay * 2, 15.0)
+
+    def _reconnect(self) -> None:
+        kombu = _kombu()
+        try:
+            self.connection.release()
+        except Exception:  # the socket is already dead
+            log.debug("releasing the dead connection failed", exc_info=True)
+        self.connection = kombu.Connection(self.url)
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -94,10 +94,12 @@ def store_changes(
 ) -> list[int]:
     """Store a batch of feed objects in one transaction; the slots that got new rows."""
     rows = []
+    keys: dict[tuple[str, str], str] = {}  # this batch's keys, for a deletion that follows a change
     for change in changes:
-        row = _inbox_row(ctx, change, source, message_no)
+        row = _inbox_row(ctx, change, source, message_no, keys)
         if row is not None:
             rows.append(row)
+            keys[(row["entity_set"], row["onec_ref"])] = row["key"]
     if not rows:
         return []
     insert = pg_insert if ctx.engine.dialect.name == "postgresql" else sqlite_insert
@@ -111,7 +113,11 @@ def store_changes(
 
 
 def _inbox_row(
-    ctx: SyncContext, change: dict[str, Any], source: str, message_no: int | None
+    ctx: SyncContext,
+    change: dict[str, Any],
+    source: str,
+    message_no: int | None,
+    batch_keys: dict[tuple[str, str], str],
 ) -> dict[str, Any] | None:
     odata_type = str(change.get("odata.type", ""))
     entity_set = odata_type.removeprefix("StandardODATA.")
@@ -127,7 +133,11 @@ def _inbox_row(
         return None  # not something the hub syncs (programs, kinds, register record sets, nodes)
     deleted = bool(change.get("odata.deleted"))
     try:
-        key = ctx.profile.partition_key(kind, change) if not deleted else ref
+        key = (
+            ctx.profile.partition_key(kind, change)
+            if not deleted
+            else batch_keys.get((entity_set, ref)) or _stored_key(ctx, entity_set, ref)
+        )
     except MappingError:
         key = ref  # parked on apply, with its reason; its own ref keeps it in order with itself
     version = "deleted" if deleted else str(change.get("DataVersion") or f"msg-{message_no}")
@@ -146,6 +156,19 @@ def _inbox_row(
         "received_at": now,
         "attempts": 0,
     }
+
+
+def _stored_key(ctx: SyncContext, entity_set: str, ref: str) -> str:
+    """A deletion carries only the Ref_Key, so it takes the key its object's earlier changes had
+    (a receipt's card): it must apply after them, in the same slot. Never seen: its own ref."""
+    query = (
+        select(INBOX_TABLE.c.key)
+        .where(INBOX_TABLE.c.entity_set == entity_set, INBOX_TABLE.c.onec_ref == ref)
+        .order_by(INBOX_TABLE.c.id.desc())
+        .limit(1)
+    )
+    with ctx.engine.connect() as conn:
+        return str(conn.scalar(query) or ref)
 
 
 # --- applying ------------------------------------------------------------------------------------
@@ -174,6 +197,33 @@ def apply(ctx: SyncContext, row: Row[Any]) -> str:
         session.commit()
     cursors.note_success(ctx.engine, "inbound", ctx.clock())
     return Outcome.DONE
+
+
+def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
+    """The drain's batch handler: several inbox rows, their effects and their marks in ONE
+    transaction, so a busy till network costs one commit per batch instead of one per receipt.
+
+    All or nothing: if any row would be parked or must wait for 1C, the whole transaction is rolled
+    back and ``False`` sends the rows through ``apply`` one by one, which knows how to park and
+    retry. Rows apply in id order, as they would one by one.
+    """
+    ids = [row.id for row in rows]
+    with ctx.session_factory() as session:
+        messages = {m.id: m for m in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids)))}
+        try:
+            for message_id in ids:
+                message = messages.get(message_id)
+                if message is None or message.state != SyncState.PENDING:
+                    continue
+                state, note = _apply(ctx, session, message, json.loads(message.payload))
+                message.state, message.finished_at, message.last_error = state, ctx.clock(), note
+                session.flush()
+        except (ParkedChange, MappingError, LedgerError, OneCError):
+            session.rollback()
+            return False
+        session.commit()
+    cursors.note_success(ctx.engine, "inbound", ctx.clock())
+    return True
 
 
 def _finish(ctx: SyncContext, message_id: int, state: SyncState, note: str) -> None:
@@ -442,7 +492,10 @@ def apply_document(
                 (int(item["line_number"]), card.id, Decimal(item["amount"]), item.get("occurred_at"))
             )
         wanted = [w for w in wanted if not _before_opening(session, w[1], w[3])]
-    current = _current_rows(session, ref)
+    current, seen = _current_rows(session, ref)
+    stale = _stale_document(seen, version)
+    if stale:
+        return SyncState.SKIPPED, stale
     if sorted((line, card, amount) for line, card, amount, _ in wanted) == sorted(current.values()):
         return SyncState.DONE, "no change in points"
     book = LedgerBook(session.connection(), now=ctx.clock())
@@ -501,8 +554,19 @@ def _before_opening(session: Session, card_id: int, occurred: datetime | None) -
     return bool(link and link.opening_as_of and occurred < link.opening_as_of)
 
 
-def _current_rows(session: Session, ref: str) -> dict[int, tuple[int, int, Decimal]]:
-    """The document's movements still in effect: movement id → (line, card, amount)."""
+def _stale_document(seen: set[str], version: str) -> str | None:
+    """Why this version of a document must not apply: it was deleted already (a Ref_Key is never
+    reused), or a newer version has applied (a redelivery overtaken by a re-post)."""
+    if "deleted" in seen:
+        return "stale: the document was deleted in 1C"
+    theirs = version_number(version)
+    newer = [v for v in map(version_number, seen) if v is not None and theirs is not None and v > theirs]
+    return "stale: a newer version of the document was already applied" if newer else None
+
+
+def _current_rows(session: Session, ref: str) -> tuple[dict[int, tuple[int, int, Decimal]], set[str]]:
+    """The document's movements still in effect (movement id → (line, card, amount)) and the
+    versions of it that made movements (from their keys ``<ref>@<version>/…``)."""
     made = session.execute(
         select(Movement.id, Movement.card_id, Movement.amount, Movement.external_id, Movement.kind).where(
             Movement.origin == Origin.ONEC, Movement.document == ref
@@ -519,4 +583,5 @@ def _current_rows(session: Session, ref: str) -> dict[int, tuple[int, int, Decim
         if m.kind in (MovementKind.ACCRUAL, MovementKind.REDEMPTION) and m.id not in undone:
             line = int(str(m.external_id).rsplit("/", 1)[-1])
             current[m.id] = (line, m.card_id, Decimal(m.amount))
-    return current
+    seen = {str(m.external_id).split("@", 1)[1].split("/", 1)[0] for m in made if "@" in str(m.external_id)}
+    return current, seen

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Iterable
 from typing import Any
 
 from connectors.onec.changefeed import AmqpChangeConsumer, SelectChangesPoller
 from connectors.sync import cursors
 from connectors.sync.context import SyncContext
 from connectors.sync.inbound import store_changes
+from connectors.sync.slots import INBOX, slots_with_work
 
 log = logging.getLogger(__name__)
 
-AMQP_QUEUE = "bonusbridge.onec.changes"
+#: How often the listener re-asks for slots that still hold runnable inbox rows: a kick lost with a
+#: broker that went away (or a row whose retry came due) is picked up within this many seconds.
+SWEEP_SECONDS = 5.0
 
 
 class DatabasePollState:
@@ -46,12 +51,40 @@ class Listener:
         self.stored = 0
         self.state = DatabasePollState(ctx)
         self._poller: SelectChangesPoller | None = None
+        self._unkicked: set[int] = set()
+        self._last_sweep = time.monotonic()
 
     def _store(self, changes: list[dict[str, Any]], source: str, message_no: int | None) -> None:
         self._remember_node()
         slots = store_changes(self.ctx, changes, source=source, message_no=message_no)
         self.stored += len(changes)
-        self.ctx.request_drain("inbound", slots)
+        self._kick(slots)
+
+    def _kick(self, slots: Iterable[int]) -> None:
+        """Ask workers to apply these slots. The changes are already stored, so a failed kick
+        (broker away) must not fail the store: the slots are remembered and asked for again."""
+        wanted = sorted(self._unkicked.union(slots))
+        if not wanted:
+            return
+        try:
+            self.ctx.request_drain("inbound", wanted)
+        except Exception as exc:
+            self._unkicked.update(wanted)
+            log.warning("could not ask workers to apply %d slot(s) (%s)", len(wanted), type(exc).__name__)
+            return
+        self._unkicked.clear()
+
+    def sweep(self, *, every: float = SWEEP_SECONDS) -> None:
+        """Every ``every`` seconds, kick the slots with runnable inbox rows."""
+        if time.monotonic() - self._last_sweep < every:
+            return
+        self._last_sweep = time.monotonic()
+        try:
+            slots = slots_with_work(self.ctx.engine, INBOX, self.ctx.clock)
+        except Exception as exc:  # the database is away: the next sweep tries again
+            log.warning("inbox sweep failed (%s)", type(exc).__name__)
+            return
+        self._kick(slots)
 
     def _remember_node(self) -> None:
         """Our node's Ref_Key, so AMQP messages for the hub's own writes are recognised."""
@@ -78,7 +111,7 @@ class Listener:
 
     # --- AMQP --------------------------------------------------------------------------------------
 
-    def amqp_consumer(self, *, queue: str = AMQP_QUEUE) -> AmqpChangeConsumer:
+    def amqp_consumer(self, *, queue: str | None = None) -> AmqpChangeConsumer:
         settings = self.ctx.settings
         if self._poller is None:
             try:
@@ -88,13 +121,13 @@ class Listener:
         return AmqpChangeConsumer(
             settings.onec_amqp_url,
             settings.onec_amqp_exchange,
-            queue,
+            queue or settings.onec_amqp_queue,
             lambda changes: self._store(changes, "amqp", None),
         )
 
     def run(self, stop: threading.Event, *, interval: float = 1.0) -> None:
         if self.ctx.settings.onec_change_feed == "amqp":
             with self.amqp_consumer() as consumer:
-                consumer.run(stop)
+                consumer.run(stop, poll=min(interval, SWEEP_SECONDS), tick=self.sweep)
         else:
-            self.poller.run(stop, interval=interval)
+            self.poller.run(stop, interval=interval, tick=self.sweep)

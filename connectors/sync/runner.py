@@ -25,7 +25,14 @@ def drain_outbound(ctx: SyncContext, slot: int) -> DrainReport:
 
 
 def drain_inbound(ctx: SyncContext, slot: int) -> DrainReport:
-    return drain(ctx.engine, INBOX, slot, lambda row: inbound.apply(ctx, row), clock=ctx.clock)
+    return drain(
+        ctx.engine,
+        INBOX,
+        slot,
+        lambda row: inbound.apply(ctx, row),
+        clock=ctx.clock,
+        handle_batch=lambda rows: inbound.apply_batch(ctx, rows),
+    )
 
 
 def drain_everything(ctx: SyncContext, *, rounds: int = 50) -> int:

@@ -78,6 +78,9 @@ class DrainReport:
 
 
 Handler = Callable[[Row[Any]], str]
+#: Handles several rows in one transaction: True when all are done, False when it changed nothing
+#: (one of them needs the careful path: parked, retried), and the rows then go one by one.
+BatchHandler = Callable[[list[Row[Any]]], bool]
 
 
 def pending_rows(engine: Engine, table: Table, slot: int, *, after: int, limit: int) -> list[Row[Any]]:
@@ -100,13 +103,16 @@ def drain(
     clock: Callable[[], datetime],
     batch: int = 200,
     max_rows: int = 5000,
+    handle_batch: BatchHandler | None = None,
 ) -> DrainReport:
     """Handle the slot's pending rows in id order until none is left that may run now.
 
     ``handle`` runs one row in its own transaction(s) and marks it; it returns ``Outcome.WAIT`` when
     the row must stay pending (it set the row's ``next_attempt_at``), and then no later row of the
-    same key runs in this drain. After releasing the slot it looks once more: a row committed while
-    another caller found the slot busy is not left behind.
+    same key runs in this drain. ``handle_batch``, if given, is tried first on each run of rows that
+    may go now (one commit for many rows is what keeps up with a busy till network); when it
+    declines, those rows go through ``handle`` one by one. After releasing the slot it looks once
+    more: a row committed while another caller found the slot busy is not left behind.
     """
     report = DrainReport(slot)
     while True:
@@ -114,7 +120,7 @@ def drain(
             if not got:
                 report.busy = True
                 return report
-            _drain_locked(engine, table, slot, handle, clock, batch, max_rows, report)
+            _drain_locked(engine, table, slot, handle, handle_batch, clock, batch, max_rows, report)
         if report.handled >= max_rows or not _runnable(engine, table, slot, report.waiting_keys, clock):
             return report
 
@@ -124,6 +130,7 @@ def _drain_locked(
     table: Table,
     slot: int,
     handle: Handler,
+    handle_batch: BatchHandler | None,
     clock: Callable[[], datetime],
     batch: int,
     max_rows: int,
@@ -135,12 +142,20 @@ def _drain_locked(
         if not rows:
             return
         now = clock()
+        runnable = []
         for row in rows:
             after = row.id
             if row.key in report.waiting_keys:
                 continue
             if row.next_attempt_at is not None and row.next_attempt_at > now:
-                report.waiting_keys.add(row.key)
+                report.waiting_keys.add(row.key)  # its later rows wait behind it
+                continue
+            runnable.append(row)
+        if handle_batch is not None and len(runnable) > 1 and handle_batch(runnable):
+            report.handled += len(runnable)
+            continue
+        for row in runnable:
+            if row.key in report.waiting_keys:
                 continue
             if handle(row) == Outcome.WAIT:
                 report.waiting_keys.add(row.key)

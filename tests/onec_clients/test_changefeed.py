@@ -130,14 +130,78 @@ def rabbit() -> Any:
     name = f"test.onec.{uuid.uuid4().hex[:12]}"
     yield name
     with kombu.Connection(RABBIT) as conn:
-        for action in ("queue_delete", "exchange_delete"):
+        for action, target in [
+            (a, n) for n in (name, f"{name}.dead") for a in ("queue_delete", "exchange_delete")
+        ]:
             channel = conn.channel()  # a failed delete closes the channel: one per action
             try:
-                getattr(channel, action)(name)
+                getattr(channel, action)(target)
             except Exception:
                 pass
             finally:
                 channel.close()
+
+
+def _publish(name: str, bodies: list[Any]) -> None:
+    import kombu
+
+    with kombu.Connection(RABBIT) as conn:
+        producer = conn.Producer()
+        for body in bodies:
+            producer.publish(body, exchange=name, routing_key="x", serializer="json", retry=True)
+
+
+def _change(n: int) -> dict[str, Any]:
+    ref = f"10000000-0000-4000-8000-{n:012d}"
+    return {"entity_set": PARTNERS, "key": ref, "kind": "update", "object": {"Ref_Key": ref, "n": n}}
+
+
+def test_consumer_stores_a_burst_in_few_calls_and_in_order(rabbit: str) -> None:
+    seen: list[int] = []
+    calls: list[int] = []
+
+    def store(changes: list[dict[str, Any]]) -> None:
+        calls.append(len(changes))
+        seen.extend(int(c["n"]) for c in changes)
+
+    with AmqpChangeConsumer(RABBIT, rabbit, rabbit, store, batch=50, linger=0.05) as consumer:
+        consumer.declare()
+        _publish(rabbit, [_change(n) for n in range(120)])
+        assert consumer.drain(timeout=0.5) == 120
+    assert seen == list(range(120))
+    assert len(calls) <= 10 and max(calls) <= 50  # batches, never more than the prefetch
+
+
+def test_a_failed_store_is_redelivered_whole_and_in_order(rabbit: str) -> None:
+    seen: list[int] = []
+    failures = [True]
+
+    def store(changes: list[dict[str, Any]]) -> None:
+        if failures and failures.pop():
+            raise RuntimeError("database down")
+        seen.extend(int(c["n"]) for c in changes)
+
+    with AmqpChangeConsumer(RABBIT, rabbit, rabbit, store, batch=20, linger=0.05) as consumer:
+        consumer.declare()
+        _publish(rabbit, [_change(n) for n in range(30)])
+        consumer.drain(timeout=0.5)
+    assert seen == list(range(30))
+
+
+def test_an_undecodable_message_is_dead_lettered_not_lost(rabbit: str) -> None:
+    import kombu
+
+    inbox = Inbox()
+    with AmqpChangeConsumer(RABBIT, rabbit, rabbit, inbox) as consumer:
+        consumer.declare()
+        _publish(rabbit, ["{not json", {"no": "entity set"}])
+        _publish(rabbit, [_change(1)])
+        assert consumer.drain(timeout=0.5) == 1 and consumer.dead_lettered == 2
+    with kombu.Connection(RABBIT) as conn:
+        channel = conn.channel()
+        _, count, _ = channel.queue_declare(f"{rabbit}.dead", passive=True)
+        channel.close()
+    assert count == 2 and len(inbox.objects) == 1
 
 
 def test_emulator_publishes_and_consumer_acks_after_store(retail: Base, rabbit: str) -> None:

@@ -1,0 +1,133 @@
+"""Applying the inbox in batches, stale and deleted documents, and the listener's lost kicks."""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from bonusbridge.models import InboxMessage, Movement, Origin, SyncState
+from connectors.sync import inbound
+from connectors.sync.inbound import store_changes
+from connectors.sync.listener import Listener
+from connectors.sync.pull import pull_full
+from connectors.sync.runner import drain_everything
+from tests.sync.conftest import Harness
+from tests.sync.test_end_to_end import CARD_1, hub_card
+
+RECEIPTS = "Document_ЧекККМ"
+CARD_1_NUMBER = "2000000000011"
+
+
+def receipt_change(h: Harness, ref: str, **changes: Any) -> dict[str, Any]:
+    return {"odata.type": f"StandardODATA.{RECEIPTS}", **h.onec.get(RECEIPTS, ref), **changes}
+
+
+def version(counter: int) -> str:
+    return base64.b64encode(counter.to_bytes(8, "big")).decode()
+
+
+def inbox_rows(h: Harness, ref: str) -> list[InboxMessage]:
+    with h.ctx.session_factory() as s:
+        return list(
+            s.scalars(select(InboxMessage).where(InboxMessage.onec_ref == ref).order_by(InboxMessage.id))
+        )
+
+
+def test_a_cards_receipts_apply_in_one_transaction(harness, monkeypatch):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    one_by_one: list[int] = []
+    single = inbound.apply
+    monkeypatch.setattr(inbound, "apply", lambda ctx, row: one_by_one.append(row.id) or single(ctx, row))
+    for points in ("1", "2", "3", "4"):
+        h.till(CARD_1_NUMBER, accrued=points)
+    h.sync()
+    assert one_by_one == []  # four rows of one key, one slot: one batch, one commit
+    assert hub_card(h, CARD_1)[1] == Decimal("660") == h.onec_balance(CARD_1)
+
+
+def test_a_batch_holding_an_unmappable_change_goes_row_by_row(harness):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    card = h.onec.get("Catalog_ИнформационныеКарты", CARD_1)
+    bad = {
+        "odata.type": "StandardODATA.Catalog_ИнформационныеКарты",
+        **card,
+        "Статус": "Потеряна",
+        "DataVersion": version(99),
+    }
+    receipt = h.till(CARD_1_NUMBER, accrued="7")
+    # The same key (the card), so the same slot and one batch: the bad change first.
+    store_changes(h.ctx, [bad, receipt_change(h, receipt["ref"])], source="amqp")
+    drain_everything(h.ctx)
+    states = [r.state for r in inbox_rows(h, CARD_1)] + [r.state for r in inbox_rows(h, receipt["ref"])]
+    assert states == [SyncState.PARKED, SyncState.DONE]
+    assert hub_card(h, CARD_1)[1] == Decimal("657")
+
+
+def test_an_older_version_of_a_document_arriving_late_is_stale(harness):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    receipt = h.till(CARD_1_NUMBER, accrued="5")
+    original = receipt_change(h, receipt["ref"])
+    reposted = dict(original, DataVersion=version(7))
+    reposted["БонусныеБаллы"] = [dict(original["БонусныеБаллы"][0], СуммаБонусныхБаллов=9)]
+    store_changes(h.ctx, [reposted], source="amqp")
+    drain_everything(h.ctx)
+    assert hub_card(h, CARD_1)[1] == Decimal("659")
+    store_changes(h.ctx, [original], source="amqp")  # redelivered after the re-post
+    drain_everything(h.ctx)
+    late = inbox_rows(h, receipt["ref"])[-1]
+    assert late.state == SyncState.SKIPPED and "stale" in (late.last_error or "")
+    assert hub_card(h, CARD_1)[1] == Decimal("659")
+
+
+def test_a_deleted_document_takes_its_cards_key_and_is_reversed(harness):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    receipt = h.till(CARD_1_NUMBER, accrued="5")
+    deletion = {"odata.type": f"StandardODATA.{RECEIPTS}", "Ref_Key": receipt["ref"], "odata.deleted": True}
+    # One batch: the post and its deletion; then the deletion again, alone, a moment later.
+    store_changes(h.ctx, [receipt_change(h, receipt["ref"]), deletion], source="amqp")
+    rows = inbox_rows(h, receipt["ref"])
+    assert [r.key for r in rows] == [CARD_1, CARD_1]
+    drain_everything(h.ctx)
+    assert hub_card(h, CARD_1)[1] == Decimal("650")
+    store_changes(h.ctx, [receipt_change(h, receipt["ref"], DataVersion=version(3))], source="amqp")
+    drain_everything(h.ctx)
+    assert inbox_rows(h, receipt["ref"])[-1].state == SyncState.SKIPPED  # deleted is final
+    with h.ctx.session_factory() as s:
+        made = s.execute(
+            select(Movement.amount, Movement.origin).where(Movement.document == receipt["ref"])
+        ).all()
+    assert sorted(made) == [(Decimal("-5"), Origin.ONEC), (Decimal("5"), Origin.ONEC)]
+
+
+def test_a_kick_lost_with_the_broker_is_asked_for_again(harness):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    kicked: list[list[int]] = []
+    broker_up = False
+
+    def kick(direction: str, slots: list[int]) -> None:
+        if not broker_up:
+            raise ConnectionError("broker away")
+        kicked.append(slots)
+
+    h.ctx.kick = kick
+    listener = Listener(h.ctx)
+    receipt = h.till(CARD_1_NUMBER, accrued="5")
+    listener._store([receipt_change(h, receipt["ref"])], "amqp", None)  # stored though the kick failed
+    assert inbox_rows(h, receipt["ref"])[0].state == SyncState.PENDING and kicked == []
+    broker_up = True
+    listener.sweep(every=0)
+    slot = inbox_rows(h, receipt["ref"])[0].slot
+    assert kicked and slot in kicked[0]
