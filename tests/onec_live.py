@@ -5,10 +5,7 @@ fixtures with no faults (``/_admin/reset?reseed=true``)."""
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,42 +13,14 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 
 from connectors.onec.emulator.app import create_app
+from connectors.onec.emulator.server import ServerThread
 
 #: Built once: creating an SSL context per httpx.Client costs ~0.1 s (the tests only speak plain HTTP).
 PLAIN = ssl.create_default_context()
 ADMIN = ("Администратор", "")
 SITE = ("Сайт", "сайт-пароль")
-
-
-class ServerThread:
-    """uvicorn serving ``app`` on an already bound socket, so the port is known and free."""
-
-    def __init__(self, app: Starlette) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="critical", lifespan="off", timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("emulator did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 def odata_query(**options: Any) -> str:

@@ -152,7 +152,7 @@ def listen() -> None:
     ctx = _context()
     publisher = CeleryPublisher(celery_app)
     ctx.kick = lambda direction, slots: publisher.kick_inbound(slots)
-    Listener(ctx).run(_stop_on_signals())
+    Listener(ctx, kick_interval=0.05).run(_stop_on_signals())
 
 
 @app.command("worker")

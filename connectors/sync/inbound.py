@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, select, update
+from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -65,6 +65,12 @@ INBOX_TABLE = cast(Table, InboxMessage.__table__)
 MAIN_PROGRAM = "main"
 #: The hub's own movements in 1C carry this in their Комментарий (see ``outbound.movement_marker``).
 ECHO_MARKER = MARKER_LABEL + "bb"
+
+
+#: ``Session.info`` keys of the lookups a batch shares (see ``apply_batch``).
+_CARD_BY_REF = "bonusbridge.sync.card_by_ref"
+_OPENING_OF = "bonusbridge.sync.opening_of"
+_MOVEMENTS_OF = "bonusbridge.sync.movements_of"
 
 
 class ParkedChange(Exception):
@@ -205,22 +211,38 @@ def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
 
     All or nothing: if any row would be parked or must wait for 1C, the whole transaction is rolled
     back and ``False`` sends the rows through ``apply`` one by one, which knows how to park and
-    retry. Rows apply in id order, as they would one by one.
+    retry. Rows apply in id order, as they would one by one. Lookups repeated within the batch (a
+    card by its Ref_Key, its opening date, a document's earlier movements) are made once.
     """
     ids = [row.id for row in rows]
+    query = select(
+        INBOX.c.id,
+        INBOX.c.kind,
+        INBOX.c.entity_set,
+        INBOX.c.onec_ref,
+        INBOX.c.data_version,
+        INBOX.c.received_at,
+        INBOX.c.payload,
+    ).where(INBOX.c.id.in_(ids), INBOX.c.state == SyncState.PENDING.value)
+    marks: list[dict[str, Any]] = []
     with ctx.session_factory() as session:
-        messages = {m.id: m for m in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids)))}
+        messages = sorted(session.execute(query).all(), key=lambda m: m.id)
+        documents = [m.onec_ref for m in messages if m.kind in ("movement", "receipt")]
+        session.info[_MOVEMENTS_OF] = _movements_of(session, documents)
         try:
-            for message_id in ids:
-                message = messages.get(message_id)
-                if message is None or message.state != SyncState.PENDING:
-                    continue
+            for message in messages:
                 state, note = _apply(ctx, session, message, json.loads(message.payload))
-                message.state, message.finished_at, message.last_error = state, ctx.clock(), note
-                session.flush()
+                marks.append({"b_id": message.id, "b_state": state.value, "b_note": note})
         except (ParkedChange, MappingError, LedgerError, OneCError):
             session.rollback()
             return False
+        if marks:
+            session.execute(
+                update(INBOX)
+                .where(INBOX.c.id == bindparam("b_id"))
+                .values(state=bindparam("b_state"), last_error=bindparam("b_note"), finished_at=ctx.clock()),
+                marks,
+            )
         session.commit()
     cursors.note_success(ctx.engine, "inbound", ctx.clock())
     return True
@@ -241,8 +263,9 @@ def _retry(ctx: SyncContext, row: Row[Any], error: str) -> str:
 
 
 def _apply(
-    ctx: SyncContext, session: Session, message: InboxMessage, change: dict[str, Any]
+    ctx: SyncContext, session: Session, message: Any, change: dict[str, Any]
 ) -> tuple[SyncState, str | None]:
+    """``message``: the inbox row (an ``InboxMessage`` or a selected row with its columns)."""
     kind = message.kind
     if kind == "customer":
         return apply_customer(ctx, session, change, received_at=message.received_at)
@@ -449,8 +472,12 @@ def _customer_for(ctx: SyncContext, session: Session, ref: str) -> Customer:
 
 
 def _card_for(ctx: SyncContext, session: Session, ref: str) -> Card:
+    known: dict[str, Card] = session.info.setdefault(_CARD_BY_REF, {})
+    if ref in known:
+        return known[ref]
     card = session.scalars(select(Card).where(Card.onec_ref == ref)).first()
     if card is not None:
+        known[ref] = card
         return card
     apply_card(ctx, session, _read_reference(ctx, ctx.profile.card.entity_set, ref), received_at=ctx.clock())
     session.flush()
@@ -550,8 +577,32 @@ def _owner_card(ctx: SyncContext, session: Session, item: dict[str, Any]) -> Car
 def _before_opening(session: Session, card_id: int, occurred: datetime | None) -> bool:
     if occurred is None:
         return False
-    link = links.link_of(session, "card", card_id)
-    return bool(link and link.opening_as_of and occurred < link.opening_as_of)
+    openings: dict[int, datetime | None] = session.info.setdefault(_OPENING_OF, {})
+    if card_id not in openings:
+        link = links.link_of(session, "card", card_id)
+        openings[card_id] = link.opening_as_of if link else None
+    opening = openings[card_id]
+    return bool(opening and occurred < opening)
+
+
+def _movements_of(session: Session, refs: list[str]) -> dict[str, list[Any]]:
+    """The movements 1C's documents ``refs`` made in the hub, per document (one query)."""
+    found: dict[str, list[Any]] = {ref: [] for ref in refs}
+    if not refs:
+        return found
+    rows = session.execute(
+        select(
+            Movement.id,
+            Movement.card_id,
+            Movement.amount,
+            Movement.external_id,
+            Movement.kind,
+            Movement.document,
+        ).where(Movement.origin == Origin.ONEC, Movement.document.in_(sorted(set(refs))))
+    ).all()
+    for row in rows:
+        found[str(row.document)].append(row)
+    return found
 
 
 def _stale_document(seen: set[str], version: str) -> str | None:
@@ -567,11 +618,11 @@ def _stale_document(seen: set[str], version: str) -> str | None:
 def _current_rows(session: Session, ref: str) -> tuple[dict[int, tuple[int, int, Decimal]], set[str]]:
     """The document's movements still in effect (movement id → (line, card, amount)) and the
     versions of it that made movements (from their keys ``<ref>@<version>/…``)."""
-    made = session.execute(
-        select(Movement.id, Movement.card_id, Movement.amount, Movement.external_id, Movement.kind).where(
-            Movement.origin == Origin.ONEC, Movement.document == ref
-        )
-    ).all()
+    prefetched: dict[str, list[Any]] | None = session.info.get(_MOVEMENTS_OF)
+    if prefetched is not None and ref in prefetched:
+        made = prefetched.pop(ref)  # once: a second version in the same batch reads what the first did
+    else:
+        made = _movements_of(session, [ref]).get(ref, [])
     reversed_ids = {m.id for m in made if m.kind == MovementKind.REVERSAL}
     undone = (
         set(session.scalars(select(Movement.reverses_id).where(Movement.id.in_(reversed_ids))))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from connectors.onec.changefeed import AmqpChangeConsumer, SelectChangesPoller
@@ -45,9 +45,69 @@ class DatabasePollState:
             cursors.write(conn, self.name, {"last_acknowledged": message_no})
 
 
+class Kicker:
+    """Sends the listener's "apply these slots" requests from a thread of its own, at most once
+    every ``interval`` seconds. Under a stream of till receipts one request then covers many stored
+    batches: each request is a task message, and each task has a fixed cost in the worker. A failed
+    send (the broker away) keeps its slots and is tried again a second later."""
+
+    def __init__(self, send: Callable[[list[int]], None], interval: float) -> None:
+        self.send = send
+        self.interval = interval
+        self._pending: set[int] = set()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, slots: Iterable[int]) -> None:
+        with self._cond:
+            self._pending.update(slots)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sync-kicker", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        last = 0.0
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+            time.sleep(max(0.0, last + self.interval - time.monotonic()))
+            with self._cond:
+                slots, self._pending = sorted(self._pending), set()
+            try:
+                self.send(slots)
+                last = time.monotonic()
+            except Exception as exc:
+                log.warning("could not ask workers to apply %d slot(s) (%s)", len(slots), type(exc).__name__)
+                with self._cond:
+                    self._pending.update(slots)
+                    if self._closing:
+                        return
+                time.sleep(1.0)
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
 class Listener:
-    def __init__(self, ctx: SyncContext) -> None:
+    """``kick_interval``: 0 asks workers at once after each stored batch (tests, the in-process
+    runner); a deployed listener coalesces requests over a few tens of milliseconds (``Kicker``)."""
+
+    def __init__(self, ctx: SyncContext, *, kick_interval: float = 0.0) -> None:
         self.ctx = ctx
+        self._kicker = (
+            Kicker(lambda slots: ctx.request_drain("inbound", slots), kick_interval)
+            if kick_interval > 0
+            else None
+        )
         self.stored = 0
         self.state = DatabasePollState(ctx)
         self._poller: SelectChangesPoller | None = None
@@ -63,6 +123,9 @@ class Listener:
     def _kick(self, slots: Iterable[int]) -> None:
         """Ask workers to apply these slots. The changes are already stored, so a failed kick
         (broker away) must not fail the store: the slots are remembered and asked for again."""
+        if self._kicker is not None:
+            self._kicker.add(slots)
+            return
         wanted = sorted(self._unkicked.union(slots))
         if not wanted:
             return
@@ -126,8 +189,12 @@ class Listener:
         )
 
     def run(self, stop: threading.Event, *, interval: float = 1.0) -> None:
-        if self.ctx.settings.onec_change_feed == "amqp":
-            with self.amqp_consumer() as consumer:
-                consumer.run(stop, poll=min(interval, SWEEP_SECONDS), tick=self.sweep)
-        else:
-            self.poller.run(stop, interval=interval, tick=self.sweep)
+        try:
+            if self.ctx.settings.onec_change_feed == "amqp":
+                with self.amqp_consumer() as consumer:
+                    consumer.run(stop, poll=min(interval, SWEEP_SECONDS), tick=self.sweep)
+            else:
+                self.poller.run(stop, interval=interval, tick=self.sweep)
+        finally:
+            if self._kicker is not None:
+                self._kicker.close()

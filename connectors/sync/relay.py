@@ -106,33 +106,75 @@ class Relay:
 
 
 class CeleryPublisher:
-    """Publishes task messages with confirms and ``mandatory``, collecting ``basic.return``s."""
+    """Publishes task messages with confirms and ``mandatory``, collecting ``basic.return``s.
+
+    One broker connection is kept and reused (opening one per batch would cost more than the
+    batch); after any failure it is dropped and the next call opens a new one."""
+
+    #: At most this many slots per "apply" task: a stored batch touching many slots becomes a few
+    #: tasks, so several workers share it, without one task message per slot.
+    SLOTS_PER_TASK = 8
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self._returned: set[int] = set()
         self._lock = threading.Lock()
+        self._connection: Any = None
+        self._producer: Any = None
 
     def _on_return(self, exception: Exception, exchange: str, routing_key: str, message: Any) -> None:
         headers = getattr(message, "headers", None) or {}
         argsrepr = str(headers.get("argsrepr", ""))
         log.error("broker returned an unroutable sync message (routing key %s)", routing_key)
+        if headers.get("task") != DELIVER_TASK:
+            return  # a lost kick: the listener's sweep asks again
         with contextlib.suppress(ValueError):
             self._returned.add(int(argsrepr.strip("()[] ").split(",")[0]))
 
+    def _current_producer(self) -> Any:
+        if self._producer is None:
+            self._connection = self.app.connection_for_write()
+            self._producer = self.app.amqp.Producer(self._connection, on_return=self._on_return)
+        return self._producer
+
+    def _send(self, send: Callable[[Any], None]) -> None:
+        with self._lock:
+            try:
+                send(self._current_producer())
+            except Exception:
+                self.close_connection()
+                raise
+
+    def close_connection(self) -> None:
+        connection, self._connection, self._producer = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.release()
+
     def __call__(self, rows: list[tuple[int, int]]) -> set[int]:
+        """One task per slot, naming the slot's newest row: its worker drains the slot in order, so
+        a task per row would only find its row already delivered."""
+        by_slot: dict[int, list[int]] = {}
+        for message_id, slot in rows:
+            by_slot.setdefault(slot, []).append(message_id)
         confirmed: set[int] = set()
-        with self._lock, self.app.connection_for_write() as connection:
-            producer = self.app.amqp.Producer(connection, on_return=self._on_return)
+
+        def send(producer: Any) -> None:
             self._returned.clear()
-            for message_id, slot in rows:
-                self.app.send_task(DELIVER_TASK, args=[message_id, slot], producer=producer, mandatory=True)
-                confirmed.add(message_id)
-            confirmed -= self._returned
+            for slot, ids in by_slot.items():
+                self.app.send_task(DELIVER_TASK, args=[max(ids), slot], producer=producer, mandatory=True)
+            for ids in by_slot.values():
+                if max(ids) not in self._returned:
+                    confirmed.update(ids)
+
+        self._send(send)
         return confirmed
 
     def kick_inbound(self, slots: list[int]) -> None:
-        with self.app.connection_for_write() as connection:
-            producer = self.app.amqp.Producer(connection)
-            for slot in slots:
-                self.app.send_task(APPLY_TASK, args=[slot], producer=producer, mandatory=True)
+        chunks = [slots[i : i + self.SLOTS_PER_TASK] for i in range(0, len(slots), self.SLOTS_PER_TASK)]
+
+        def send(producer: Any) -> None:
+            for chunk in chunks:
+                self.app.send_task(APPLY_TASK, args=[chunk], producer=producer, mandatory=True)
+
+        self._send(send)

@@ -38,17 +38,16 @@ _local_guard = threading.Lock()
 def slot_lock(engine: Engine, table: Table, slot: int) -> Iterator[bool]:
     """Try to take the slot; yields whether this caller got it (never waits)."""
     if engine.dialect.name == "postgresql":
-        conn = engine.connect()
+        # Autocommit: a session lock needs no transaction, and none is left open while it is held.
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             namespace = _NAMESPACE[table.name]
             got = bool(conn.execute(select(func.pg_try_advisory_lock(namespace, slot))).scalar())
-            conn.commit()
             try:
                 yield got
             finally:
                 if got:
                     conn.execute(select(func.pg_advisory_unlock(namespace, slot)))
-                    conn.commit()
         finally:
             conn.close()
         return
@@ -115,6 +114,8 @@ def drain(
     more: a row committed while another caller found the slot busy is not left behind.
     """
     report = DrainReport(slot)
+    if not _has_due_rows(engine, table, slot, clock()):
+        return report  # a hint for work another drain already did: one query, no lock
     while True:
         with slot_lock(engine, table, slot) as got:
             if not got:
@@ -151,16 +152,32 @@ def _drain_locked(
                 report.waiting_keys.add(row.key)  # its later rows wait behind it
                 continue
             runnable.append(row)
-        if handle_batch is not None and len(runnable) > 1 and handle_batch(runnable):
+        if not (handle_batch is not None and len(runnable) > 1 and handle_batch(runnable)):
+            for row in runnable:
+                if row.key in report.waiting_keys:
+                    continue
+                if handle(row) == Outcome.WAIT:
+                    report.waiting_keys.add(row.key)
+                else:
+                    report.handled += 1
+        else:
             report.handled += len(runnable)
-            continue
-        for row in runnable:
-            if row.key in report.waiting_keys:
-                continue
-            if handle(row) == Outcome.WAIT:
-                report.waiting_keys.add(row.key)
-            else:
-                report.handled += 1
+        if len(rows) < batch:
+            return  # that was all; what came since is found by drain's last look
+
+
+def _has_due_rows(engine: Engine, table: Table, slot: int, now: datetime) -> bool:
+    query = (
+        select(table.c.id)
+        .where(
+            table.c.slot == slot,
+            table.c.state == SyncState.PENDING.value,
+            (table.c.next_attempt_at.is_(None)) | (table.c.next_attempt_at <= now),
+        )
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        return conn.scalar(query) is not None
 
 
 def _runnable(

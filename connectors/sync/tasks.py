@@ -39,5 +39,7 @@ def deliver(message_id: int, slot: int) -> int:
 
 
 @shared_task(name=APPLY_TASK)  # type: ignore[untyped-decorator]
-def apply(slot: int) -> int:
-    return drain_inbound(current_context(), slot).handled
+def apply(slots: int | list[int]) -> int:
+    """Apply the inbox rows of these slots (one slot, or a few the listener grouped)."""
+    ctx = current_context()
+    return sum(drain_inbound(ctx, slot).handled for slot in ([slots] if isinstance(slots, int) else slots))

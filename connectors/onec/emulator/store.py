@@ -18,8 +18,10 @@ there, atomically with the write, as 1C does); ``after_commit`` listeners get th
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import struct
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -591,6 +593,12 @@ class Store:
         }
         self._listeners: list[ChangeListener] = []
         self._after_commit: list[CommitListener] = []
+        # One connection shared by every thread (in-memory SQLite): transactions take turns, as
+        # 1C's own sessions wait for each other's locks. Commit listeners run inside the turn, so
+        # changes are published in commit order.
+        self._turn = (
+            threading.RLock() if isinstance(self.engine.pool, StaticPool) else contextlib.nullcontext()
+        )
         self.rebuild()
 
     def on_change(self, listener: ChangeListener) -> None:
@@ -603,19 +611,20 @@ class Store:
 
     @contextmanager
     def begin(self, origin_node: str | None = None) -> Iterator[Tx]:
-        with self.engine.begin() as conn:
-            tx = Tx(
-                conn,
-                origin_node,
-                self._listeners,
-                indexes=self.indexes,
-                totals_spec=self.totals,
-                runner=self.runner,
-            )
-            yield tx
-        if tx.changes:
-            for listener in self._after_commit:
-                listener(list(tx.changes))
+        with self._turn:
+            with self.engine.begin() as conn:
+                tx = Tx(
+                    conn,
+                    origin_node,
+                    self._listeners,
+                    indexes=self.indexes,
+                    totals_spec=self.totals,
+                    runner=self.runner,
+                )
+                yield tx
+            if tx.changes:
+                for listener in self._after_commit:
+                    listener(list(tx.changes))
 
     def rebuild(self) -> None:
         """Recompute the field indexes and register totals from the objects and records."""
@@ -633,7 +642,7 @@ class Store:
 
     def reset(self) -> None:
         """Empty every table (objects, records, counters, registrations)."""
-        with self.engine.begin() as conn:
+        with self._turn, self.engine.begin() as conn:
             for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
 

@@ -1,0 +1,580 @@
+"""Sync benchmark: till receipts created in the emulated 1C → visible through the hub's balance
+read; website profile edits → visible in the emulated 1C.
+
+It runs the deployed shape on this machine: PostgreSQL and RabbitMQ; the emulated 1C as a server
+process of its own (``bonusbridge emulator``, tills posting receipts through its HTTP service, its
+changes published to RabbitMQ as 1C's exchange module does); and the hub's processes —
+``bonusbridge sync listen`` (the AMQP change feed), ``bonusbridge sync relay`` and N ×
+``bonusbridge sync worker`` (Celery). This process only posts, edits and watches. For each
+worker count (default 1, then 2), on a fresh database and fresh queues:
+
+1. capacity: ``--burst`` receipts posted as fast as the emulator takes them → the receipts applied
+   per second until the last is visible (what the workers can do, not what the tills send);
+2. sustained: ``--rate`` receipts per second for ``--seconds``, with ``--edit-rate`` profile edits
+   per second through the hub's service layer → each change's latency until visible on the other
+   side (a receipt: the hub's ``LedgerService.balance`` shows it; an edit: 1C's OData answers it).
+
+Then: lost (a receipt with no accrual in the hub, an edit never in 1C), duplicated (a receipt with
+more than one accrual), and ``reconciliation.compare_hub_with_onec`` over every card (balance,
+status, owner) and customer. One JSON line per worker count; the last one also gives the
+capacity ratio against the one-worker run measured minutes before in the same invocation (timings
+on this shared 2-core machine are noisy; the ratio is what to read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from bonusbridge.db import create_db_engine
+from bonusbridge.ledger.service import LedgerService
+from bonusbridge.models import Card, Customer, Movement, MovementKind, Origin
+from bonusbridge.schema import upgrade
+from bonusbridge.services.profiles import update_profile
+from bonusbridge.settings import Settings, load_settings
+from bonusbridge.unit_of_work import UnitOfWork
+from connectors.onec.changefeed import AmqpChangeConsumer
+from connectors.onec.emulator.fixtures import demo_path
+from connectors.onec.emulator.schema import load_config
+from connectors.onec.odata import ODataClient
+from connectors.sync.context import SyncContext
+from connectors.sync.pull import pull_full
+from reconciliation.compare import compare_hub_with_onec
+
+PARTNERS = "Catalog_Партнеры"
+CARDS = "Catalog_ИнформационныеКарты"
+CARD_KIND = "20000000-0000-4000-8000-000000000001"  # the demo base's bonus card kind
+ADMIN = ("Администратор", "")
+
+
+def progress(message: str) -> None:
+    print(f"[bench/sync] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------- the 1C side
+
+
+def seed_fixtures(path: Path, count: int) -> list[tuple[str, str]]:
+    """The demo base plus ``count`` partners, each with one bonus card, as a fixtures file for the
+    emulator process; (partner ref, card ref) pairs."""
+    data = yaml.safe_load(demo_path(load_config("retail")).read_text(encoding="utf-8"))
+    pairs = []
+    for i in range(count):
+        partner = f"b0000000-0000-4000-8000-{i:012d}"
+        card = f"c0000000-0000-4000-8000-{i:012d}"
+        data[PARTNERS].append(
+            {
+                "Ref_Key": partner,
+                "Description": f"Покупатель {i}",
+                "КонтактнаяИнформация": [
+                    {"LineNumber": 1, "Тип": "Телефон", "Представление": f"+7 916 {i:07d}"}
+                ],
+            }
+        )
+        data[CARDS].append(
+            {
+                "Ref_Key": card,
+                "Description": f"29{i:011d}",
+                "Штрихкод": f"29{i:011d}",
+                "ВладелецКарты": partner,
+                "ВладелецКарты_Type": f"StandardODATA.{PARTNERS}",
+                "ВидКарты_Key": CARD_KIND,
+            }
+        )
+        pairs.append((partner, card))
+    path.write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")
+    return pairs
+
+
+@contextlib.contextmanager
+def emulator_process(fixtures: Path, amqp: str, exchange: str, logs: Path) -> Iterator[str]:
+    """``bonusbridge emulator`` in a process of its own (as 1C is a server of its own), publishing
+    its changes to ``exchange`` from its background publisher; yields its publication root URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        bonusbridge_exe(), "emulator", "--port", str(port), "--fixtures", str(fixtures),
+        "--amqp-url", amqp, "--amqp-exchange", exchange,
+    ]  # fmt: skip
+    out = (logs / "emulator.log").open("wb")
+    proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    root = f"http://127.0.0.1:{port}/dobrostroy"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{root}/odata/standard.odata/", auth=ADMIN, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the emulator did not start: see {logs / 'emulator.log'}")
+            time.sleep(0.1)
+        yield root
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------------- the hub side
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    engine: Engine
+    cards: dict[str, int]  # card ref → hub card id
+    customers: dict[str, int]  # partner ref → hub customer id
+
+
+def processes_env(settings: Settings) -> dict[str, str]:
+    values = {
+        "DATABASE_URL": settings.database_url,
+        "BROKER_URL": settings.broker_url,
+        "CELERY_QUEUE": settings.celery_queue,
+        "ONEC_BASE_URL": settings.onec_base_url,
+        "ONEC_CONFIG": settings.onec_config,
+        "ONEC_TIMEZONE": settings.onec_timezone,
+        "ONEC_CHANGE_FEED": settings.onec_change_feed,
+        "ONEC_AMQP_URL": settings.onec_amqp_url,
+        "ONEC_AMQP_EXCHANGE": settings.onec_amqp_exchange,
+        "ONEC_AMQP_QUEUE": settings.onec_amqp_queue,
+        "SYNC_DISPATCH": "celery",
+    }
+    return {**os.environ, **{f"BONUSBRIDGE_{k}": v for k, v in values.items()}}
+
+
+def bonusbridge_exe() -> str:
+    return shutil.which("bonusbridge", path=str(Path(sys.executable).parent)) or "bonusbridge"
+
+
+@contextlib.contextmanager
+def hub_processes(settings: Settings, workers: int, logs: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``sync listen``, ``sync relay`` and ``workers`` × ``sync worker``, stopped (SIGTERM) after."""
+    exe = bonusbridge_exe()
+    env = processes_env(settings)
+    commands = [["sync", "listen"], ["sync", "relay"], *(["sync", "worker"] for _ in range(workers))]
+    procs = []
+    try:
+        for n, command in enumerate(commands):
+            out = (logs / f"{n}-{command[1]}.log").open("wb")
+            procs.append(subprocess.Popen([exe, *command], env=env, stdout=out, stderr=subprocess.STDOUT))
+        yield procs
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# ---------------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Receipts:
+    """Receipts posted in 1C and not yet seen in the hub, per card, with their expected totals."""
+
+    ledger: LedgerService
+    expected: dict[int, Decimal]
+    waiting: dict[int, deque[tuple[Decimal, float]]] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def posted(self, card_id: int, points: Decimal, started: float, ref: str) -> None:
+        with self.lock:
+            self.expected[card_id] += points
+            self.waiting.setdefault(card_id, deque()).append((self.expected[card_id], started))
+            self.refs.append(ref)
+
+    def outstanding(self) -> int:
+        with self.lock:
+            return sum(len(q) for q in self.waiting.values())
+
+    def probe(self) -> int:
+        """Read the balance of every card with receipts in flight; the number seen now."""
+        with self.lock:
+            cards = [card for card, queue in self.waiting.items() if queue]
+        seen = 0
+        for card in cards:
+            total = self.ledger.balance(card).total
+            now = time.monotonic()
+            with self.lock:
+                queue = self.waiting[card]
+                while queue and queue[0][0] <= total:
+                    self.latencies.append(now - queue.popleft()[1])
+                    seen += 1
+        return seen
+
+
+@dataclass
+class Edits:
+    """Profile edits made on the website and not yet answered by 1C's OData."""
+
+    client: ODataClient
+    profile: Any
+    waiting: dict[str, tuple[str, float]] = field(default_factory=dict)  # partner ref → (email, t0)
+    latencies: list[float] = field(default_factory=list)
+    made: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def busy(self, partner: str) -> bool:
+        with self.lock:
+            return partner in self.waiting
+
+    def edited(self, partner: str, email: str, started: float) -> None:
+        with self.lock:
+            self.waiting[partner] = (email, started)
+            self.made += 1
+
+    def outstanding(self) -> int:
+        with self.lock:
+            return len(self.waiting)
+
+    def probe(self) -> int:
+        with self.lock:
+            items = list(self.waiting.items())
+        seen = 0
+        for partner, (email, started) in items:
+            values = self.profile.customer_from_onec(self.client.get(PARTNERS, partner))
+            if values.get("email") == email:
+                now = time.monotonic()
+                with self.lock:
+                    del self.waiting[partner]
+                    self.latencies.append(now - started)
+                seen += 1
+        return seen
+
+
+def prober(stop: threading.Event, *watched: Receipts | Edits) -> None:
+    while not stop.is_set():
+        if not sum(w.probe() for w in watched):
+            time.sleep(0.002)
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    progress(f"timed out after {timeout:.0f} s waiting for {what}")
+    return False
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 1)
+
+
+# ---------------------------------------------------------------------------------- one run
+
+
+def post_receipts(
+    tills: httpx.Client,
+    receipts: Receipts,
+    hub: Hub,
+    pairs: list[tuple[str, str]],
+    count: int,
+    rate: float | None,
+    rng: random.Random,
+) -> float:
+    """Post ``count`` receipts through 1C's HTTP service, as tills do, paced at ``rate`` per
+    second (None: as fast as possible); the rate achieved."""
+    started = time.monotonic()
+    for n in range(count):
+        if rate:
+            delay = started + n / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        _, card_ref = pairs[rng.randrange(len(pairs))]
+        points = rng.randint(1, 20)
+        t0 = time.monotonic()
+        response = tills.post(
+            "hs/loyalty/receipts",
+            json={"card": card_ref, "accrued": str(points), "redeemed": "0", "amount": str(points * 20)},
+        )
+        if response.status_code != 201:
+            raise SystemExit(f"1C refused a receipt: {response.status_code} {response.text[:200]}")
+        receipts.posted(hub.cards[card_ref], Decimal(points), t0, str(response.json()["ref"]))
+    return count / max(time.monotonic() - started, 1e-9)
+
+
+def make_edits(
+    hub: Hub,
+    edits: Edits,
+    pairs: list[tuple[str, str]],
+    stop: threading.Event,
+    rate: float,
+    rng: random.Random,
+) -> None:
+    n = 0
+    started = time.monotonic()
+    while not stop.is_set():
+        delay = started + n / rate - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+            continue
+        partner, _ = pairs[rng.randrange(len(pairs))]
+        if edits.busy(partner):
+            continue
+        email = f"bench{n}@example.com"
+        t0 = time.monotonic()
+        with UnitOfWork(hub.engine) as uow:
+            update_profile(uow, hub.customers[partner], {"email": email}, origin=Origin.WEBSITE)
+            uow.commit()
+        edits.edited(partner, email, t0)
+        n += 1
+
+
+def inbox_lag(engine: Engine) -> None:
+    """Where the time goes (BENCH_DEBUG): stored → applied, per inbox row."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT extract(epoch FROM finished_at - received_at) FROM sync_inbox"
+                " WHERE finished_at IS NOT NULL"
+            )
+        ).scalars()
+        lags = [float(v) for v in rows]
+    progress(f"inbox stored→applied: p50 {ms(percentile(lags, 0.5))} ms, p99 {ms(percentile(lags, 0.99))} ms")
+
+
+def count_accruals(engine: Engine, refs: list[str]) -> tuple[int, int]:
+    """(lost, duplicated) receipts, from the hub's ledger."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Movement.document, func.count())
+            .where(
+                Movement.origin == Origin.ONEC,
+                Movement.kind == MovementKind.ACCRUAL,
+                Movement.document.is_not(None),
+            )
+            .group_by(Movement.document)
+        ).all()
+    made = {str(document): int(n) for document, n in rows}
+    lost = sum(1 for ref in refs if made.get(ref, 0) == 0)
+    duplicated = sum(made.get(ref, 0) - 1 for ref in refs if made.get(ref, 0) > 1)
+    return lost, duplicated
+
+
+def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    tag = f"{os.getpid()}-{workers}"
+    name = f"bb_bench_sync_{os.getpid()}_{workers}"
+    admin = create_engine(make_url(args.postgres).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+    engine = create_db_engine(url, pool_size=4)
+    upgrade(engine)
+    logs = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    pairs = seed_fixtures(logs / "fixtures.json", args.cards)
+    progress(f"{workers} worker(s): database {name}, {args.cards} cards, logs in {logs}")
+    exchange, feed_queue = f"bench.onec.{tag}", f"bench.feed.{tag}"
+    feed = AmqpChangeConsumer(args.amqp, exchange, feed_queue, lambda changes: None)
+    try:
+        feed.declare()  # the hub's queue exists before 1C publishes its first change
+        with emulator_process(logs / "fixtures.json", args.amqp, exchange, logs) as root:
+            settings = load_settings(
+                database_url=url,
+                broker_url=args.amqp,
+                celery_queue=f"bench.tasks.{tag}",
+                onec_base_url=root,
+                onec_config="retail",
+                onec_timezone="UTC",  # the emulator stamps receipts with this machine's UTC clock
+                onec_change_feed="amqp",
+                onec_amqp_url=args.amqp,
+                onec_amqp_exchange=exchange,
+                onec_amqp_queue=feed_queue,
+                sync_dispatch="celery",
+            )
+            ctx = SyncContext.from_settings(settings, engine)
+            pull_full(ctx)
+            with engine.connect() as conn:
+                cards = conn.execute(select(Card.onec_ref, Card.id).where(Card.onec_ref.is_not(None))).all()
+                customers = conn.execute(
+                    select(Customer.onec_ref, Customer.id).where(Customer.onec_ref.is_not(None))
+                ).all()
+            hub = Hub(settings, engine, {str(r): i for r, i in cards}, {str(r): i for r, i in customers})
+            ledger = LedgerService(engine)
+            receipts = Receipts(
+                ledger, {card_id: ledger.balance(card_id).total for card_id in hub.cards.values()}
+            )
+            onec = ODataClient(root, *ADMIN, timeout=10)
+            edits = Edits(onec, ctx.profile)
+            tills = httpx.Client(base_url=f"{root}/", auth=ADMIN, timeout=10)
+            stop = threading.Event()
+            with hub_processes(settings, workers, logs):
+                watcher = threading.Thread(target=prober, args=(stop, receipts, edits), daemon=True)
+                watcher.start()
+                try:
+                    post_receipts(tills, receipts, hub, pairs, 20, None, rng)
+                    if not wait_until(lambda: receipts.outstanding() == 0, 120, "the processes to start"):
+                        raise SystemExit(f"the hub's processes did not apply anything: see {logs}")
+                    receipts.latencies.clear()
+
+                    progress(f"capacity: a burst of {args.burst} receipts")
+                    burst_started = time.monotonic()
+                    post_receipts(tills, receipts, hub, pairs, args.burst, None, rng)
+                    wait_until(lambda: receipts.outstanding() == 0, 300, "the burst")
+                    capacity = args.burst / (time.monotonic() - burst_started)
+                    progress(f"capacity: {capacity:.0f} receipts/s")
+                    receipts.latencies.clear()
+
+                    progress(f"sustained: {args.rate}/s for {args.seconds} s, {args.edit_rate} edits/s")
+                    editing = threading.Event()
+                    editor = threading.Thread(
+                        target=make_edits,
+                        args=(hub, edits, pairs, editing, args.edit_rate, random.Random(args.seed + 1)),
+                        daemon=True,
+                    )
+                    editor.start()
+                    achieved = post_receipts(
+                        tills, receipts, hub, pairs, int(args.rate * args.seconds), args.rate, rng
+                    )
+                    editing.set()
+                    editor.join()
+                    wait_until(
+                        lambda: receipts.outstanding() == 0 and edits.outstanding() == 0,
+                        60,
+                        "the last changes",
+                    )
+                finally:
+                    stop.set()
+                    watcher.join()
+            if os.environ.get("BENCH_DEBUG"):
+                inbox_lag(engine)
+            lost, duplicated = count_accruals(engine, receipts.refs)
+            lost += receipts.outstanding() + edits.outstanding()
+            comparison = compare_hub_with_onec(engine, onec, ctx.profile)
+            onec.close()
+            tills.close()
+    finally:
+        feed.close()
+        with contextlib.suppress(Exception):
+            delete_broker_objects(args.amqp, tag)
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    everything = receipts.latencies + edits.latencies
+    result = {
+        "bench": "sync",
+        "workers": workers,
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "achieved_rate": round(achieved, 1),
+        "p50_ms": ms(percentile(everything, 0.5)),
+        "p99_ms": ms(percentile(everything, 0.99)),
+        "max_ms": ms(max(everything) if everything else None),
+        "receipts": len(receipts.latencies),
+        "receipt_p50_ms": ms(percentile(receipts.latencies, 0.5)),
+        "receipt_p99_ms": ms(percentile(receipts.latencies, 0.99)),
+        "edits": len(edits.latencies),
+        "edit_p50_ms": ms(percentile(edits.latencies, 0.5)),
+        "edit_p99_ms": ms(percentile(edits.latencies, 0.99)),
+        "capacity_per_s": round(capacity, 1),
+        "lost": lost,
+        "duplicated": duplicated,
+        "consistent": comparison.ok,
+    }
+    if not comparison.ok:
+        progress(f"hub and 1C differ: {comparison.summary()}")
+    if not os.environ.get("BENCH_KEEP_LOGS"):
+        shutil.rmtree(logs, ignore_errors=True)
+    return result
+
+
+def delete_broker_objects(url: str, tag: str) -> None:
+    import kombu
+
+    with kombu.Connection(url) as conn:
+        for action, target in (
+            ("queue_delete", f"bench.feed.{tag}"),
+            ("queue_delete", f"bench.feed.{tag}.dead"),
+            ("queue_delete", f"bench.tasks.{tag}"),
+            ("exchange_delete", f"bench.onec.{tag}"),
+            ("exchange_delete", f"bench.feed.{tag}.dead"),
+        ):
+            channel = conn.channel()
+            with contextlib.suppress(Exception):
+                getattr(channel, action)(target)
+            with contextlib.suppress(Exception):
+                channel.close()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rate", type=float, default=500.0, help="receipts per second (sustained)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the sustained stream lasts")
+    parser.add_argument("--edit-rate", type=float, default=20.0, help="website profile edits per second")
+    parser.add_argument("--burst", type=int, default=5000, help="receipts in the capacity burst")
+    parser.add_argument("--cards", type=int, default=2000, help="cards (one partner each) in 1C")
+    parser.add_argument("--workers", default="1,2", help="worker process counts to run, in order")
+    parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument(
+        "--amqp", default=os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = []
+    for workers in (int(n) for n in args.workers.split(",")):
+        result = run(args, workers)
+        if results:
+            result["capacity_vs_first_run"] = round(
+                result["capacity_per_s"] / results[0]["capacity_per_s"], 2
+            )
+        results.append(result)
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 0 if all(r["lost"] == 0 and r["duplicated"] == 0 and r["consistent"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
