@@ -309,32 +309,52 @@ def ms(value: float | None) -> float | None:
 
 
 def post_receipts(
-    tills: httpx.Client,
+    root: str,
     receipts: Receipts,
     hub: Hub,
     pairs: list[tuple[str, str]],
     count: int,
     rate: float | None,
     rng: random.Random,
+    *,
+    tills: int = 4,
 ) -> float:
-    """Post ``count`` receipts through 1C's HTTP service, as tills do, paced at ``rate`` per
-    second (None: as fast as possible); the rate achieved."""
+    """Post ``count`` receipts through 1C's HTTP service from ``tills`` threads, as a shop's tills
+    do, paced together at ``rate`` per second (None: as fast as they can); the rate achieved."""
+    plan = [(pairs[rng.randrange(len(pairs))][1], rng.randint(1, 20)) for _ in range(count)]
     started = time.monotonic()
-    for n in range(count):
-        if rate:
-            delay = started + n / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        _, card_ref = pairs[rng.randrange(len(pairs))]
-        points = rng.randint(1, 20)
-        t0 = time.monotonic()
-        response = tills.post(
-            "hs/loyalty/receipts",
-            json={"card": card_ref, "accrued": str(points), "redeemed": "0", "amount": str(points * 20)},
-        )
-        if response.status_code != 201:
-            raise SystemExit(f"1C refused a receipt: {response.status_code} {response.text[:200]}")
-        receipts.posted(hub.cards[card_ref], Decimal(points), t0, str(response.json()["ref"]))
+    failures: list[str] = []
+
+    def till(first: int) -> None:
+        with httpx.Client(base_url=f"{root}/", auth=ADMIN, timeout=30) as http:
+            for n in range(first, count, tills):
+                if rate:
+                    delay = started + n / rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                card_ref, points = plan[n]
+                t0 = time.monotonic()
+                response = http.post(
+                    "hs/loyalty/receipts",
+                    json={
+                        "card": card_ref,
+                        "accrued": str(points),
+                        "redeemed": "0",
+                        "amount": str(points * 20),
+                    },
+                )
+                if response.status_code != 201:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+                    return
+                receipts.posted(hub.cards[card_ref], Decimal(points), t0, str(response.json()["ref"]))
+
+    threads = [threading.Thread(target=till, args=(n,)) for n in range(min(tills, count))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"1C refused a receipt: {failures[0]}")
     return count / max(time.monotonic() - started, 1e-9)
 
 
@@ -442,20 +462,19 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             )
             onec = ODataClient(root, *ADMIN, timeout=10)
             edits = Edits(onec, ctx.profile)
-            tills = httpx.Client(base_url=f"{root}/", auth=ADMIN, timeout=10)
             stop = threading.Event()
             with hub_processes(settings, workers, logs):
                 watcher = threading.Thread(target=prober, args=(stop, receipts, edits), daemon=True)
                 watcher.start()
                 try:
-                    post_receipts(tills, receipts, hub, pairs, 20, None, rng)
+                    post_receipts(root, receipts, hub, pairs, 20, None, rng)
                     if not wait_until(lambda: receipts.outstanding() == 0, 120, "the processes to start"):
                         raise SystemExit(f"the hub's processes did not apply anything: see {logs}")
                     receipts.latencies.clear()
 
                     progress(f"capacity: a burst of {args.burst} receipts")
                     burst_started = time.monotonic()
-                    post_receipts(tills, receipts, hub, pairs, args.burst, None, rng)
+                    post_receipts(root, receipts, hub, pairs, args.burst, None, rng)
                     wait_until(lambda: receipts.outstanding() == 0, 300, "the burst")
                     capacity = args.burst / (time.monotonic() - burst_started)
                     progress(f"capacity: {capacity:.0f} receipts/s")
@@ -470,7 +489,7 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                     )
                     editor.start()
                     achieved = post_receipts(
-                        tills, receipts, hub, pairs, int(args.rate * args.seconds), args.rate, rng
+                        root, receipts, hub, pairs, int(args.rate * args.seconds), args.rate, rng
                     )
                     editing.set()
                     editor.join()
@@ -488,7 +507,6 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             lost += receipts.outstanding() + edits.outstanding()
             comparison = compare_hub_with_onec(engine, onec, ctx.profile)
             onec.close()
-            tills.close()
     finally:
         feed.close()
         with contextlib.suppress(Exception):
