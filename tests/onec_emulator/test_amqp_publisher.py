@@ -40,11 +40,14 @@ def rabbit() -> Iterator[str]:
     with kombu.Connection(RABBIT) as conn:
         kombu.Queue(name, exchange=exchange, routing_key="#", durable=True)(conn.default_channel).declare()
     yield name
+    hub = f"{name}.hub"  # the hub consumer's own queue (see the consumer test) and its dead letters
+    leftovers = [("queue_delete", name), ("exchange_delete", name), ("queue_delete", hub)]
+    leftovers += [("queue_delete", f"{hub}.dead"), ("exchange_delete", f"{hub}.dead")]
     with kombu.Connection(RABBIT) as conn:
-        for action in ("queue_delete", "exchange_delete"):
+        for action, target in leftovers:
             channel = conn.channel()
             try:
-                getattr(channel, action)(name)
+                getattr(channel, action)(target)
             except Exception:
                 pass
             finally:
@@ -173,7 +176,8 @@ def test_close_sends_what_is_queued(emulator: Emulator, rabbit: str) -> None:
 
 def test_the_hubs_consumer_reads_what_the_background_publisher_sends(emulator: Emulator, rabbit: str) -> None:
     inbox: list[dict[str, Any]] = []
-    with AmqpChangeConsumer(RABBIT, rabbit, rabbit, inbox.extend) as consumer:
+    with AmqpChangeConsumer(RABBIT, rabbit, f"{rabbit}.hub", inbox.extend) as consumer:
+        consumer.declare()  # the hub's queue is bound before 1C publishes
         publisher = attach(emulator, RABBIT, rabbit)
         try:
             receipt = emulator.loyalty.post_receipt(CARD_1, "2", "1", amount="10")
