@@ -39,7 +39,7 @@ from bonusbridge.models import (
     Program,
     SyncState,
 )
-from connectors.onec.errors import OneCError
+from connectors.onec.errors import OneCError, OneCUnavailable
 from connectors.onec.filters import F
 from connectors.sync import cursors, links
 from connectors.sync.context import SyncContext
@@ -274,6 +274,10 @@ PUSHERS = {"customer": push_customer, "card": push_card, "movement": push_moveme
 # --- one outbox message --------------------------------------------------------------------------
 
 
+#: 1C unreachable (no answer: refused, timed out) or its proxy saying so: an outage, not a bad message.
+DOWN_STATUSES = (None, 502, 503, 504)
+
+
 def deliver(ctx: SyncContext, row: Row[Any]) -> str:
     """The drain handler for one outbox row (see ``slots.drain``)."""
     allowed, until = ctx.breaker.allow()
@@ -289,6 +293,20 @@ def deliver(ctx: SyncContext, row: Row[Any]) -> str:
         pushed = PUSHERS[topic](ctx, entity_id)
     except NotReady as exc:
         _defer(ctx, row.id, ctx.clock() + timedelta(seconds=ctx.settings.sync_backoff_base_seconds), str(exc))
+        return Outcome.WAIT
+    except OneCUnavailable as exc:
+        if exc.status not in DOWN_STATUSES:
+            ctx.breaker.failure()  # 1C answered, with an error page: this message may be the cause
+            return _failed(ctx, row, f"{exc.code}: {exc}")
+        # 1C (or the way to it) is down: not this message's fault, so not counted towards the dead
+        # letters however long the outage lasts; the breaker keeps the retries from hammering.
+        ctx.breaker.failure()
+        _defer(
+            ctx,
+            row.id,
+            ctx.clock() + timedelta(seconds=ctx.settings.sync_backoff_max_seconds),
+            f"{exc.code}: {exc}",
+        )
         return Outcome.WAIT
     except OneCError as exc:
         if exc.retryable:
