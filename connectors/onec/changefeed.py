@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -292,7 +293,9 @@ class AmqpChangeConsumer:
 
     def _on_message(self, body: Any, message: Any) -> None:
         try:
-            payload = body if isinstance(body, dict) else json.loads(body)
+            # The raw body, not kombu's decoded one: its json turns 3.50 points into a float, which
+            # the mapping refuses (SelectChanges goes through the OData client's parse_float=Decimal).
+            payload = json.loads(message.body, parse_float=Decimal)
             change = message_to_change(payload)
         except (ValueError, KeyError, TypeError):
             log.warning(

@@ -3,6 +3,7 @@ processes (relay, listener, Celery worker, or all in one)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from datetime import UTC, datetime
@@ -160,7 +161,17 @@ def worker(concurrency: int = typer.Option(1, min=1, help="Worker processes.")) 
     """A Celery worker draining outbox and inbox slots (run as many as needed, on any machine)."""
     from bonusbridge.celery_app import app as celery_app
 
-    celery_app.worker_main(["worker", "--loglevel=INFO", f"--concurrency={concurrency}", "--without-gossip"])
+    # A node name of its own: several workers on one host must not share celery@<host> (its
+    # pidbox queue is exclusive, so the second one would refuse to start).
+    celery_app.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--without-gossip",
+            f"--hostname=sync-{os.getpid()}@%h",
+        ]
+    )
 
 
 @app.command("run")

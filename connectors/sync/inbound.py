@@ -25,7 +25,7 @@ import json
 import logging
 import zlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from bonusbridge.errors import LedgerError
+from bonusbridge.errors import InsufficientBalance, LedgerError
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.models import (
     SYNC_SLOTS,
@@ -55,7 +55,7 @@ from connectors.sync import cursors, links
 from connectors.sync.context import SyncContext
 from connectors.sync.merge import Merge, three_way
 from connectors.sync.outbound import MARKER_LABEL, coerce
-from connectors.sync.retry import record_failure
+from connectors.sync.retry import backoff_delay, record_failure
 from connectors.sync.slots import INBOX, Outcome
 from mapping.errors import MappingError
 
@@ -189,6 +189,9 @@ def apply(ctx: SyncContext, row: Row[Any]) -> str:
         change = json.loads(message.payload)
         try:
             state, note = _apply(ctx, session, message, change)
+        except InsufficientBalance as exc:
+            session.rollback()  # 1C's till allowed it: the points it needs are in a later change
+            return _behind(ctx, row, f"{type(exc).__name__}: {exc}")
         except (ParkedChange, MappingError, LedgerError) as exc:
             session.rollback()
             _finish(ctx, row.id, SyncState.PARKED, f"{type(exc).__name__}: {exc}")
@@ -246,6 +249,30 @@ def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
         session.commit()
     cursors.note_success(ctx.engine, "inbound", ctx.clock())
     return True
+
+
+def _behind(ctx: SyncContext, row: Row[Any], error: str) -> str:
+    """A 1C document that does not fit the card's balance yet goes behind the card's later changes
+    and is tried again after a backoff: 1C allowed it at the till, so the points it needs are in a
+    change that reached the hub after it (feeds reorder). Parked after ``sync_max_attempts``.
+
+    The row gets a new id — the end of its key's queue — in one transaction with the old one's
+    removal; waiting in place would hold back the very change it waits for."""
+    attempts = int(row.attempts) + 1
+    if attempts >= ctx.settings.sync_max_attempts:
+        _finish(ctx, row.id, SyncState.PARKED, error)
+        return Outcome.DONE
+    delay = backoff_delay(
+        attempts, base=ctx.settings.sync_backoff_base_seconds, cap=ctx.settings.sync_backoff_max_seconds
+    )
+    with ctx.engine.begin() as conn:
+        values = dict(conn.execute(select(INBOX).where(INBOX.c.id == row.id)).one()._mapping)
+        conn.execute(INBOX.delete().where(INBOX.c.id == row.id))
+        del values["id"]
+        values.update(attempts=attempts, last_error=error[:2000])
+        values["next_attempt_at"] = ctx.clock() + timedelta(seconds=delay)
+        conn.execute(INBOX.insert().values(**values))
+    return Outcome.DONE
 
 
 def _finish(ctx: SyncContext, message_id: int, state: SyncState, note: str) -> None:

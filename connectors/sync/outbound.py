@@ -295,9 +295,8 @@ def deliver(ctx: SyncContext, row: Row[Any]) -> str:
         _defer(ctx, row.id, ctx.clock() + timedelta(seconds=ctx.settings.sync_backoff_base_seconds), str(exc))
         return Outcome.WAIT
     except OneCUnavailable as exc:
-        if exc.status not in DOWN_STATUSES:
-            ctx.breaker.failure()  # 1C answered, with an error page: this message may be the cause
-            return _failed(ctx, row, f"{exc.code}: {exc}")
+        if exc.status not in DOWN_STATUSES:  # 1C answered, with an error page: maybe this message
+            return _failed_retryable(ctx, row, f"{exc.code}: {exc}")
         # 1C (or the way to it) is down: not this message's fault, so not counted towards the dead
         # letters however long the outage lasts; the breaker keeps the retries from hammering.
         ctx.breaker.failure()
@@ -310,13 +309,26 @@ def deliver(ctx: SyncContext, row: Row[Any]) -> str:
         return Outcome.WAIT
     except OneCError as exc:
         if exc.retryable:
-            ctx.breaker.failure()
+            return _failed_retryable(ctx, row, f"{exc.code}: {exc}")
         return _failed(ctx, row, f"{exc.code}: {exc}")
     except MappingError as exc:
         return _failed(ctx, row, f"mapping: {exc}", permanent=True)
     ctx.breaker.success()
     _record(ctx, row.id, topic, entity_id, pushed)
     return Outcome.DONE
+
+
+def _failed_retryable(ctx: SyncContext, row: Row[Any], error: str) -> str:
+    """A retryable failure counts against the message while 1C otherwise works. Once failures have
+    opened the breaker — 1C as a whole is failing; this call opened it, or was the trial call — the
+    message waits for 1C like every other one, uncounted, and its card's order is kept."""
+    ctx.breaker.failure()
+    breaker = ctx.breaker.state()
+    if breaker.state == "closed":
+        return _failed(ctx, row, error)
+    until = breaker.until_at() or ctx.clock() + timedelta(seconds=ctx.settings.sync_breaker_open_seconds)
+    _defer(ctx, row.id, until, error)
+    return Outcome.WAIT
 
 
 def _record(ctx: SyncContext, message_id: int, topic: str, entity_id: int, pushed: Pushed | None) -> None:

@@ -256,3 +256,17 @@ def test_publisher_down_broker_never_breaks_the_write(retail: Base) -> None:
     finally:
         app.state.emulator.store._after_commit.remove(publisher.publish)
         publisher.close()
+
+
+def test_points_arrive_as_decimals_not_floats(rabbit: str) -> None:
+    from decimal import Decimal
+
+    seen: list[dict[str, Any]] = []
+    with AmqpChangeConsumer(RABBIT, rabbit, rabbit, seen.extend) as consumer:
+        consumer.declare()
+        change = _change(1)
+        change["object"]["СуммаБонусныхБаллов"] = 3.5
+        _publish(rabbit, [change])
+        assert consumer.drain(timeout=0.5) == 1
+    value = seen[0]["СуммаБонусныхБаллов"]
+    assert isinstance(value, Decimal) and value == Decimal("3.5")

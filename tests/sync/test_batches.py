@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from decimal import Decimal
 from typing import Any
 
@@ -131,3 +132,40 @@ def test_a_kick_lost_with_the_broker_is_asked_for_again(harness):
     listener.sweep(every=0)
     slot = inbox_rows(h, receipt["ref"])[0].slot
     assert kicked and slot in kicked[0]
+
+
+def test_a_redemption_that_overtook_its_accrual_waits_behind_it(harness):
+    """1C's till allowed a redemption of 120 thanks to an accrual of 50 just before (card 2 has
+    100); the feed delivers the redemption first. The hub must end with both, not park it."""
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    card_2 = "40000000-0000-4000-8000-000000000002"
+    accrual = h.till("2000000000028", accrued="50")
+    redemption = h.till("2000000000028", redeemed="120")
+    store_changes(h.ctx, [receipt_change(h, redemption["ref"])], source="amqp")
+    store_changes(h.ctx, [receipt_change(h, accrual["ref"])], source="amqp")
+    import time
+
+    deadline = time.monotonic() + 10
+    while hub_card(h, card_2)[1] != Decimal("30") and time.monotonic() < deadline:
+        drain_everything(h.ctx)
+        time.sleep(0.05)
+    assert hub_card(h, card_2)[1] == Decimal("30") == h.onec_balance(card_2)
+    moved = inbox_rows(h, redemption["ref"])
+    assert len(moved) == 1 and moved[0].state == SyncState.DONE and moved[0].attempts == 1
+
+
+def test_each_sync_worker_gets_a_node_name_of_its_own(monkeypatch):
+    """Two `bonusbridge sync worker` on one host must not both be celery@<host>: the second would
+    refuse to start (its pidbox queue is exclusive)."""
+    from typer.testing import CliRunner
+
+    from bonusbridge import celery_app
+    from connectors.sync.cli import app
+
+    argv: list[list[str]] = []
+    monkeypatch.setattr(celery_app.app, "worker_main", lambda args: argv.append(list(args)))
+    assert CliRunner().invoke(app, ["worker"]).exit_code == 0
+    names = [a for a in argv[0] if a.startswith("--hostname=")]
+    assert names == [f"--hostname=sync-{os.getpid()}@%h"]

@@ -239,3 +239,30 @@ def test_an_amqp_copy_of_the_hubs_own_write_is_dropped_once_the_node_is_known(ha
     h.ctx.cached("node_ref", lambda: node)
     newer = h.onec.patch("Catalog_Партнеры", PARTNER_1, {"Комментарий": "echo test"})
     assert store_changes(h.ctx, [change | newer], source="amqp") == []
+
+
+def test_1c_failing_as_a_whole_with_error_pages_dead_letters_nothing(harness):
+    """1C's platform page ("server not found", a 500) on every call: once the failures opened the
+    breaker, 1C as a whole is down, and the breaker's trial calls do not count against the
+    message — however long it lasts, nothing goes to the dead letters and the card's order holds."""
+    import time
+
+    h = harness
+    pull_full(h.ctx)
+    card_id, _ = hub_card(h, CARD_1)
+    faults(h, error_rate=1.0, error_status=500, error_page="1c")
+    for n in range(3):
+        accrue(h, card_id, "1", f"gone-{n}")
+    deadline = time.monotonic() + 4  # many breaker periods (0.3 s here)
+    while time.monotonic() < deadline:
+        drain_everything(h.ctx, rounds=1)
+        time.sleep(0.05)
+    assert count(h, OutboxMessage, OutboxMessage.state == SyncState.DEAD) == 0
+    assert count(h, OutboxMessage, OutboxMessage.attempts >= h.settings.sync_breaker_threshold) == 0
+    faults(h)
+    deadline = time.monotonic() + 20
+    while count(h, OutboxMessage, OutboxMessage.state == SyncState.PENDING) and time.monotonic() < deadline:
+        drain_everything(h.ctx)
+        time.sleep(0.1)
+    assert count(h, OutboxMessage, OutboxMessage.state == SyncState.DONE) == 3
+    assert hub_card(h, CARD_1)[1] == Decimal("653") == h.onec_balance(CARD_1)
