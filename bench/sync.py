@@ -503,7 +503,7 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                     editor.join()
                     wait_until(
                         lambda: receipts.outstanding() == 0 and edits.outstanding() == 0,
-                        60,
+                        600,  # a backlog drains late, not lost: only what never arrives counts
                         "the last changes",
                     )
                 finally:
