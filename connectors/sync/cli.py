@@ -160,6 +160,7 @@ def listen() -> None:
 def worker(concurrency: int = typer.Option(1, min=1, help="Worker processes.")) -> None:
     """A Celery worker draining outbox and inbox slots (run as many as needed, on any machine)."""
     from bonusbridge.celery_app import app as celery_app
+    from connectors.sync.relay import outbound_queue
 
     # A node name of its own: several workers on one host must not share celery@<host> (its
     # pidbox queue is exclusive, so the second one would refuse to start).
@@ -170,6 +171,7 @@ def worker(concurrency: int = typer.Option(1, min=1, help="Worker processes.")) 
             f"--concurrency={concurrency}",
             "--without-gossip",
             f"--hostname=sync-{os.getpid()}@%h",
+            f"--queues={celery_app.conf.task_default_queue},{outbound_queue(celery_app)}",
         ]
     )
 

@@ -36,6 +36,16 @@ log = logging.getLogger(__name__)
 Publish = Callable[[list[tuple[int, int]]], set[int]]
 
 DELIVER_TASK = "bonusbridge.sync.deliver"
+#: Deliveries to 1C go to a queue of their own next to the app's default one, which carries the
+#: inbound "apply" kicks: a worker consuming both takes from each in turn, so a website edit waits
+#: for at most one inbound task, not for a whole backlog of them.
+OUTBOUND_SUFFIX = ".outbound"
+
+
+def outbound_queue(app: Any) -> str:
+    return f"{app.conf.task_default_queue}{OUTBOUND_SUFFIX}"
+
+
 APPLY_TASK = "bonusbridge.sync.apply"
 
 
@@ -122,6 +132,13 @@ class CeleryPublisher:
         self._connection: Any = None
         self._producer: Any = None
 
+    def _deliver_routing(self) -> dict[str, Any]:
+        """The outbound queue, unless the deployment routes deliveries itself (``task_routes``)."""
+        routes = self.app.conf.task_routes
+        if isinstance(routes, dict) and DELIVER_TASK in routes:
+            return {}
+        return {"queue": outbound_queue(self.app)}
+
     def _on_return(self, exception: Exception, exchange: str, routing_key: str, message: Any) -> None:
         headers = getattr(message, "headers", None) or {}
         argsrepr = str(headers.get("argsrepr", ""))
@@ -162,7 +179,13 @@ class CeleryPublisher:
         def send(producer: Any) -> None:
             self._returned.clear()
             for slot, ids in by_slot.items():
-                self.app.send_task(DELIVER_TASK, args=[max(ids), slot], producer=producer, mandatory=True)
+                self.app.send_task(
+                    DELIVER_TASK,
+                    args=[max(ids), slot],
+                    producer=producer,
+                    mandatory=True,
+                    **self._deliver_routing(),
+                )
             for ids in by_slot.values():
                 if max(ids) not in self._returned:
                     confirmed.update(ids)

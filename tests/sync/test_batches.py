@@ -169,3 +169,16 @@ def test_each_sync_worker_gets_a_node_name_of_its_own(monkeypatch):
     assert CliRunner().invoke(app, ["worker"]).exit_code == 0
     names = [a for a in argv[0] if a.startswith("--hostname=")]
     assert names == [f"--hostname=sync-{os.getpid()}@%h"]
+    default = celery_app.app.conf.task_default_queue
+    assert f"--queues={default},{default}.outbound" in argv[0]  # deliveries have a queue of their own
+
+
+def test_deliveries_go_to_the_outbound_queue_unless_routed_otherwise():
+    from bonusbridge.celery_app import create_celery
+    from bonusbridge.settings import load_settings
+    from connectors.sync.relay import DELIVER_TASK, CeleryPublisher
+
+    app = create_celery(load_settings(celery_queue="shop-7"))
+    assert CeleryPublisher(app)._deliver_routing() == {"queue": "shop-7.outbound"}
+    app.conf.task_routes = {DELIVER_TASK: {"queue": "to-1c"}}
+    assert CeleryPublisher(app)._deliver_routing() == {}

@@ -15,7 +15,7 @@ from bonusbridge.celery_app import create_celery
 from bonusbridge.models import OutboxMessage, SyncState
 from connectors.sync import tasks
 from connectors.sync.pull import pull_full
-from connectors.sync.relay import CeleryPublisher, Relay
+from connectors.sync.relay import CeleryPublisher, Relay, outbound_queue
 from tests.sync.conftest import Harness
 from tests.sync.test_behaviour import accrue
 from tests.sync.test_end_to_end import CARD_1, hub_card
@@ -40,7 +40,13 @@ def test_relay_worker_and_listener_through_the_broker(broker_url, retail, db):  
     relay = Relay(h.ctx, publisher)
     stop = threading.Event()
     try:
-        with start_worker(app, perform_ping_check=False, pool="solo", shutdown_timeout=10):
+        with start_worker(
+            app,
+            perform_ping_check=False,
+            pool="solo",
+            shutdown_timeout=10,
+            queues=[app.conf.task_default_queue, outbound_queue(app)],
+        ):
             thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
             thread.start()
             for n in range(5):

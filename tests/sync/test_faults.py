@@ -60,7 +60,7 @@ from connectors.onec.emulator.amqp import ChangePublisher, attach_publisher
 from connectors.onec.emulator.app import create_app
 from connectors.onec.filters import F
 from connectors.sync.pull import pull_full
-from connectors.sync.relay import APPLY_TASK, DELIVER_TASK
+from connectors.sync.relay import APPLY_TASK, DELIVER_TASK, OUTBOUND_SUFFIX
 from connectors.sync.retry import CircuitBreaker
 from connectors.sync.slots import INBOX, OUTBOX
 from reconciliation.compare import compare_hub_with_onec
@@ -725,8 +725,9 @@ def test_rabbitmq_restarted_mid_stream(rig: Rig, restartable_rabbitmq: None) -> 
         what="deliveries to be under way",
         every=0.02,
     )
-    in_flight = {queue: queue_messages(queue) for queue in (rig.tasks_queue, rig.changes_queue)}
-    assert in_flight[rig.tasks_queue] > 0 and in_flight[rig.changes_queue] >= 4, in_flight
+    outbound = f"{rig.tasks_queue}{OUTBOUND_SUFFIX}"  # the relay's deliveries have a queue of their own
+    in_flight = {queue: queue_messages(queue) for queue in (outbound, rig.changes_queue)}
+    assert in_flight[outbound] > 0 and in_flight[rig.changes_queue] >= 4, in_flight
     with rabbitmq_stopped(rig.broker):
         slowest = max(rig.accrue(cards[n % 3], "1", f"during-{n}") for n in range(9))
         assert slowest < 2, "the website must not wait for the broker"
