@@ -24,11 +24,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from bonusbridge.models import SyncState
 from connectors.sync.context import SyncContext
-from connectors.sync.slots import OUTBOX
+from connectors.sync.slots import OUTBOX, due
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,12 @@ class Relay:
     def run_once(self) -> int:
         """Publish one batch of due rows; the number confirmed."""
         now = self.ctx.clock()
-        due = and_(
-            OUTBOX.c.state == SyncState.PENDING.value,
-            OUTBOX.c.published_at.is_(None),
-            or_(OUTBOX.c.next_attempt_at.is_(None), OUTBOX.c.next_attempt_at <= now),
+        query = (
+            select(OUTBOX.c.id, OUTBOX.c.slot)
+            .where(due(OUTBOX, now), OUTBOX.c.published_at.is_(None))
+            .order_by(OUTBOX.c.id)
+            .limit(self.batch)
         )
-        query = select(OUTBOX.c.id, OUTBOX.c.slot).where(due).order_by(OUTBOX.c.id).limit(self.batch)
         with self.ctx.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, Row, Table, func, select
+from sqlalchemy import ColumnElement, Engine, Row, Table, and_, func, or_, select
 
 from bonusbridge.models import InboxMessage, OutboxMessage, SyncState
 
@@ -166,16 +166,16 @@ def _drain_locked(
             return  # that was all; what came since is found by drain's last look
 
 
-def _has_due_rows(engine: Engine, table: Table, slot: int, now: datetime) -> bool:
-    query = (
-        select(table.c.id)
-        .where(
-            table.c.slot == slot,
-            table.c.state == SyncState.PENDING.value,
-            (table.c.next_attempt_at.is_(None)) | (table.c.next_attempt_at <= now),
-        )
-        .limit(1)
+def due(table: Table, now: datetime) -> ColumnElement[bool]:
+    """Pending rows whose next try may run now (never tried, or their backoff is over)."""
+    return and_(
+        table.c.state == SyncState.PENDING.value,
+        or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
     )
+
+
+def _has_due_rows(engine: Engine, table: Table, slot: int, now: datetime) -> bool:
+    query = select(table.c.id).where(table.c.slot == slot, due(table, now)).limit(1)
     with engine.connect() as conn:
         return conn.scalar(query) is not None
 
@@ -195,13 +195,6 @@ def _runnable(
 def slots_with_work(engine: Engine, table: Table, clock: Callable[[], datetime]) -> list[int]:
     """Slots holding a pending row that may run now (for sweeps and the in-process runner)."""
     now = clock()
-    query = (
-        select(table.c.slot)
-        .where(
-            table.c.state == SyncState.PENDING.value,
-            (table.c.next_attempt_at.is_(None)) | (table.c.next_attempt_at <= now),
-        )
-        .distinct()
-    )
+    query = select(table.c.slot).where(due(table, now)).distinct()
     with engine.connect() as conn:
         return sorted(int(s) for s in conn.scalars(query))
