@@ -15,11 +15,15 @@ become ``\\n``, the line break 1C itself uses in multi-line strings.
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 
 from mapping.errors import ControlCharacter
 
 _ALLOWED = frozenset("\t\n")
+#: The same rule as ``is_forbidden_char``, as one pattern: category ``Cc`` is exactly U+0000–U+001F
+#: and U+007F–U+009F. A scan per character was a fifth of a sync worker's CPU on receipts.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 class OnControl(enum.StrEnum):
@@ -49,17 +53,18 @@ def clean_text(text: str, *, on_control: OnControl | str = OnControl.RAISE, fiel
     mode = OnControl(on_control)
     normalized = _normalize_newlines(text)
     if mode is OnControl.STRIP:
-        return "".join(char for char in normalized if not is_forbidden_char(char))
-    for position, char in enumerate(normalized):
-        if is_forbidden_char(char):
-            where = f"field {field!r}" if field else "text"
-            raise ControlCharacter(
-                f"{where} contains control character U+{ord(char):04X} at position {position}; "
-                "1C would fail the whole exchange batch on it",
-                codepoint=ord(char),
-                position=position,
-                field=field,
-            )
+        return _FORBIDDEN.sub("", normalized)
+    found = _FORBIDDEN.search(normalized)
+    if found is not None:
+        char, position = found.group(), found.start()
+        where = f"field {field!r}" if field else "text"
+        raise ControlCharacter(
+            f"{where} contains control character U+{ord(char):04X} at position {position}; "
+            "1C would fail the whole exchange batch on it",
+            codepoint=ord(char),
+            position=position,
+            field=field,
+        )
     return normalized
 
 

@@ -170,3 +170,15 @@ def test_emails():
         with pytest.raises(InvalidEmail) as caught:
             normalize_email(bad)
         assert bad not in str(caught.value)
+
+
+def test_clean_text_pattern_follows_the_rule_for_every_code_point() -> None:
+    """``clean_text`` finds control characters with one pattern; it must agree, code point for
+    code point, with ``is_forbidden_char`` (the rule the module states)."""
+    from mapping.text import _FORBIDDEN, is_forbidden_char
+
+    disagree = [
+        hex(cp) for cp in range(0x110000) if bool(_FORBIDDEN.fullmatch(chr(cp))) != is_forbidden_char(chr(cp))
+    ]
+    assert disagree == []
+    assert clean_text("a\x85b\u2028c", on_control="strip") == "ab\u2028c"
