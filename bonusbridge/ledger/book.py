@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Row, func, select, type_coerce
 
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
+from bonusbridge.ledger import fastpath
 from bonusbridge.ledger import statements as sql
 from bonusbridge.ledger.intents import Accrual, Redemption, check_key, fingerprint, parse_amount
 from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, TransferRecord
@@ -60,15 +61,31 @@ class _Pick:
     expires_at: datetime | None
 
 
+#: Cards per query in ``LedgerBook.balances``: each is a bound parameter.
+BALANCES_PER_QUERY = 10_000
+
+
 class LedgerBook:
     """The ledger's operations on one connection, at one instant ``now``."""
 
-    def __init__(self, conn: Connection, *, now: datetime, hold_ttl: timedelta = timedelta(minutes=15)):
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        now: datetime,
+        hold_ttl: timedelta = timedelta(minutes=15),
+        in_sql: bool = False,
+    ):
+        """``in_sql``: run accruals and redemptions as one call of their PostgreSQL function each
+        (``fastpath``), for a caller that applies many in one transaction. When the function
+        declines, ``TakePythonPath`` is raised and the transaction is aborted: the caller rolls
+        back and does the work again with a book without ``in_sql``."""
         if now.tzinfo is None:
             raise ValueError("now must be time-zone aware")
         self.conn = conn
         self.now = now
         self.hold_ttl = hold_ttl
+        self.in_sql = in_sql
 
     # ------------------------------------------------------------------ credits and debits
 
@@ -104,6 +121,11 @@ class LedgerBook:
         )
 
     def apply_accrual(self, accrual: Accrual) -> MovementRecord:
+        if self.in_sql and accrual.date_problem is None:
+            operation_id, movement_id, replayed = fastpath.call_in_transaction(
+                self.conn, fastpath.ACCRUE_SQL, fastpath.accrue_params(accrual, self.now), accrual.key
+            )
+            return self._replayed_movement(operation_id) if replayed else accrual.record(movement_id)
         claim = self._claim_digest("accrue", accrual.key, accrual.origin, accrual.actor, accrual.fingerprint)
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
@@ -147,6 +169,13 @@ class LedgerBook:
         )
 
     def apply_redemption(self, redemption: Redemption) -> MovementRecord:
+        if self.in_sql:
+            operation_id, movement_id, replayed = fastpath.call_in_transaction(
+                self.conn, fastpath.REDEEM_SQL, fastpath.redeem_params(redemption, self.now), redemption.key
+            )
+            if replayed:
+                return self._replayed_movement(operation_id)
+            return redemption.record(movement_id, self.now)
         claim = self._claim_digest(
             "redeem", redemption.key, redemption.origin, redemption.actor, redemption.fingerprint
         )
@@ -505,6 +534,27 @@ class LedgerBook:
 
     def balance(self, card_id: int, *, expiring_within: timedelta = timedelta(days=30)) -> BalanceView:
         """The card's balance now: one query on its balance row and its open lots."""
+        found = self.balances([card_id], expiring_within=expiring_within)
+        if card_id not in found:
+            raise errors.UnknownCard(card_id)
+        return found[card_id]
+
+    def balances(
+        self, card_ids: Iterable[int], *, expiring_within: timedelta = timedelta(days=30)
+    ) -> dict[int, BalanceView]:
+        """Several cards' balances now, in one query per ``BALANCES_PER_QUERY`` cards (a
+        customer's cards on one page, a watcher of many cards); a card the ledger does not know is
+        left out."""
+        wanted = sorted(set(card_ids))
+        if len(wanted) > BALANCES_PER_QUERY:  # PostgreSQL takes at most 65,535 parameters
+            found: dict[int, BalanceView] = {}
+            for at in range(0, len(wanted), BALANCES_PER_QUERY):
+                found.update(
+                    self.balances(wanted[at : at + BALANCES_PER_QUERY], expiring_within=expiring_within)
+                )
+            return found
+        if not wanted:
+            return {}
         now = self.now
         horizon = now + expiring_within
         free = lots.c.remaining - lots.c.held
@@ -517,8 +567,9 @@ class LedgerBook:
         def total_of(condition: Any) -> Any:
             return type_coerce(func.coalesce(func.sum(free).filter(condition), 0), POINTS)
 
-        row = self.conn.execute(
+        rows = self.conn.execute(
             select(
+                balances.c.card_id,
                 balances.c.total,
                 balances.c.held,
                 total_of(is_pending),
@@ -529,24 +580,24 @@ class LedgerBook:
             .select_from(
                 balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0))
             )
-            .where(balances.c.card_id == card_id)
-            .group_by(balances.c.total, balances.c.held)
-        ).first()
-        if row is None:
-            raise errors.UnknownCard(card_id)
-        total, held, pending, expired, expiring, next_expiry = row
-        return BalanceView(
-            card_id=card_id,
-            total=total,
-            available=total - held - pending - expired,
-            pending=pending,
-            held=held,
-            expired_unswept=expired,
-            expiring_soon=expiring,
-            expiring_horizon=horizon,
-            next_expiry=next_expiry,
-            as_of=now,
+            .where(balances.c.card_id.in_(wanted))
+            .group_by(balances.c.card_id, balances.c.total, balances.c.held)
         )
+        views = {}
+        for card_id, total, held, pending, expired, expiring, next_expiry in rows:
+            views[card_id] = BalanceView(
+                card_id=card_id,
+                total=total,
+                available=total - held - pending - expired,
+                pending=pending,
+                held=held,
+                expired_unswept=expired,
+                expiring_soon=expiring,
+                expiring_horizon=horizon,
+                next_expiry=next_expiry,
+                as_of=now,
+            )
+        return views
 
     # ================================================================== internals
 

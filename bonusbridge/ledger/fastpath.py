@@ -20,7 +20,8 @@ import weakref
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from bonusbridge import errors
 from bonusbridge.ledger.intents import Accrual, Redemption
@@ -73,6 +74,60 @@ def _autocommit_pool(engine: Engine) -> Engine:
         return pool
 
 
+def accrue_params(accrual: Accrual, now: datetime) -> tuple[Any, ...]:
+    return (
+        accrual.origin.value,
+        accrual.key,
+        accrual.fingerprint,
+        accrual.actor,
+        accrual.card_id,
+        accrual.points,
+        accrual.document,
+        accrual.reason,
+        accrual.occurred,
+        accrual.spendable_from,
+        accrual.expires_at,
+        now,
+    )
+
+
+def redeem_params(redemption: Redemption, now: datetime) -> tuple[Any, ...]:
+    return (
+        redemption.origin.value,
+        redemption.key,
+        redemption.fingerprint,
+        redemption.actor,
+        redemption.card_id,
+        redemption.points,
+        redemption.document,
+        redemption.reason,
+        now,
+    )
+
+
+def decline(exc: Exception, key: str) -> Exception:
+    """What a failed fast-path call means to its caller: ``IdempotencyConflict`` for a key reused
+    with other arguments, ``TakePythonPath`` for anything else (the statement was atomic: nothing
+    happened, or all of it did and the Python path replays it)."""
+    diag = getattr(exc, "diag", None) or getattr(getattr(exc, "orig", None), "diag", None)
+    sqlstate = getattr(diag, "sqlstate", None)
+    if sqlstate == KEY_CONFLICT:
+        return errors.IdempotencyConflict(key, getattr(diag, "message_detail", None) or "other")
+    if sqlstate != PYTHON_PATH:
+        log.info("ledger fast path declined after %s", type(exc).__name__)
+    return TakePythonPath()
+
+
+def call_in_transaction(conn: Connection, statement: str, params: tuple[Any, ...], key: str) -> Any:
+    """One fast-path call inside the caller's open transaction (a batch of many operations, one
+    commit). When it declines, the transaction is aborted: the caller rolls it back and does the
+    batch again through ``LedgerBook``'s Python path."""
+    try:
+        return conn.exec_driver_sql(statement, params).one()
+    except DBAPIError as exc:
+        raise decline(exc, key) from None
+
+
 class FastPath:
     """Calls the fast-path functions on an autocommit connection."""
 
@@ -81,41 +136,12 @@ class FastPath:
 
     def accrue(self, accrual: Accrual, now: datetime) -> tuple[int, MovementRecord | None]:
         """Returns ``(operation_id, record)``; ``record`` is None for a replay (read it back)."""
-        operation_id, movement_id, replayed = self._call(
-            ACCRUE_SQL,
-            (
-                accrual.origin.value,
-                accrual.key,
-                accrual.fingerprint,
-                accrual.actor,
-                accrual.card_id,
-                accrual.points,
-                accrual.document,
-                accrual.reason,
-                accrual.occurred,
-                accrual.spendable_from,
-                accrual.expires_at,
-                now,
-            ),
-            accrual.key,
-        )
+        operation_id, movement_id, replayed = self._call(ACCRUE_SQL, accrue_params(accrual, now), accrual.key)
         return operation_id, None if replayed else accrual.record(movement_id)
 
     def redeem(self, redemption: Redemption, now: datetime) -> tuple[int, MovementRecord | None]:
         operation_id, movement_id, replayed = self._call(
-            REDEEM_SQL,
-            (
-                redemption.origin.value,
-                redemption.key,
-                redemption.fingerprint,
-                redemption.actor,
-                redemption.card_id,
-                redemption.points,
-                redemption.document,
-                redemption.reason,
-                now,
-            ),
-            redemption.key,
+            REDEEM_SQL, redeem_params(redemption, now), redemption.key
         )
         return operation_id, None if replayed else redemption.record(movement_id, now)
 
@@ -128,19 +154,10 @@ class FastPath:
                     cursor.execute(statement, params)
                     return cursor.fetchone()
             except Exception as exc:
-                diag = getattr(exc, "diag", None)
-                sqlstate = getattr(diag, "sqlstate", None)
-                if sqlstate == KEY_CONFLICT:
-                    raise errors.IdempotencyConflict(
-                        key, getattr(diag, "message_detail", None) or "other"
-                    ) from None
-                if sqlstate != PYTHON_PATH:
-                    # Any other database trouble (a dropped connection, a deadlock): the statement
-                    # was atomic, so nothing happened or all of it did; the Python path, with its
-                    # retries and its replay of a key that did land, sorts it out.
-                    if getattr(driver, "closed", False) or getattr(driver, "broken", False):
-                        # After a server restart every pooled connection is dead: start afresh.
-                        conn.invalidate()
-                        self.engine.pool.dispose()
-                    log.info("ledger fast path declined after %s", type(exc).__name__)
-                raise TakePythonPath from None
+                # A dropped connection, a deadlock: the statement was atomic, so nothing happened or
+                # all of it did; the Python path, with its retries and its replay of a key that did
+                # land, sorts it out. After a server restart every pooled connection is dead.
+                if getattr(driver, "closed", False) or getattr(driver, "broken", False):
+                    conn.invalidate()
+                    self.engine.pool.dispose()
+                raise decline(exc, key) from None

@@ -35,7 +35,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bonusbridge.errors import InsufficientBalance, LedgerError
+from bonusbridge.ledger import fastpath
 from bonusbridge.ledger.book import LedgerBook
+from bonusbridge.ledger.fastpath import TakePythonPath
 from bonusbridge.models import (
     SYNC_SLOTS,
     Card,
@@ -47,6 +49,7 @@ from bonusbridge.models import (
     Origin,
     OutboxMessage,
     Program,
+    SyncLink,
     SyncState,
 )
 from bonusbridge.unit_of_work import CardRepository
@@ -71,6 +74,10 @@ ECHO_MARKER = MARKER_LABEL + "bb"
 _CARD_BY_REF = "bonusbridge.sync.card_by_ref"
 _OPENING_OF = "bonusbridge.sync.opening_of"
 _MOVEMENTS_OF = "bonusbridge.sync.movements_of"
+#: A batch's documents mapped once, by (Ref_Key, version), for its look-ups and its rows.
+_ROWS_OF = "bonusbridge.sync.rows_of"
+#: Set by a batch: the ledger's operations run as their PostgreSQL functions (one call each).
+_IN_SQL = "bonusbridge.sync.in_sql"
 
 
 class ParkedChange(Exception):
@@ -230,13 +237,14 @@ def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
     marks: list[dict[str, Any]] = []
     with ctx.session_factory() as session:
         messages = sorted(session.execute(query).all(), key=lambda m: m.id)
-        documents = [m.onec_ref for m in messages if m.kind in ("movement", "receipt")]
-        session.info[_MOVEMENTS_OF] = _movements_of(session, documents)
+        changes = [json.loads(m.payload) for m in messages]
+        _prefetch(ctx, session, messages, changes)
+        session.info[_IN_SQL] = fastpath.available(ctx.engine)
         try:
-            for message in messages:
-                state, note = _apply(ctx, session, message, json.loads(message.payload))
+            for message, change in zip(messages, changes, strict=True):
+                state, note = _apply(ctx, session, message, change)
                 marks.append({"b_id": message.id, "b_state": state.value, "b_note": note})
-        except (ParkedChange, MappingError, LedgerError, OneCError):
+        except (ParkedChange, MappingError, LedgerError, OneCError, TakePythonPath):
             session.rollback()
             return False
         if marks:
@@ -249,6 +257,34 @@ def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
         session.commit()
     cursors.note_success(ctx.engine, "inbound", ctx.clock())
     return True
+
+
+def _prefetch(ctx: SyncContext, session: Session, messages: list[Any], changes: list[dict[str, Any]]) -> None:
+    """Read once for the whole batch what its documents will look up row by row: their earlier
+    movements, their cards (by Ref_Key) and those cards' opening dates."""
+    documents = [(m, c) for m, c in zip(messages, changes, strict=True) if m.kind in ("movement", "receipt")]
+    session.info[_MOVEMENTS_OF] = _movements_of(session, [m.onec_ref for m, _ in documents])
+    card_refs: set[str] = set()
+    mapped: dict[tuple[str, str], list[dict[str, Any]]] = session.info.setdefault(_ROWS_OF, {})
+    for message, change in documents:
+        try:
+            rows = _document_rows(ctx, message.kind, change)
+        except MappingError:
+            continue  # the row itself will say why, when it applies
+        mapped[(str(change.get("Ref_Key")), str(message.data_version))] = rows
+        card_refs.update(str(item["card_onec_ref"]) for item in rows if item.get("card_onec_ref"))
+    if not card_refs:
+        return
+    cards = session.scalars(select(Card).where(Card.onec_ref.in_(sorted(card_refs)))).all()
+    session.info.setdefault(_CARD_BY_REF, {}).update({str(card.onec_ref): card for card in cards})
+    openings: dict[int, datetime | None] = session.info.setdefault(_OPENING_OF, {})
+    openings.update(dict.fromkeys((card.id for card in cards), None))
+    found = session.execute(
+        select(SyncLink.entity_id, SyncLink.opening_as_of).where(
+            SyncLink.kind == "card", SyncLink.entity_id.in_([card.id for card in cards])
+        )
+    )
+    openings.update({int(entity_id): opening for entity_id, opening in found})
 
 
 def _behind(ctx: SyncContext, row: Row[Any], error: str) -> str:
@@ -535,12 +571,8 @@ def apply_document(
     )
     wanted: list[tuple[int, int, Decimal, datetime | None]] = []
     if effective:
-        rows = (
-            ctx.profile.movement_from_onec(change)
-            if kind == "movement"
-            else ctx.profile.receipt_from_onec(change)
-        )
-        for item in rows:
+        premapped = session.info.get(_ROWS_OF, {}).pop((ref, version), None)
+        for item in premapped if premapped is not None else _document_rows(ctx, kind, change):
             card = _owner_card(ctx, session, item)
             wanted.append(
                 (int(item["line_number"]), card.id, Decimal(item["amount"]), item.get("occurred_at"))
@@ -552,7 +584,7 @@ def apply_document(
         return SyncState.SKIPPED, stale
     if sorted((line, card, amount) for line, card, amount, _ in wanted) == sorted(current.values()):
         return SyncState.DONE, "no change in points"
-    book = LedgerBook(session.connection(), now=ctx.clock())
+    book = LedgerBook(session.connection(), now=ctx.clock(), in_sql=bool(session.info.get(_IN_SQL)))
     for movement_id in sorted(current):
         book.reverse(
             movement_id,
@@ -583,6 +615,12 @@ def apply_document(
                 reason=f"1C {kind} line {line}",
             )
     return SyncState.DONE, None
+
+
+def _document_rows(ctx: SyncContext, kind: str, change: dict[str, Any]) -> list[dict[str, Any]]:
+    if kind == "movement":
+        return list(ctx.profile.movement_from_onec(change))
+    return list(ctx.profile.receipt_from_onec(change))
 
 
 def _owner_card(ctx: SyncContext, session: Session, item: dict[str, Any]) -> Card:
