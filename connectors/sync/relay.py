@@ -122,8 +122,9 @@ class CeleryPublisher:
     batch); after any failure it is dropped and the next call opens a new one."""
 
     #: At most this many slots per "apply" task: a stored batch touching many slots becomes a few
-    #: tasks, so several workers share it, without one task message per slot.
-    SLOTS_PER_TASK = 8
+    #: tasks (at most four of the 64 slots), so several workers share it, while each task drains
+    #: its slots together, in batches as large as their work.
+    SLOTS_PER_TASK = 16
 
     def __init__(self, app: Any) -> None:
         self.app = app

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from connectors.sync import inbound, outbound
 from connectors.sync.context import SyncContext
@@ -24,11 +24,12 @@ def drain_outbound(ctx: SyncContext, slot: int) -> DrainReport:
     return drain(ctx.engine, OUTBOX, slot, lambda row: outbound.deliver(ctx, row), clock=ctx.clock)
 
 
-def drain_inbound(ctx: SyncContext, slot: int) -> DrainReport:
+def drain_inbound(ctx: SyncContext, slots: int | Sequence[int]) -> DrainReport:
+    """Apply the inbox rows of one slot or several together (one stream, batches across slots)."""
     return drain(
         ctx.engine,
         INBOX,
-        slot,
+        slots,
         lambda row: inbound.apply(ctx, row),
         clock=ctx.clock,
         handle_batch=lambda rows: inbound.apply_batch(ctx, rows),
@@ -40,8 +41,9 @@ def drain_everything(ctx: SyncContext, *, rounds: int = 50) -> int:
     handled = 0
     for _ in range(rounds):
         work = 0
-        for slot in slots_with_work(ctx.engine, INBOX, ctx.clock):
-            work += drain_inbound(ctx, slot).handled
+        inbox_slots = slots_with_work(ctx.engine, INBOX, ctx.clock)
+        if inbox_slots:
+            work += drain_inbound(ctx, inbox_slots).handled
         for slot in slots_with_work(ctx.engine, OUTBOX, ctx.clock):
             work += drain_outbound(ctx, slot).handled
         handled += work
@@ -78,8 +80,11 @@ class InlineRunner:
             try:
                 if not work:
                     drain_everything(self.ctx, rounds=1)
-                for direction, slot in work:
-                    (drain_inbound if direction == "inbound" else drain_outbound)(self.ctx, slot)
+                inbound_slots = [slot for direction, slot in work if direction == "inbound"]
+                if inbound_slots:
+                    drain_inbound(self.ctx, inbound_slots)
+                for slot in (slot for direction, slot in work if direction == "outbound"):
+                    drain_outbound(self.ctx, slot)
             except Exception as exc:
                 log.warning("in-process sync pass failed (%s)", type(exc).__name__)
                 stop.wait(1.0)

@@ -16,13 +16,14 @@ lock on SQLite, where the embedded default runs everything in one process anyway
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Engine, Row, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, Integer, Row, Table, and_, column, func, or_, select
+from sqlalchemy.dialects.postgresql import array
 
 from bonusbridge.models import InboxMessage, OutboxMessage, SyncState
 
@@ -35,30 +36,47 @@ _local_guard = threading.Lock()
 
 
 @contextmanager
-def slot_lock(engine: Engine, table: Table, slot: int) -> Iterator[bool]:
-    """Try to take the slot; yields whether this caller got it (never waits)."""
+def slot_locks(engine: Engine, table: Table, slots: Iterable[int]) -> Iterator[list[int]]:
+    """Try to take each of ``slots``; yields those this caller got (never waits), and releases them
+    on exit. One connection and two statements however many slots: a worker's kick names several."""
+    wanted = sorted(set(slots))
     if engine.dialect.name == "postgresql":
+        namespace = _NAMESPACE[table.name]
+        listed = _as_rows(wanted)
         # Autocommit: a session lock needs no transaction, and none is left open while it is held.
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            namespace = _NAMESPACE[table.name]
-            got = bool(conn.execute(select(func.pg_try_advisory_lock(namespace, slot))).scalar())
+            got = [
+                int(s)
+                for s in conn.scalars(
+                    select(listed.c.slot).where(func.pg_try_advisory_lock(namespace, listed.c.slot))
+                )
+            ]
             try:
-                yield got
+                yield sorted(got)
             finally:
                 if got:
-                    conn.execute(select(func.pg_advisory_unlock(namespace, slot)))
+                    held = _as_rows(got)
+                    conn.execute(select(func.pg_advisory_unlock(namespace, held.c.slot)))
         finally:
             conn.close()
         return
-    with _local_guard:
-        lock = _local_locks.setdefault((table.name, slot), threading.Lock())
-    got = lock.acquire(blocking=False)
+    got = []
     try:
+        for slot_no in wanted:
+            with _local_guard:
+                lock = _local_locks.setdefault((table.name, slot_no), threading.Lock())
+            if lock.acquire(blocking=False):
+                got.append(slot_no)
         yield got
     finally:
-        if got:
-            lock.release()
+        for slot_no in got:
+            _local_locks[(table.name, slot_no)].release()
+
+
+def _as_rows(slots: list[int]) -> Any:
+    """``unnest(ARRAY[...]) AS slot``: one statement takes or releases every slot's lock."""
+    return func.unnest(array(slots, type_=Integer)).table_valued(column("slot", Integer)).render_derived()
 
 
 class Outcome:
@@ -70,8 +88,8 @@ class Outcome:
 
 @dataclass
 class DrainReport:
-    slot: int
-    busy: bool = False
+    slots: list[int]
+    busy: set[int] = field(default_factory=set)  # slots another caller held
     handled: int = 0
     waiting_keys: set[str] = field(default_factory=set)
 
@@ -82,10 +100,12 @@ Handler = Callable[[Row[Any]], str]
 BatchHandler = Callable[[list[Row[Any]]], bool]
 
 
-def pending_rows(engine: Engine, table: Table, slot: int, *, after: int, limit: int) -> list[Row[Any]]:
+def pending_rows(
+    engine: Engine, table: Table, slots: Sequence[int], *, after: int, limit: int
+) -> list[Row[Any]]:
     query = (
-        select(table.c.id, table.c.key, table.c.next_attempt_at, table.c.attempts)
-        .where(table.c.slot == slot, table.c.state == SyncState.PENDING.value, table.c.id > after)
+        select(table.c.id, table.c.key, table.c.slot, table.c.next_attempt_at, table.c.attempts)
+        .where(table.c.slot.in_(slots), table.c.state == SyncState.PENDING.value, table.c.id > after)
         .order_by(table.c.id)
         .limit(limit)
     )
@@ -96,7 +116,7 @@ def pending_rows(engine: Engine, table: Table, slot: int, *, after: int, limit: 
 def drain(
     engine: Engine,
     table: Table,
-    slot: int,
+    slots: int | Sequence[int],
     handle: Handler,
     *,
     clock: Callable[[], datetime],
@@ -104,32 +124,39 @@ def drain(
     max_rows: int = 5000,
     handle_batch: BatchHandler | None = None,
 ) -> DrainReport:
-    """Handle the slot's pending rows in id order until none is left that may run now.
+    """Handle the pending rows of ``slots`` in id order until none is left that may run now.
 
     ``handle`` runs one row in its own transaction(s) and marks it; it returns ``Outcome.WAIT`` when
     the row must stay pending (it set the row's ``next_attempt_at``), and then no later row of the
     same key runs in this drain. ``handle_batch``, if given, is tried first on each run of rows that
     may go now (one commit for many rows is what keeps up with a busy till network); when it
-    declines, those rows go through ``handle`` one by one. After releasing the slot it looks once
-    more: a row committed while another caller found the slot busy is not left behind.
+    declines, those rows go through ``handle`` one by one.
+
+    Several slots drain together, rows of all of them in one id-ordered stream: a key lives in one
+    slot, so its order is kept, and a batch is as large as the work, not as a slot's share of it.
+    A slot another caller holds is skipped (it is that caller's work). After releasing its slots
+    the drain looks once more: a row committed while another caller found a slot busy is not left
+    behind.
     """
-    report = DrainReport(slot)
-    if not _has_due_rows(engine, table, slot, clock()):
-        return report  # a hint for work another drain already did: one query, no lock
-    while True:
-        with slot_lock(engine, table, slot) as got:
+    report = DrainReport([slots] if isinstance(slots, int) else sorted(set(slots)))
+    wanted = slots_with_work(engine, table, clock, among=report.slots)  # a stale hint costs one query
+    while wanted:
+        with slot_locks(engine, table, wanted) as got:
+            report.busy.update(set(wanted).difference(got))
+            report.busy.difference_update(got)
             if not got:
-                report.busy = True
                 return report
-            _drain_locked(engine, table, slot, handle, handle_batch, clock, batch, max_rows, report)
-        if report.handled >= max_rows or not _runnable(engine, table, slot, report.waiting_keys, clock):
+            _drain_locked(engine, table, got, handle, handle_batch, clock, batch, max_rows, report)
+        if report.handled >= max_rows:
             return report
+        wanted = _runnable(engine, table, got, report.waiting_keys, clock)
+    return report
 
 
 def _drain_locked(
     engine: Engine,
     table: Table,
-    slot: int,
+    slots: list[int],
     handle: Handler,
     handle_batch: BatchHandler | None,
     clock: Callable[[], datetime],
@@ -139,7 +166,7 @@ def _drain_locked(
 ) -> None:
     after = 0
     while report.handled < max_rows:
-        rows = pending_rows(engine, table, slot, after=after, limit=batch)
+        rows = pending_rows(engine, table, slots, after=after, limit=batch)
         if not rows:
             return
         now = clock()
@@ -174,27 +201,27 @@ def due(table: Table, now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _has_due_rows(engine: Engine, table: Table, slot: int, now: datetime) -> bool:
-    query = select(table.c.id).where(table.c.slot == slot, due(table, now)).limit(1)
-    with engine.connect() as conn:
-        return conn.scalar(query) is not None
-
-
 def _runnable(
-    engine: Engine, table: Table, slot: int, waiting: set[str], clock: Callable[[], datetime]
-) -> bool:
+    engine: Engine, table: Table, slots: list[int], waiting: set[str], clock: Callable[[], datetime]
+) -> list[int]:
+    """Of ``slots``, those holding a row that may run now and whose key is not held back."""
     now = clock()
-    for row in pending_rows(engine, table, slot, after=0, limit=500):
+    found = set()
+    for row in pending_rows(engine, table, slots, after=0, limit=500):
         if row.key in waiting:
             continue
         if row.next_attempt_at is None or row.next_attempt_at <= now:
-            return True
-    return False
+            found.add(row.slot)
+    return sorted(found)
 
 
-def slots_with_work(engine: Engine, table: Table, clock: Callable[[], datetime]) -> list[int]:
-    """Slots holding a pending row that may run now (for sweeps and the in-process runner)."""
-    now = clock()
-    query = select(table.c.slot).where(due(table, now)).distinct()
+def slots_with_work(
+    engine: Engine, table: Table, clock: Callable[[], datetime], *, among: Sequence[int] | None = None
+) -> list[int]:
+    """Slots holding a pending row that may run now (for sweeps, the in-process runner, and a
+    drain checking its hint), of ``among`` if given."""
+    query = select(table.c.slot).where(due(table, clock())).distinct()
+    if among is not None:
+        query = query.where(table.c.slot.in_(among))
     with engine.connect() as conn:
         return sorted(int(s) for s in conn.scalars(query))

@@ -42,4 +42,4 @@ def deliver(message_id: int, slot: int) -> int:
 def apply(slots: int | list[int]) -> int:
     """Apply the inbox rows of these slots (one slot, or a few the listener grouped)."""
     ctx = current_context()
-    return sum(drain_inbound(ctx, slot).handled for slot in ([slots] if isinstance(slots, int) else slots))
+    return drain_inbound(ctx, slots).handled

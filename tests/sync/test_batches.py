@@ -158,7 +158,8 @@ def test_a_redemption_that_overtook_its_accrual_waits_behind_it(harness):
 
 def test_each_sync_worker_gets_a_node_name_of_its_own(monkeypatch):
     """Two `bonusbridge sync worker` on one host must not both be celery@<host>: the second would
-    refuse to start (its pidbox queue is exclusive)."""
+    refuse to start (its pidbox queue is exclusive). `--queues` picks what a worker consumes: both
+    queues by default, or only the applies, or only the deliveries to 1C."""
     from typer.testing import CliRunner
 
     from bonusbridge import celery_app
@@ -166,11 +167,20 @@ def test_each_sync_worker_gets_a_node_name_of_its_own(monkeypatch):
 
     argv: list[list[str]] = []
     monkeypatch.setattr(celery_app.app, "worker_main", lambda args: argv.append(list(args)))
-    assert CliRunner().invoke(app, ["worker"]).exit_code == 0
-    names = [a for a in argv[0] if a.startswith("--hostname=")]
-    assert names == [f"--hostname=sync-{os.getpid()}@%h"]
     default = celery_app.app.conf.task_default_queue
-    assert f"--queues={default},{default}.outbound" in argv[0]  # deliveries have a queue of their own
+    expected = {
+        "all": f"--queues={default},{default}.outbound",  # deliveries have a queue of their own
+        "inbound": f"--queues={default}",
+        "outbound": f"--queues={default}.outbound",
+    }
+    for queues, wanted in expected.items():
+        argv.clear()
+        args = ["worker"] if queues == "all" else ["worker", "--queues", queues]
+        assert CliRunner().invoke(app, args).exit_code == 0
+        names = [a for a in argv[0] if a.startswith("--hostname=")]
+        assert names == [f"--hostname=sync-{queues}-{os.getpid()}@%h"]
+        assert wanted in argv[0]
+    assert CliRunner().invoke(app, ["worker", "--queues", "sideways"]).exit_code != 0
 
 
 def test_deliveries_go_to_the_outbound_queue_unless_routed_otherwise():
