@@ -3,10 +3,12 @@ processes (relay, listener, Celery worker, or all in one)."""
 
 from __future__ import annotations
 
+import enum
 import os
 import signal
 import threading
 from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
 from sqlalchemy import ColumnElement, and_, select, update
@@ -156,12 +158,33 @@ def listen() -> None:
     Listener(ctx, kick_interval=0.05).run(_stop_on_signals())
 
 
+class WorkerQueues(enum.StrEnum):
+    ALL = "all"
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
 @app.command("worker")
-def worker(concurrency: int = typer.Option(1, min=1, help="Worker processes.")) -> None:
+def worker(
+    concurrency: int = typer.Option(1, min=1, help="Worker processes."),
+    queues: Annotated[
+        WorkerQueues,
+        typer.Option(
+            help="What this worker does: 'inbound' applies 1C's changes, 'outbound' delivers the "
+            "hub's to 1C, 'all' both. Delivery workers of their own keep a slow 1C from delaying "
+            "balances."
+        ),
+    ] = WorkerQueues.ALL,
+) -> None:
     """A Celery worker draining outbox and inbox slots (run as many as needed, on any machine)."""
     from bonusbridge.celery_app import app as celery_app
     from connectors.sync.relay import outbound_queue
 
+    names = {
+        WorkerQueues.ALL: [celery_app.conf.task_default_queue, outbound_queue(celery_app)],
+        WorkerQueues.INBOUND: [celery_app.conf.task_default_queue],
+        WorkerQueues.OUTBOUND: [outbound_queue(celery_app)],
+    }[queues]
     # A node name of its own: several workers on one host must not share celery@<host> (its
     # pidbox queue is exclusive, so the second one would refuse to start).
     celery_app.worker_main(
@@ -170,8 +193,8 @@ def worker(concurrency: int = typer.Option(1, min=1, help="Worker processes.")) 
             "--loglevel=INFO",
             f"--concurrency={concurrency}",
             "--without-gossip",
-            f"--hostname=sync-{os.getpid()}@%h",
-            f"--queues={celery_app.conf.task_default_queue},{outbound_queue(celery_app)}",
+            f"--hostname=sync-{queues.value}-{os.getpid()}@%h",
+            f"--queues={','.join(names)}",
         ]
     )
 

@@ -1,12 +1,11 @@
 """The sync's processes as deployed, for the fault tests: ``bonusbridge sync relay | listen | worker``
 started as real subprocesses (so a test can ``kill -9`` one), plus a few looks into RabbitMQ.
 
-A process is started as ``python -m tests.sync.processes sync <command>``: that runs the product's
-own ``bonusbridge`` command line, only pinning the two broker queue names to the ones given in
-``BONUSBRIDGE_CELERY_QUEUE`` and ``BONUSBRIDGE_ONEC_AMQP_QUEUE`` first, so several test runs (or
-another engineer's) sharing one RabbitMQ never eat each other's messages — when the settings know
-those variables already the pins change nothing — and giving a worker its own node name
-(``BONUSBRIDGE_TEST_NODE_NAME``), as Celery refuses two ``celery@<host>`` on one broker.
+A process is started as ``python -m tests.sync.processes sync <command>``: the product's own
+``bonusbridge`` command line, run by this interpreter. Each test gives its processes broker queues
+of their own (``BONUSBRIDGE_CELERY_QUEUE``, ``BONUSBRIDGE_ONEC_AMQP_QUEUE``), so several test runs
+sharing one RabbitMQ never eat each other's messages; every ``sync worker`` names its Celery node
+after its pid, so several run on one host.
 
 Every process runs in a session (process group) of its own: ``kill9`` ends the whole group — a
 Celery worker's pool children with it, as when a machine or container dies — and only that group.
@@ -20,10 +19,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +47,7 @@ class SyncProcess:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.args = args
-        self.env = {**env, "BONUSBRIDGE_TEST_NODE_NAME": f"{name}-{uuid.uuid4().hex[:8]}"}
+        self.env = dict(env)
         self.log = log_dir / f"{name}.log"
         self.popen: subprocess.Popen[bytes] | None = None
 
@@ -264,33 +262,7 @@ def start_rabbitmq(url: str) -> None:
 # --- the child side: `python -m tests.sync.processes sync <command>` --------------------------------
 
 
-def _pin_queues() -> None:
-    celery_queue = os.environ.get("BONUSBRIDGE_CELERY_QUEUE")
-    if celery_queue:
-        from bonusbridge.celery_app import app
-
-        app.conf.task_default_queue = celery_queue  # the exchange and routing key follow it
-    node = os.environ.get("BONUSBRIDGE_TEST_NODE_NAME")
-    if node:  # Celery names every worker celery@<host>: two on one host collide on its control queue
-        from bonusbridge.celery_app import app
-
-        worker_main = app.worker_main
-        app.worker_main = lambda argv=None: worker_main([*(argv or []), f"--hostname={node}@%h"])
-    changes_queue = os.environ.get("BONUSBRIDGE_ONEC_AMQP_QUEUE")
-    if changes_queue:
-        from connectors.sync.listener import Listener
-
-        original = Listener.amqp_consumer
-
-        def amqp_consumer(self: Listener, *args: Any, **kwargs: Any) -> Any:
-            kwargs.setdefault("queue", changes_queue)
-            return original(self, *args, **kwargs)
-
-        Listener.amqp_consumer = amqp_consumer  # type: ignore[method-assign]
-
-
 def main(argv: list[str]) -> None:
-    _pin_queues()
     from bonusbridge.cli import main as bonusbridge
 
     sys.argv = ["bonusbridge", *argv]
