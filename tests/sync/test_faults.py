@@ -657,18 +657,25 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(rig: Rig, victim: s
     at_kill: dict[str, Any] = {}
 
     def kill_after_the_sixth_posting(method: str, path: str) -> None:
-        if at_kill or method != "POST" or not (path.startswith(f"/dobrostroy/odata/standard.odata/{DOCS}(")):
+        if method != "POST" or not (path.startswith(f"/dobrostroy/odata/standard.odata/{DOCS}(")):
             return None
         posted.append(path)
-        if len(posted) < 6:
+        if len(posted) != 6:
             return None
-        at_kill.update(zip(("slot", "done", "pending"), card_outbox(rig, CARD_1), strict=True))
-        at_kill["lock"] = slot_lock_held(rig, slot)
-        if victim == "whole worker":
-            worker.kill9()
-        else:
-            (pool,) = children(worker.pid)
-            os.kill(pool, signal.SIGKILL)
+        # Built whole, then published in one step: the test thread, polling ``at_kill``, must never
+        # see half of it (it once read the counts before the lock had been looked at).
+        seen: dict[str, Any] = {}
+        try:
+            seen.update(zip(("slot", "done", "pending"), card_outbox(rig, CARD_1), strict=True))
+            seen["lock"] = slot_lock_held(rig, slot)
+            if victim == "whole worker":
+                worker.kill9()
+            else:
+                (pool,) = children(worker.pid)
+                os.kill(pool, signal.SIGKILL)
+        except Exception as exc:  # shown by the assertion below, not lost in the emulator's thread
+            seen["error"] = repr(exc)
+        at_kill.update(seen)
         return None
 
     rig.onec.answering = kill_after_the_sixth_posting
