@@ -31,7 +31,7 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bonusbridge connectors mapping reconciliation
+	$(BIN)/mypy bonusbridge connectors mapping reconciliation sms
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .

@@ -25,6 +25,15 @@ def task_modules() -> list[str]:
     return [HUB_TASKS, *(entry.value for entry in entry_points(group="bonusbridge.tasks"))]
 
 
+def plugin_schedules() -> dict[str, dict[str, object]]:
+    """Periodic tasks other packages declared (``bonusbridge.schedules`` entry points: a dict like
+    Celery's ``beat_schedule``), added to the hub's own."""
+    schedule: dict[str, dict[str, object]] = {}
+    for entry in entry_points(group="bonusbridge.schedules"):
+        schedule.update(entry.load())
+    return schedule
+
+
 def create_celery(settings: Settings) -> Celery:
     app = Celery(
         "bonusbridge", broker=settings.broker_url, backend=settings.result_backend, include=task_modules()
@@ -50,6 +59,7 @@ def create_celery(settings: Settings) -> Celery:
                 "schedule": timedelta(minutes=1),
             },
             "expire-due-points": {"task": "bonusbridge.ledger.expire_due", "schedule": timedelta(hours=1)},
+            **plugin_schedules(),
         },
     )
     return app

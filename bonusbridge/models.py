@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -136,6 +137,8 @@ class Customer(Base):
     gender: Mapped[Gender | None] = mapped_column(_enum(Gender, "gender"))
     city: Mapped[str | None] = mapped_column(String(100))
     marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA; quiet hours of SMS (default: settings)
+    locale: Mapped[str | None] = mapped_column(String(5))  # ru | en: language of SMS (default ru)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -504,3 +507,89 @@ class SyncCursor(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# --- SMS and one-time codes -------------------------------------------------------------------------
+
+
+class SmsStatus(enum.StrEnum):
+    """An SMS's life. ``sending`` is claimed by one worker; ``unconfirmed`` means the gateway may have
+    sent it (a timeout after the request left, a worker lost mid-call) — it is never sent again, since
+    a second SMS is worse than a missing one, and a status poll or callback may still settle it."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+
+
+class SmsMessage(Base):
+    """One SMS, queued in the transaction of whatever asked for it and sent by a task. ``message_key``
+    makes asking twice harmless. The text of a one-time code is erased once the SMS is settled."""
+
+    __tablename__ = "sms_messages"
+    __table_args__ = (Index("ix_sms_messages_due", "status", "not_before"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # otp | transactional | marketing
+    template: Mapped[str] = mapped_column(String(40))
+    locale: Mapped[str] = mapped_column(String(5), default="ru")
+    phone_e164: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str | None] = mapped_column(Text)
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    status: Mapped[SmsStatus] = mapped_column(_enum(SmsStatus, "sms_status"), default=SmsStatus.QUEUED)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)  # quiet hours, retry backoff
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    gateway: Mapped[str | None] = mapped_column(String(16))
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    provider_status: Mapped[str | None] = mapped_column(String(40))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OtpChallenge(Base):
+    """One code sent to one phone: only its HMAC is kept. Rows are the rate limiter's memory too:
+    sends per phone, IP and session are counted from them."""
+
+    __tablename__ = "otp_challenges"
+    __table_args__ = (
+        Index("ix_otp_challenges_phone_created", "phone_e164", "created_at"),
+        Index("ix_otp_challenges_ip_created", "client_ip", "created_at"),
+        Index("ix_otp_challenges_session_created", "session_hash", "created_at"),
+        Index("ix_otp_challenges_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone_e164: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(24))
+    code_hmac: Mapped[str] = mapped_column(String(64))
+    client_ip: Mapped[str | None] = mapped_column(String(45))
+    session_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sms_message_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class OtpPhoneGuard(Base):
+    """Per phone: failures across codes (a new code does not reset them), the lock they lead to, and
+    the resend cooldown that grows with each code asked for in a row."""
+
+    __tablename__ = "otp_phone_guards"
+
+    phone_e164: Mapped[str] = mapped_column(String(16), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    streak: Mapped[int] = mapped_column(Integer, default=0)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+

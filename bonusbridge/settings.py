@@ -129,7 +129,85 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Attempts for a ledger transaction hit by a serialization failure."
     )
 
-    @field_validator("onec_timezone")
+    # --- SMS and one-time codes ----------------------------------------------------------------
+    sms_gateway: Literal["console", "smsaero", "twilio"] = Field(
+        default="console", description="Gateway SMS go through (console: terminal and a file, for dev)."
+    )
+    sms_fallback_gateway: Literal["none", "console", "smsaero", "twilio"] = Field(
+        default="none", description="Gateway tried when the primary one surely did not send."
+    )
+    sms_console_file: str = Field(
+        default="./var/sms-outbox.jsonl", description="Where the console gateway appends what it 'sends'."
+    )
+    sms_timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout to a gateway.")
+    sms_max_attempts: int = Field(
+        default=5, ge=1, description="Tries of one SMS whose gateway surely did not send it, then failed."
+    )
+    sms_retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry delay of an SMS.")
+    smsaero_email: str = Field(default="", description="SMS Aero account e-mail (HTTP Basic user).")
+    smsaero_api_key: SecretStr = Field(default=SecretStr(""), description="SMS Aero API key.")
+    smsaero_sign: str = Field(default="SMS Aero", description="Sender name registered at SMS Aero.")
+    smsaero_test_mode: bool = Field(default=False, description="Use sms/testsend: nothing is delivered.")
+    smsaero_callback_url: str | None = Field(default=None, description="Our delivery-status callback URL.")
+    smsaero_callback_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="SMS Aero does not sign callbacks: ours carry ?token=<this>; empty refuses them all.",
+    )
+    twilio_account_sid: str = Field(default="", description="Twilio account SID (AC…).")
+    twilio_auth_token: SecretStr = Field(default=SecretStr(""), description="Twilio auth token.")
+    twilio_from: str = Field(default="", description="Twilio sender: a number or alphanumeric sender ID.")
+    twilio_messaging_service_sid: str = Field(default="", description="Or a Messaging Service (MG…).")
+    twilio_status_callback_url: str | None = Field(default=None, description="Our status callback URL.")
+    sms_allowed_countries: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["RU"], description="ISO regions codes may be sent to (comma-separated)."
+    )
+    sms_global_hourly_cap: int = Field(
+        default=2000, ge=1, description="Codes sent per hour by the whole service before sending stops."
+    )
+    sms_default_time_zone: str = Field(
+        default="Europe/Moscow", description="Time zone of a customer who has not set one (quiet hours)."
+    )
+    sms_quiet_hours: str = Field(
+        default="21:00-09:00", description="Local hours with no non-urgent SMS; they wait until the end."
+    )
+    otp_secret: SecretStr = Field(
+        default=SecretStr("dev-only-otp-secret-change-me"),
+        description="Server secret codes are stored under (HMAC); set a long random one in production.",
+    )
+    otp_ttl_seconds: int = Field(default=300, gt=0, description="How long a code is valid.")
+    otp_max_checks: int = Field(default=5, ge=1, description="Wrong or right guesses allowed per code.")
+    otp_max_failures: int = Field(
+        default=10, ge=1, description="Wrong codes per phone per day, across codes, before it is locked."
+    )
+    otp_resend_cooldown_seconds: int = Field(
+        default=60, ge=1, description="Wait before a new code; doubles with each repeat within the hour."
+    )
+    otp_max_per_phone_hour: int = Field(default=5, ge=1, description="Codes per phone per hour.")
+    otp_max_per_phone_day: int = Field(default=10, ge=1, description="Codes per phone per day.")
+    otp_max_per_ip_hour: int = Field(default=20, ge=1, description="Codes per client IP per hour.")
+    otp_max_per_session: int = Field(default=5, ge=1, description="Codes per browser session.")
+
+    @field_validator("sms_allowed_countries", mode="before")
+    @classmethod
+    def _split_countries(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().upper() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sms_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        try:
+            start, end = (part.strip() for part in value.split("-"))
+            for part in (start, end):
+                hours, minutes = part.split(":")
+                if not (0 <= int(hours) < 24 and 0 <= int(minutes) < 60):
+                    raise ValueError(part)
+        except ValueError:
+            raise ValueError("write HH:MM-HH:MM, e.g. 21:00-09:00") from None
+        return value
+
+    @field_validator("onec_timezone", "sms_default_time_zone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
         try:

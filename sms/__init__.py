@@ -1,1 +1,1 @@
-"""SMS gateways (SMS Aero, Twilio, console) and one-time phone verification codes."""
+"""SMS: gateways (SMS Aero, Twilio, console), the SMS outbox and its sending, codes, notifications."""

@@ -1,0 +1,76 @@
+"""The texts of the SMS the chain sends, in ru and en, and which rules each one obeys.
+
+A template's ``kind`` decides consent and quiet hours: a one-time code goes out at once; a
+transactional notice (points accrued, cards merged: facts about the customer's own account) needs
+no marketing consent but waits for the morning; a marketing reminder (points expiring, profile to
+fill) needs the customer's marketing consent too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sms.outbox import SmsKind
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    kind: SmsKind
+    texts: dict[str, str]
+
+    def render(self, locale: str, **params: Any) -> str:
+        """The text in ``locale`` (ru when the locale has no text), placeholders filled."""
+        return self.texts.get(locale, self.texts["ru"]).format(**params)
+
+
+TEMPLATES = {
+    template.name: template
+    for template in (
+        Template(
+            "otp_code",
+            SmsKind.OTP,
+            {
+                "ru": "Код для входа в личный кабинет: {code}. Никому его не сообщайте.",
+                "en": "Your personal cabinet code: {code}. Do not share it with anyone.",
+            },
+        ),
+        Template(
+            "points_accrued",
+            SmsKind.TRANSACTIONAL,
+            {
+                "ru": "Начислено {amount} бонусов на карту {card}. Баланс: {balance}.",
+                "en": "{amount} bonus points added to card {card}. Balance: {balance}.",
+            },
+        ),
+        Template(
+            "cards_merged",
+            SmsKind.TRANSACTIONAL,
+            {
+                "ru": "Бонусы с карты {merged} ({amount}) перенесены на карту {card}, карта {merged} "
+                "заблокирована.",
+                "en": "Bonus points of card {merged} ({amount}) moved to card {card}; card {merged} "
+                "is blocked.",
+            },
+        ),
+        Template(
+            "points_expiring",
+            SmsKind.MARKETING,
+            {
+                "ru": "{amount} бонусов на карте {card} сгорят {date}. Успейте потратить!",
+                "en": "{amount} bonus points on card {card} expire on {date}. Spend them in time!",
+            },
+        ),
+        Template(
+            "fill_profile",
+            SmsKind.MARKETING,
+            {
+                "ru": "На карте {card} {balance} бонусов. Заполните анкету в личном кабинете, чтобы ими "
+                "расплачиваться.",
+                "en": "Card {card} holds {balance} bonus points. Fill in your profile in the personal "
+                "cabinet to spend them.",
+            },
+        ),
+    )
+}
