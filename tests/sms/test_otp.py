@@ -6,6 +6,7 @@ would read them, so the tests never reach into the service for a code.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
 import logging
@@ -666,3 +667,58 @@ def test_purpose_must_be_a_short_word(otp):
         otp.request_code(PHONE, purpose="Cabinet Login")
     with pytest.raises(ValueError):
         otp.verify_code(PHONE, "123456", purpose="x" * 25)
+
+
+# --------------------------------------------------------------------------- brute force and pumping
+
+
+def test_an_attacker_guessing_as_fast_as_the_caps_allow_for_a_week_gets_nowhere_near_a_million(
+    monkeypatch, db, clock
+):
+    """The attacker enumerates 000000, 000001, … against one phone for seven days, asking for a new
+    code whenever the service lets them and guessing until refused. The code is the last one they
+    would try. Every guess the service compared is counted: within the caps it is a few dozen a
+    day, so the 10**6 codes cannot be covered (the chance per day is at most 2·10/10**6)."""
+    otp = service(db, clock)
+    monkeypatch.setattr("sms.otp.service.new_code", lambda: "999999")
+    compared = 0
+    guess = 0
+    requested = None
+    end = clock() + timedelta(days=7)
+    while clock() < end:
+        with contextlib.suppress(ResendTooSoon, TooManySends, TooManyAttempts):
+            requested = otp.request_code(PHONE, client_ip=f"198.51.100.{guess % 250}")
+        while requested is not None:
+            try:
+                otp.verify_code(PHONE, f"{guess:06d}", challenge_id=requested.challenge_id)
+            except WrongCode:
+                compared += 1
+                guess += 1
+                continue
+            except (TooManyAttempts, CodeExpired):
+                break
+            pytest.fail("a code was guessed")
+        clock.advance(timedelta(minutes=5))
+    settings = otp.settings
+    per_day = min(settings.otp_max_failures, settings.otp_max_per_phone_day * settings.otp_max_checks)
+    assert 0 < compared <= 8 * per_day  # 7 days touch at most 8 local days
+    assert compared / 10**6 < 1e-4
+    assert guard_row(db).failures > 0
+
+
+def test_the_global_hourly_cap_stops_every_code_and_alerts_once(caplog, db, clock):
+    otp = service(db, clock, sms_global_hourly_cap=3)
+    for n in range(3):
+        otp.request_code(f"+7916000000{n}")
+    caplog.set_level(logging.CRITICAL, logger="bonusbridge.alerts")
+    for n in range(3, 6):
+        with pytest.raises(SendingSuspended):
+            otp.request_code(f"+7916000000{n}")
+    alerts = [record for record in caplog.records if record.name == "bonusbridge.alerts"]
+    assert len(alerts) == 1 and alerts[0].levelno == logging.CRITICAL
+    assert "+7916" not in alerts[0].getMessage()
+    with db.connect() as conn:
+        queued = conn.execute(select(SmsMessage.phone_e164).where(SmsMessage.kind == "otp")).scalars().all()
+    assert len(queued) == 3  # nothing was queued for the refused requests
+    clock.advance(timedelta(hours=1, seconds=1))
+    otp.request_code("+79160000009")  # the hour has passed: sending resumes
