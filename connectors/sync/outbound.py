@@ -47,6 +47,7 @@ from connectors.sync.merge import Merge, plain, three_way
 from connectors.sync.retry import record_failure
 from connectors.sync.slots import OUTBOX, Outcome
 from mapping.errors import MappingError
+from mapping.profile import EntityMap
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,12 @@ def push_customer(ctx: SyncContext, customer_id: int) -> Pushed | None:
             body[section] = profile.merge_contacts(partner.get(section) or [], outgoing)
         return body
 
-    return _write_merged(ctx, entity_set, onec_ref, partner, values, theirs, merge, body_of)
+    return _write_merged(ctx, profile.customer, onec_ref, partner, values, theirs, merge, body_of)
 
 
 def _write_merged(
     ctx: SyncContext,
-    entity_set: str,
+    entity: EntityMap,
     onec_ref: str,
     current: dict[str, Any],
     values: dict[str, Any],
@@ -140,10 +141,29 @@ def _write_merged(
     version = str(current.get("DataVersion"))
     if merge.to_onec:
         outgoing = {name: values[name] for name in merge.to_onec}
-        written = ctx.client.patch(entity_set, onec_ref, body_of(outgoing))
+        outgoing.update(_companions(entity, outgoing, values, theirs, merge))
+        written = ctx.client.patch(entity.entity_set, onec_ref, body_of(outgoing))
         version = str(written.get("DataVersion"))
         merge.base.update({name: plain(values[name]) for name in merge.to_onec})
     return Pushed(onec_ref, version, merge.base, {k: theirs[k] for k in merge.to_hub}, merge, values)
+
+
+def _companions(
+    entity: EntityMap, outgoing: dict[str, Any], values: dict[str, Any], theirs: dict[str, Any], merge: Merge
+) -> dict[str, Any]:
+    """The unchanged hub fields that a written 1C field is built from too.
+
+    One 1C field may be made of several hub fields (the full name of last, first and middle name).
+    When only one of them changed, 1C's field is still rewritten whole, so the others go along with
+    their merged values: 1C's where 1C won them, else the hub's (equal to 1C's when unchanged).
+    """
+    extra: dict[str, Any] = {}
+    for rule in entity.rules:
+        if len(rule.hub) > 1 and rule.writes and any(name in outgoing for name in rule.hub):
+            for name in rule.hub:
+                if name not in outgoing:
+                    extra[name] = theirs[name] if name in merge.to_hub else values.get(name)
+    return extra
 
 
 def _merge(
@@ -221,7 +241,7 @@ def push_card(ctx: SyncContext, card_id: int) -> Pushed | None:
         current = client.get(entity_set, onec_ref)
     theirs = profile.card_from_onec(current)
     merge = _merge(ctx, fields, base, values, theirs, known_version, current, changed_at)
-    return _write_merged(ctx, entity_set, onec_ref, current, values, theirs, merge, profile.card_to_onec)
+    return _write_merged(ctx, profile.card, onec_ref, current, values, theirs, merge, profile.card_to_onec)
 
 
 # --- movements -----------------------------------------------------------------------------------

@@ -80,3 +80,24 @@ def test_profile_edits_travel_both_ways(harness):
         customer = uow.session.scalars(select(Customer).where(Customer.onec_ref == PARTNER_1)).one()
         assert customer.birth_date == date(1985, 7, 22)
         assert customer.email == "ivan.new@example.ru"
+
+
+def test_a_name_without_a_middle_name_reaches_1c_when_one_part_changes(harness):
+    """1C keeps the full name in one field built from three hub fields. A customer without a
+    patronymic who changes only the last name sends one changed field: the unchanged ones must
+    travel with it, or the partner could not be written (and the change was dead-lettered)."""
+    h = harness
+    pull_full(h.ctx)
+    partner_2 = "10000000-0000-4000-8000-000000000002"  # Петрова Мария, no middle name
+    with UnitOfWork(h.ctx.engine) as uow:
+        customer = uow.session.scalars(select(Customer).where(Customer.onec_ref == partner_2)).one()
+        assert customer.middle_name is None and customer.first_name == "Мария"
+        customer.last_name = "Сидорова"
+        customer.changed_by = Origin.WEBSITE
+        uow.commit()
+    h.sync()
+    partner = h.onec.get("Catalog_Партнеры", partner_2)
+    assert partner["Description"] == "Сидорова Мария"
+    with h.ctx.engine.connect() as conn:
+        states = conn.execute(select(OutboxMessage.state)).scalars().all()
+    assert states and all(state == SyncState.DONE for state in states)
