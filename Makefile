@@ -18,10 +18,9 @@ $(VENV)/.installed-test: pyproject.toml
 	$(PIP) install -e ".[test]"
 	touch $@ $(VENV)/.installed-run
 
-## run: create .venv, install, upgrade the database and start the demo on the embedded default
+## run: create .venv, install, and start the demo on the embedded default (1C emulator, sync, SMS, cabinet)
 run: $(VENV)/.installed-run
-	$(BIN)/bonusbridge db upgrade
-	$(BIN)/bonusbridge demo
+	$(BIN)/bonusbridge run-demo
 
 ## test: create .venv with the test extras and run the whole suite
 test: $(VENV)/.installed-test
@@ -31,7 +30,7 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bonusbridge connectors mapping reconciliation sms
+	$(BIN)/mypy bonusbridge connectors mapping reconciliation sms web_cabinet demo
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .

@@ -593,3 +593,105 @@ class OtpPhoneGuard(Base):
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+
+# --- Shop API clients -----------------------------------------------------------------------------
+
+
+class ApiClient(Base):
+    """A system that calls the shop API (the website's checkout, a mobile app), with its scopes.
+
+    Only a SHA-256 of the key is kept: keys are long random strings, so a plain hash cannot be
+    reversed, and a leaked table opens nothing. ``key_prefix`` (the key's first characters, shown
+    to staff) finds the row without scanning; a revoked client is refused but kept for the audit.
+    """
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(Text, default="")  # space-separated, e.g. "read quote checkout"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiOrder(Base):
+    """A shop order as the API knows it: whose card, its total, and how much of it was refunded.
+
+    Refunds are proportional to the order total, so the total must be remembered; the points it
+    earned and spent are the ledger's (``accrual_movement_id``, and the captured holds whose
+    ``document`` is ``shop-order:<id>``).
+    """
+
+    __tablename__ = "api_orders"
+    __table_args__ = (
+        UniqueConstraint("client_id", "reference"),
+        CheckConstraint("refunded >= 0", name="refunded_not_negative"),
+        CheckConstraint("total IS NULL OR refunded <= total", name="refunded_within_total"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"))
+    reference: Mapped[str] = mapped_column(String(64))  # the shop's own order number
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    total: Mapped[Decimal | None] = mapped_column(Points)  # set by the accrual for the paid order
+    refunded: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"))
+    accrual_movement_id: Mapped[int | None] = mapped_column(ForeignKey("movements.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiIdempotencyKey(Base):
+    """An API write that took effect, by its client's ``Idempotency-Key``: what it asked, what it got.
+
+    A retry with the same key and body gets the stored answer back; the same key with another body
+    is refused. Refused writes are not stored: they changed nothing and may be retried as they are.
+    """
+
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"))
+    key: Mapped[str] = mapped_column(String(120))
+    operation: Mapped[str] = mapped_column(String(40))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[str] = mapped_column(Text)  # the JSON body as first sent
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- Web cabinet ----------------------------------------------------------------------------------
+
+
+class CardClaim(Base):
+    """One attempt in the cabinet to add a card by its number and a receipt's points (the proof).
+
+    Failures are the rate limiter's memory, per customer and per card number, so that the proof
+    cannot be guessed by trying amounts; successes are kept for support ("who added this card").
+    """
+
+    __tablename__ = "cabinet_card_claims"
+    __table_args__ = (
+        Index("ix_cabinet_card_claims_customer_created", "customer_id", "created_at"),
+        Index("ix_cabinet_card_claims_number_created", "card_number", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer)
+    card_number: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # bound | mismatch | taken | blocked
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FormUse(Base):
+    """A cabinet form that was submitted and took effect: a second submission of it is a replay."""
+
+    __tablename__ = "cabinet_form_uses"
+
+    form_key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+

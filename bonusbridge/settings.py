@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -186,6 +187,39 @@ class Settings(BaseSettings):
     otp_max_per_phone_day: int = Field(default=10, ge=1, description="Codes per phone per day.")
     otp_max_per_ip_hour: int = Field(default=20, ge=1, description="Codes per client IP per hour.")
     otp_max_per_session: int = Field(default=5, ge=1, description="Codes per browser session.")
+
+    # --- Web cabinet (customers' pages) ------------------------------------------------------------
+    cabinet_session_secret: SecretStr = Field(
+        default=SecretStr("dev-only-cabinet-session-secret-change-me"),
+        description="Key signing cabinet session cookies and CSRF tokens; long and random in production.",
+    )
+    cabinet_session_max_age_seconds: int = Field(
+        default=3600, ge=60, description="A cabinet session ends this long after the last page view."
+    )
+    cabinet_host: str = Field(default="127.0.0.1", description="Interface `bonusbridge serve` binds.")
+    cabinet_port: int = Field(
+        default=8000, ge=1, le=65535, description="Port `bonusbridge serve` listens on."
+    )
+
+    # --- Shop API ----------------------------------------------------------------------------------
+    api_points_per_currency_unit: Decimal = Field(
+        default=Decimal("0.01"),
+        gt=0,
+        description="Simple earn rate of the shop API's quote: points per unit of currency paid.",
+    )
+    api_point_value: Decimal = Field(
+        default=Decimal("1"), gt=0, description="What one point is worth in currency when spent."
+    )
+    api_max_spend_share: Decimal = Field(
+        default=Decimal("0.5"),
+        gt=0,
+        le=1,
+        description="Share of an order points may pay at most (1C: МаксимальныйПроцентОплатыБонусами/100).",
+    )
+    api_id_secret: SecretStr = Field(
+        default=SecretStr("dev-only-api-id-secret-change-me"),
+        description="Key signing the shop API's opaque ids (cards, customers, holds); random in production.",
+    )
 
     @field_validator("sms_allowed_countries", mode="before")
     @classmethod

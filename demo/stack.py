@@ -1,0 +1,155 @@
+"""Everything ``make run`` starts, in one process: the emulated 1C, the sync, SMS and the cabinet.
+
+Why one process: the embedded default has no broker and no 1C. The pieces that are separate
+processes in production (``bonusbridge emulator``, ``sync relay``/``listen``/``worker``, ``serve``)
+run here as threads around the same functions, so the demo shows the product's real paths — 1C's
+change feed polled, the outbox relayed and delivered over OData — not a shortcut.
+
+Each start is fresh: the emulated 1C keeps its base in memory, so the hub's database
+(``var/demo-hub.sqlite3``) is recreated with it; otherwise the hub would remember merges that the
+new 1C never heard of. Tests and the browser walk use ``DemoStack`` on free ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bonusbridge.app import Hub, build_hub
+from bonusbridge.schema import upgrade
+from bonusbridge.settings import Settings, load_settings
+from connectors.onec.emulator.app import create_app as create_emulator
+from connectors.onec.emulator.server import ServerThread
+from connectors.sync.context import SyncContext
+from connectors.sync.listener import Listener
+from connectors.sync.pull import pull_full
+from connectors.sync.relay import Relay
+from connectors.sync.runner import InlineRunner
+from demo.seed import DEMO_PHONES, DemoPhone, seed_hub
+from sms.wiring import SmsParts, build_sms
+
+log = logging.getLogger(__name__)
+
+ONEC_BASE = "dobrostroy"
+
+
+@dataclass
+class DemoStack:
+    """The running demo: where each part listens, and the parts tests reach into."""
+
+    settings: Settings
+    hub: Hub
+    sms: SmsParts
+    onec_url: str
+    cabinet_url: str
+    emulator: Any  # the emulator's Starlette app (``app.state`` holds its store and faults)
+    phones: tuple[DemoPhone, ...] = DEMO_PHONES
+    seeded: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def banner(self) -> str:
+        lines = [
+            f"BonusBridge demo — the personal cabinet: {self.cabinet_url}",
+            f"  emulated 1C (OData): {self.onec_url}/odata/standard.odata/",
+            f"  SMS the console gateway 'sent' (codes included): {self.cabinet_url}/dev/sms",
+            "  log in with one of these phones; the SMS code is printed here:",
+        ]
+        lines += [f"    {phone.phone:<18} {phone.branch}" for phone in self.phones]
+        lines.append("  Ctrl-C stops everything.")
+        return "\n".join(lines)
+
+
+def demo_settings(var_dir: Path, **overrides: Any) -> Settings:
+    """The embedded default, with the demo's own hub database and the console SMS gateway."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{var_dir / 'demo-hub.sqlite3'}",
+        "broker_url": "memory://",
+        "sms_gateway": "console",
+        "sms_fallback_gateway": "none",
+        "sms_console_file": str(var_dir / "demo-sms.jsonl"),
+        "onec_change_feed": "select_changes",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@contextmanager
+def running_demo(
+    var_dir: Path = Path("var"),
+    *,
+    onec_port: int = 0,
+    cabinet_port: int = 0,
+    host: str = "127.0.0.1",
+    **overrides: Any,
+) -> Iterator[DemoStack]:
+    """Start the emulated 1C, load the hub from it, seed the demo, run sync, SMS and the cabinet."""
+    from web_cabinet.app import create_app as create_cabinet  # the cabinet imports FastAPI: lazily
+
+    for stale in ("demo-hub.sqlite3", "demo-sms.jsonl"):
+        (var_dir / stale).unlink(missing_ok=True)
+    with ExitStack() as stack:
+        emulator = create_emulator("retail", base=ONEC_BASE, fixtures="demo")
+        onec = stack.enter_context(ServerThread(emulator, host=host, port=onec_port))
+        onec_url = f"{onec.origin}/{ONEC_BASE}"
+        settings = demo_settings(var_dir, onec_base_url=onec_url, **overrides)
+        hub = build_hub(settings)
+        upgrade(hub.engine)
+        ctx = SyncContext.from_settings(settings, hub.engine)
+        pull_full(ctx)
+        seeded = seed_hub(hub)
+        sms = build_sms(settings, hub.engine)
+        cabinet = stack.enter_context(
+            ServerThread(create_cabinet(settings, hub=hub, sms=sms), host=host, port=cabinet_port)
+        )
+        demo = DemoStack(
+            settings=settings,
+            hub=hub,
+            sms=sms,
+            onec_url=onec_url,
+            cabinet_url=cabinet.origin,
+            emulator=emulator,
+            seeded=seeded,
+        )
+        threads = _start_background(demo, ctx)
+        try:
+            yield demo
+        finally:
+            demo.stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
+            hub.engine.dispose()
+
+
+def _start_background(demo: DemoStack, ctx: SyncContext) -> list[threading.Thread]:
+    """The sync (as ``bonusbridge sync run`` does) and an SMS loop sending whatever is due."""
+    runner = InlineRunner(ctx)
+    relay = Relay(ctx, runner.publish)
+    listener = Listener(ctx)
+    threads = [
+        threading.Thread(target=runner.run, args=(demo.stop,), name="sync-drains", daemon=True),
+        threading.Thread(target=relay.run, args=(demo.stop,), name="sync-relay", daemon=True),
+        threading.Thread(target=listener.run, args=(demo.stop,), name="sync-listener", daemon=True),
+        threading.Thread(target=_sms_loop, args=(demo,), name="sms", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _sms_loop(demo: DemoStack, every: float = 2.0) -> None:
+    """What Celery beat's SMS sweeps do in production: notices of new movements, then sending."""
+    sender, notifier = demo.sms.sender, demo.sms.notifier
+    while not demo.stop.wait(every):
+        try:
+            sender.release_stale_claims()
+            notifier.scan_movements()
+            for message_id in sender.due_messages():
+                sender.send(message_id)
+        except Exception as exc:  # a demo thread must survive a bad moment; production retries in Celery
+            log.warning("demo SMS pass failed (%s)", type(exc).__name__)

@@ -1,0 +1,87 @@
+"""Who is calling: the API key (``Authorization: Bearer`` or ``X-API-Key``) and its scopes.
+
+Unknown, malformed and wrongly guessed keys get the same answer, after the same work (a hash
+compared in constant time), so the API does not tell which prefixes exist.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select, update
+from starlette.concurrency import run_in_threadpool
+
+from bonusbridge.models import ApiClient
+from web_cabinet.api.clients import KEY_PATTERN, hash_key
+from web_cabinet.api.deps import hub_of
+from web_cabinet.api.problems import ApiProblem
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key, as an alternative")
+_DUMMY_HASH = hash_key("bb_000000000000_" + "0" * 43)
+#: ``last_used_at`` is refreshed at most this often: a write per request would cost every call.
+LAST_USED_PRECISION = timedelta(minutes=5)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bonusbridge"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated client."""
+
+    client_id: int
+    name: str
+    scopes: frozenset[str]
+
+
+def _authenticate(request: Request, key: str) -> Principal:
+    hub = hub_of(request)
+    match = KEY_PATTERN.fullmatch(key)
+    with hub.engine.connect() as conn:
+        row = None
+        if match:
+            row = conn.execute(
+                select(
+                    ApiClient.id,
+                    ApiClient.name,
+                    ApiClient.key_hash,
+                    ApiClient.scopes,
+                    ApiClient.revoked_at,
+                    ApiClient.last_used_at,
+                ).where(ApiClient.key_prefix == match.group("prefix"))
+            ).first()
+    expected = row.key_hash if row is not None else _DUMMY_HASH
+    if not hmac.compare_digest(hash_key(key), expected) or row is None:
+        raise ApiProblem("invalid_api_key", "the API key is not known", headers=_CHALLENGE)
+    if row.revoked_at is not None:
+        raise ApiProblem("api_key_revoked", "this API key was revoked; ask for a new one", headers=_CHALLENGE)
+    now = hub.ledger.clock()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
+        with hub.engine.begin() as conn:
+            conn.execute(update(ApiClient).where(ApiClient.id == row.id).values(last_used_at=now))
+    return Principal(row.id, row.name, frozenset(row.scopes.split()))
+
+
+def requires(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller, refused with 401 without a valid key and 403 without ``scope``."""
+
+    async def dependency(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        api_key: Annotated[str | None, Depends(_header)],
+    ) -> Principal:
+        key = bearer.credentials if bearer is not None else api_key
+        if not key:
+            raise ApiProblem("missing_api_key", "send the API key as a Bearer token", headers=_CHALLENGE)
+        principal = await run_in_threadpool(_authenticate, request, key)
+        if scope not in principal.scopes:
+            raise ApiProblem("missing_scope", f"this call needs the {scope!r} scope")
+        return principal
+
+    dependency.__name__ = f"requires_{scope}"
+    return dependency

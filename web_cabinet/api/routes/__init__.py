@@ -1,0 +1,15 @@
+"""The ``/api/v1`` endpoints, thin HTTP shells over ``lookups``, ``checkout`` and ``orders``.
+
+Each declares the scope it needs and every problem it can answer with, so the OpenAPI document is
+the contract (schemathesis holds the implementation to it).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from web_cabinet.api.routes import checkout, orders, reading
+
+router = APIRouter()
+for module in (reading, checkout, orders):
+    router.include_router(module.router)

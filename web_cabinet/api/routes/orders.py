@@ -1,0 +1,106 @@
+"""Order endpoints: accrue points for a paid order, refund it (scopes `accrue`, `refund`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from bonusbridge.ledger.book import LedgerBook
+from web_cabinet.api import orders, schemas
+from web_cabinet.api.auth import Principal, requires
+from web_cabinet.api.deps import settings_of
+from web_cabinet.api.idempotency import IdempotencyKey, Write
+from web_cabinet.api.problems import responses
+from web_cabinet.api.routes import shared
+
+router = APIRouter()
+
+
+@router.post(
+    "/accruals",
+    response_model=schemas.AccrualOut,
+    status_code=201,
+    summary="Accrue points for a paid order",
+    responses={
+        201: {"headers": shared.REPLAY_DOC},
+        **responses(
+            "unknown_card",
+            "card_blocked",
+            "order_card_mismatch",
+            "order_already_accrued",
+            "idempotency_conflict",
+        ),
+    },
+    tags=["orders"],
+)
+def accrue(
+    request: Request,
+    body: schemas.AccrualIn,
+    idempotency_key: IdempotencyKey,
+    client: Annotated[Principal, Depends(requires("accrue"))],
+) -> JSONResponse:
+    """Points at the simple rate on the part of the total paid with money (the total less the value
+    of the points captured for the order), once per order. Accumulation-only cards accrue too.
+    Scope `accrue`."""
+    row_id, settings = shared.card_row_id(request, body.card_id), settings_of(request)
+
+    def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
+        done = orders.accrue(
+            book, write, settings, card_id=row_id, reference=body.order_id, total=body.order_total
+        )
+        return 201, schemas.AccrualOut(
+            order_id=body.order_id,
+            card_id=body.card_id,
+            order_total=body.order_total,
+            points_spent=done.spent,
+            points_accrued=done.accrued,
+        )
+
+    return shared.write(request, client, idempotency_key, "accrue", body.model_dump(mode="json"), work)
+
+
+@router.post(
+    "/refunds",
+    response_model=schemas.RefundOut,
+    status_code=201,
+    summary="Refund (part of) an order",
+    responses={
+        201: {"headers": shared.REPLAY_DOC},
+        **responses(
+            "unknown_order",
+            "order_not_accrued",
+            "refund_exceeds_order",
+            "insufficient_balance",
+            "card_blocked",
+            "idempotency_conflict",
+        ),
+    },
+    tags=["orders"],
+)
+def refund(
+    request: Request,
+    body: schemas.RefundIn,
+    idempotency_key: IdempotencyKey,
+    client: Annotated[Principal, Depends(requires("refund"))],
+) -> JSONResponse:
+    """Refunding a share of the order's total takes back that share of the points it earned and
+    gives back that share of the points spent on it; refunding the whole order leaves the balance
+    as it was before the order. Refunds beyond the total are refused. If the customer already spent
+    the earned points, the refund is refused with `insufficient_balance`. Scope `refund`."""
+
+    def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
+        done = orders.refund(book, write, reference=body.order_id, amount=body.amount)
+        assert done.order.total is not None
+        return 201, schemas.RefundOut(
+            order_id=body.order_id,
+            amount=body.amount,
+            refunded_total=done.refunded_total,
+            order_total=done.order.total,
+            points_reversed=done.reversed_accrual,
+            points_returned=done.returned_spent,
+        )
+
+    return shared.write(request, client, idempotency_key, "refund", body.model_dump(mode="json"), work)

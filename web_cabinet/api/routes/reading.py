@@ -1,0 +1,109 @@
+"""Reading endpoints: cards by number, customers by phone, balances, quotes, orders (`read`, `quote`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from bonusbridge.ledger.book import LedgerBook
+from web_cabinet.api import ids, lookups, orders, schemas
+from web_cabinet.api.auth import Principal, requires
+from web_cabinet.api.deps import hub_of, id_secret, settings_of
+from web_cabinet.api.problems import ApiProblem, responses
+from web_cabinet.api.routes import shared
+
+router = APIRouter()
+
+
+@router.post(
+    "/cards/search",
+    response_model=schemas.CardsFound,
+    summary="Find cards by number",
+    responses=responses("invalid_card_number"),
+    tags=["cards"],
+)
+def search_cards(
+    request: Request, body: schemas.CardSearch, _: Annotated[Principal, Depends(requires("read"))]
+) -> BaseModel:
+    """Cards whose number matches, however typed (spaces, dashes, Cyrillic look-alike letters).
+    Scope `read`."""
+    return shared.read(request, lambda book: lookups.find_cards(book.conn, body.number, id_secret(request)))
+
+
+@router.post(
+    "/customers/search",
+    response_model=schemas.CustomersFound,
+    summary="Find a customer and their cards by phone",
+    responses=responses("invalid_phone"),
+    tags=["cards"],
+)
+def search_customers(
+    request: Request, body: schemas.CustomerSearch, _: Annotated[Principal, Depends(requires("read"))]
+) -> BaseModel:
+    """Customers with this phone and their cards, plus cards recorded with it but not bound to
+    anyone yet. Scope `read`."""
+    settings, secret = settings_of(request), id_secret(request)
+    return shared.read(request, lambda book: lookups.find_customers(book.conn, body.phone, settings, secret))
+
+
+@router.get(
+    "/cards/{card_id}/balance",
+    response_model=schemas.BalanceOut,
+    summary="A card's balance",
+    responses=responses("unknown_card"),
+    tags=["cards"],
+)
+def card_balance(
+    request: Request, card_id: shared.CardPath, _: Annotated[Principal, Depends(requires("read"))]
+) -> BaseModel:
+    """Available, pending, held and expiring-soon points. Scope `read`."""
+    row_id = shared.card_row_id(request, card_id)
+    within = hub_of(request).ledger.expiring_within
+    return shared.read(request, lambda book: lookups.balance(book, row_id, card_id, within))
+
+
+@router.post(
+    "/quotes",
+    response_model=schemas.QuoteOut,
+    summary="Points a basket earns and may spend",
+    responses=responses("unknown_card", "invalid_basket"),
+    tags=["checkout"],
+)
+def quote(
+    request: Request, body: schemas.QuoteIn, _: Annotated[Principal, Depends(requires("quote"))]
+) -> BaseModel:
+    """The simple earn rate on the basket's total, and the most points that may pay for it: the
+    available balance, at most the spend share of the order, none on an accumulation-only or
+    blocked card. Scope `quote`."""
+    row_id, settings = shared.card_row_id(request, body.card_id), settings_of(request)
+    return shared.read(request, lambda book: lookups.quote(book, row_id, body.card_id, body.lines, settings))
+
+
+@router.get(
+    "/orders/{order_id}",
+    response_model=schemas.OrderOut,
+    summary="An order's points and refunds",
+    responses=responses("unknown_order"),
+    tags=["orders"],
+)
+def get_order(
+    request: Request, order_id: shared.OrderPath, client: Annotated[Principal, Depends(requires("read"))]
+) -> BaseModel:
+    """The order's total, refunds so far, and the points it earned and spent. Scope `read`."""
+
+    def work(book: LedgerBook) -> BaseModel:
+        order = orders.find_order(book.conn, client.client_id, order_id)
+        if order is None:
+            raise ApiProblem("unknown_order", f"no order {order_id!r} of this client")
+        return schemas.OrderOut(
+            order_id=order.reference,
+            card_id=ids.encode("card", order.card_id, id_secret(request)),
+            order_total=order.total,
+            refunded_total=order.refunded,
+            points_accrued=orders.points_accrued(book.conn, order),
+            points_spent=orders.points_spent(book.conn, order),
+        )
+
+    return shared.read(request, work)

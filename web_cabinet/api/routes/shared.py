@@ -1,0 +1,76 @@
+"""What the endpoint modules share: path parameters, id decoding, and running a read or a write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from bonusbridge.ledger.book import LedgerBook
+from web_cabinet.api import ids, orders, schemas
+from web_cabinet.api.auth import Principal
+from web_cabinet.api.deps import hub_of, id_secret
+from web_cabinet.api.idempotency import REPLAY_HEADER, Write, run_write
+from web_cabinet.api.problems import ApiProblem
+
+CardPath = Annotated[str, Path(pattern=ids.pattern("card"), description="Opaque card id.")]
+HoldPath = Annotated[str, Path(pattern=ids.pattern("hold"), description="Opaque hold id.")]
+OrderPath = Annotated[str, Path(pattern=schemas.ORDER_PATTERN, description="The shop's order number.")]
+REPLAY_DOC = {
+    REPLAY_HEADER: {
+        "description": "`true` when an earlier call with this Idempotency-Key answered.",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    }
+}
+
+
+def card_row_id(request: Request, public_id: str) -> int:
+    card_id = ids.decode("card", public_id, id_secret(request))
+    if card_id is None:
+        raise ApiProblem("unknown_card", "no such card")
+    return card_id
+
+
+def hold_row_id(request: Request, public_id: str) -> int:
+    hold_id = ids.decode("hold", public_id, id_secret(request))
+    if hold_id is None:
+        raise ApiProblem("unknown_hold", "no such hold for this client")
+    return hold_id
+
+
+def read(request: Request, work: Callable[[LedgerBook], BaseModel]) -> BaseModel:
+    hub = hub_of(request)
+    with hub.engine.connect() as conn:
+        return work(LedgerBook(conn, now=hub.ledger.clock()))
+
+
+def write(
+    request: Request,
+    client: Principal,
+    key: str,
+    operation: str,
+    fingerprinted: dict[str, Any],
+    work: Callable[[LedgerBook, Write], tuple[int, BaseModel]],
+) -> JSONResponse:
+    outcome = run_write(hub_of(request), Write(client, key, operation), fingerprinted, work)
+    return JSONResponse(
+        outcome.body,
+        status_code=outcome.status_code,
+        headers={REPLAY_HEADER: "true" if outcome.replayed else "false"},
+    )
+
+
+def hold_out(request: Request, record: Any, order: orders.Order) -> schemas.HoldOut:
+    secret = id_secret(request)
+    return schemas.HoldOut(
+        hold_id=ids.encode("hold", record.id, secret),
+        card_id=ids.encode("card", record.card_id, secret),
+        order_id=order.reference,
+        points=record.amount,
+        captured=record.captured,
+        status=record.status.value,
+        expires_at=record.expires_at,
+    )

@@ -1,0 +1,217 @@
+"""The API's request and response bodies. Amounts are decimal strings both ways, never JSON numbers.
+
+A JSON number is a binary float to most clients (and to pydantic's parser), and ``0.1 + 0.2`` is not
+a sum of points anyone wants; 1C's register keeps two decimals, so does every amount here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from web_cabinet.api import ids
+
+POINTS_PATTERN = r"^([1-9][0-9]{0,12}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
+MONEY_PATTERN = r"^(0|[1-9][0-9]{0,12})(\.[0-9]{1,2})?$"
+QUANTITY_PATTERN = r"^([1-9][0-9]{0,8}(\.[0-9]{1,3})?|0\.[0-9]{0,2}[1-9])$"
+ORDER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
+SIGNED_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
+
+
+def _decimal_string(pattern: str, places: int) -> Any:
+    regex = re.compile(pattern)
+    quantum = Decimal(1).scaleb(-places)
+
+    def parse(value: object) -> Decimal:
+        if not isinstance(value, str):
+            raise ValueError('must be a decimal string such as "150.00", not a JSON number')
+        if not regex.fullmatch(value):
+            raise ValueError(f"must match {pattern}")
+        return Decimal(value).quantize(quantum)
+
+    return parse
+
+
+def _two_places(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+#: Points or money in a request: a positive decimal string, at most 2 decimals.
+PositiveAmount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string(POINTS_PATTERN, 2)),
+    PlainSerializer(_two_places, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": POINTS_PATTERN, "examples": ["150.00"]}),
+]
+#: Money that may be zero (a discount).
+NonNegativeAmount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string(MONEY_PATTERN, 2)),
+    PlainSerializer(_two_places, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["0.00"]}),
+]
+Quantity = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string(QUANTITY_PATTERN, 3)),
+    PlainSerializer(lambda value: f"{value:.3f}", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": QUANTITY_PATTERN, "examples": ["2", "1.250"]}),
+]
+#: Any amount in a response: a decimal string with exactly two decimals.
+Amount = Annotated[
+    Decimal,
+    PlainSerializer(_two_places, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": SIGNED_PATTERN, "examples": ["150.00"]}),
+]
+CardId = Annotated[str, Field(pattern=ids.pattern("card"), description="Opaque card id.")]
+HoldId = Annotated[str, Field(pattern=ids.pattern("hold"), description="Opaque hold id.")]
+OrderId = Annotated[str, Field(pattern=ORDER_PATTERN, description="The shop's own order number.")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- finding cards and customers ------------------------------------------------------------------
+
+
+class CardSearch(Body):
+    number: str = Field(min_length=1, max_length=64, description="As typed: spaces, dashes allowed.")
+
+
+class CustomerSearch(Body):
+    phone: str = Field(min_length=1, max_length=64, description="Any usual notation, e.g. 8 916 123-45-67.")
+
+
+class CardOut(BaseModel):
+    card_id: str = Field(description="Opaque card id for the other calls.")
+    number_masked: str = Field(description="The number with all but its last 4 characters masked.")
+    program: str = Field(description="Code of the loyalty program that issued the card.")
+    status: str = Field(description="active, accumulation_only or blocked.")
+    can_spend: bool = Field(description="Whether points on this card may pay for an order now.")
+    is_primary: bool
+
+
+class CardsFound(BaseModel):
+    cards: list[CardOut]
+
+
+class CustomerOut(BaseModel):
+    customer_id: str = Field(description="Opaque customer id.")
+    phone_verified: bool
+    profile_complete: bool = Field(description="False: the customer's cards only accumulate points.")
+    cards: list[CardOut]
+
+
+class CustomersFound(BaseModel):
+    customers: list[CustomerOut]
+    unbound_cards: list[CardOut] = Field(description="Cards recorded with this phone but no customer yet.")
+
+
+# --- balance and quote ----------------------------------------------------------------------------
+
+
+class BalanceOut(BaseModel):
+    card_id: str
+    status: str
+    can_spend: bool
+    available: Amount = Field(description="Spendable now.")
+    pending: Amount = Field(description="Accrued but not spendable yet.")
+    held: Amount = Field(description="Reserved by checkouts in progress.")
+    expiring_soon: Amount = Field(description="Part of the balance expiring before expiring_until.")
+    expiring_until: datetime
+    next_expiry: datetime | None
+    as_of: datetime
+
+
+class BasketLine(Body):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: Quantity
+    price: NonNegativeAmount = Field(description="Unit price.")
+    discount: NonNegativeAmount = Field(default=Decimal("0"), description="Discount on the whole line.")
+
+
+class QuoteIn(Body):
+    card_id: CardId
+    lines: list[BasketLine] = Field(min_length=1, max_length=500)
+
+
+class QuoteOut(BaseModel):
+    card_id: str
+    order_total: Amount = Field(description="Sum of the lines after discounts.")
+    points_earned: Amount = Field(description="Points the order earns if paid in full with money.")
+    points_earned_value: Amount = Field(description="What those points will be worth in currency.")
+    max_spend_points: Amount = Field(description="Most points that may pay for this order.")
+    max_spend_value: Amount = Field(description="What those points are worth in currency.")
+    available: Amount
+    spend_refused: str | None = Field(description="Why no points may be spent (a problem code), if so.")
+
+
+# --- checkout -------------------------------------------------------------------------------------
+
+
+class HoldIn(Body):
+    card_id: CardId
+    order_id: OrderId
+    points: PositiveAmount
+    order_total: NonNegativeAmount = Field(description="The order's total; bounds the points (spend share).")
+
+
+class CaptureIn(Body):
+    points: PositiveAmount | None = Field(default=None, description="Default: the whole hold.")
+
+
+class HoldOut(BaseModel):
+    hold_id: str
+    card_id: str
+    order_id: str
+    points: Amount
+    captured: Amount
+    status: str = Field(description="pending, captured, voided or expired.")
+    expires_at: datetime
+    replayed: bool = Field(default=False, description="True: an earlier call with this key answered.")
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+
+class AccrualIn(Body):
+    card_id: CardId
+    order_id: OrderId
+    order_total: NonNegativeAmount = Field(description="The paid order's total, including points spent.")
+
+
+class AccrualOut(BaseModel):
+    order_id: str
+    card_id: str
+    order_total: Amount
+    points_spent: Amount = Field(description="Points captured for this order, worth part of its total.")
+    points_accrued: Amount = Field(description="Earned on the part paid with money.")
+    replayed: bool = False
+
+
+class RefundIn(Body):
+    order_id: OrderId
+    amount: PositiveAmount = Field(description="Value refunded, in the order's currency.")
+
+
+class RefundOut(BaseModel):
+    order_id: str
+    amount: Amount
+    refunded_total: Amount = Field(description="All refunds of the order so far, this one included.")
+    order_total: Amount
+    points_reversed: Amount = Field(description="Accrued points taken back by this refund.")
+    points_returned: Amount = Field(description="Spent points given back by this refund.")
+    replayed: bool = False
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    card_id: str
+    order_total: Amount | None
+    refunded_total: Amount
+    points_accrued: Amount
+    points_spent: Amount

@@ -1,0 +1,88 @@
+"""Builds the cabinet's ASGI app: pages, the shop API, the SMS endpoints, sessions and headers.
+
+``create_app`` takes its parts instead of reaching for globals, so a test builds an app on its own
+database, SMS gateway and clock; ``bonusbridge serve`` builds one from the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from bonusbridge.app import Hub, build_hub
+from bonusbridge.settings import Settings, get_settings
+from sms.otp.service import OtpService
+from sms.web import sms_routes
+from sms.wiring import SmsParts, build_sms
+from web_cabinet.api import mount_api
+from web_cabinet.context import Cabinet, LoginRequired, PageNotFound
+from web_cabinet.pages import cards, chrome, home, login, profile
+from web_cabinet.rendering import render, see_other
+from web_cabinet.security import CsrfRefused, SecurityHeaders, SessionExpired
+from web_cabinet.sessions import SessionCodec, SessionMiddleware
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    hub: Hub | None = None,
+    sms: SmsParts | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The cabinet on ``settings`` (default: the process's). ``clock`` drives sessions, codes and
+    balances; when given without a ``hub``, the hub built here uses it too."""
+    settings = settings or get_settings()
+    if hub is None:
+        hub = build_hub(settings)
+        if clock is not None:
+            hub.ledger.clock = clock
+    now = clock or hub.ledger.clock
+    sms = sms or build_sms(settings, hub.engine, clock=now)
+
+    app = FastAPI(title="BonusBridge", summary="Customers' cabinet and the shop API")
+    app.state.settings = settings
+    app.state.hub = hub
+    app.state.sms = sms
+    app.state.cabinet = Cabinet(settings, hub, sms, OtpService(hub.engine, settings, now), now)
+
+    codec = SessionCodec(
+        settings.cabinet_session_secret.get_secret_value(), settings.cabinet_session_max_age_seconds, now
+    )
+    app.add_middleware(SessionMiddleware, codec=codec)
+    app.add_middleware(SecurityHeaders)  # outermost: every response
+
+    for module in (login, cards, profile, home, chrome):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.router.routes.extend(sms_routes(sms))
+    _handle_page_errors(app)
+    mount_api(app)
+    return app
+
+
+def _handle_page_errors(app: FastAPI) -> None:
+    async def login_required(request: Request, exc: Exception) -> Response:
+        return see_other("/login")
+
+    async def csrf_refused(request: Request, exc: Exception) -> Response:
+        return render(
+            request, "error.html", {"title_key": "form_expired_title", "text_key": "form_expired"}, status=403
+        )
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return render(
+            request, "error.html", {"title_key": "not_found_title", "text_key": "not_found"}, status=404
+        )
+
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(SessionExpired, login_required)
+    app.add_exception_handler(CsrfRefused, csrf_refused)
+    app.add_exception_handler(PageNotFound, not_found)

@@ -1,0 +1,46 @@
+"""What every page has around it: the language switcher and logging out."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form
+from starlette.requests import Request
+from starlette.responses import Response
+
+from web_cabinet.context import session_of
+from web_cabinet.i18n import LANG_COOKIE, LOCALES
+from web_cabinet.rendering import flash, see_other
+from web_cabinet.security import verify_csrf
+
+router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+
+YEAR = 365 * 24 * 3600
+
+
+def safe_next(target: str) -> str:
+    """Only a path of this site: never an open redirect to another one."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.post("/lang")
+def switch_language(request: Request, lang: str = Form(""), next: str = Form("/")) -> Response:
+    response = see_other(safe_next(next))
+    if lang in LOCALES:
+        request.state.lang = lang
+        response.set_cookie(
+            LANG_COOKIE,
+            lang,
+            max_age=YEAR,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    session_of(request).rotate()
+    flash(request, "logged_out")
+    return see_other("/login")

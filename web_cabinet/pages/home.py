@@ -1,0 +1,61 @@
+"""The cabinet's home page: the balance (available, pending, reserved), what expires soon and
+when, every card with its status and why, and the history with where each movement came from.
+Read on every view from the hub, which the sync keeps current: what the tills or a 1C accountant
+did shows on the next page view."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bonusbridge.models import CardStatus
+from bonusbridge.services.cabinet import Step, card_choices, expiring_lots, movements_of, next_step
+from web_cabinet.context import LoginRequired, cabinet, customer_id, lang_of, session_of
+from web_cabinet.i18n import translator
+from web_cabinet.pages.display import balance_of, card_rows, history_rows
+from web_cabinet.pages.steps import STEP_URLS
+from web_cabinet.rendering import render, see_other
+from web_cabinet.security import verify_csrf
+
+router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    if not isinstance(session_of(request).get("customer_id"), int):
+        return see_other("/login")
+    return _home(request, customer_id(request))
+
+
+def _home(request: Request, cid: int) -> Response:
+    parts = cabinet(request)
+    required = parts.settings.profile_required_fields
+    with parts.hub.unit_of_work() as uow:
+        customer = uow.customers.get(cid)
+        if customer is None:
+            raise LoginRequired
+        step = next_step(uow.session, customer, required)
+        own = uow.cards.of_customer(cid)
+        usable = [card for card in own if card.status is not CardStatus.BLOCKED]
+        if not usable:
+            return see_other(STEP_URLS[Step.ADD_CARD] if step is Step.ADD_CARD else STEP_URLS[Step.CHOOSE])
+        primary = next((card for card in usable if card.is_primary), usable[0])
+        balance = balance_of(
+            uow, primary.id, now=parts.clock(), expiring_days=parts.settings.expiring_soon_days
+        )
+        soon = expiring_lots(uow.session, [primary.id], now=balance.as_of, horizon=balance.expiring_horizon)
+        history = history_rows(movements_of(uow.session, [card.id for card in own]), own)
+        t = translator(lang_of(request))
+        cards = card_rows(uow, customer, own, own, required, t)
+        offered = len(card_choices(uow.session, customer)) > 1
+        context = {
+            "primary": next(row for row in cards if row["id"] == primary.id),
+            "cards": cards,
+            "balance": balance,
+            "expiring": soon,
+            "history": history,
+            "more_cards": offered,
+            "missing": customer.missing_fields(list(required)),
+        }
+    return render(request, "home.html", context)
