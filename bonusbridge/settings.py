@@ -220,6 +220,11 @@ class Settings(BaseSettings):
         default=SecretStr("dev-only-api-id-secret-change-me"),
         description="Key signing the shop API's opaque ids (cards, customers, holds); random in production.",
     )
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a server process trusts an API key it checked: a revocation takes this long.",
+    )
 
     @field_validator("sms_allowed_countries", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from starlette.routing import Mount
 
 from bonusbridge.errors import BonusBridgeError
 from web_cabinet.api import openapi, problems
+from web_cabinet.api.auth import KeyCache
 from web_cabinet.api.routes import router
 
 PREFIX = "/api/v1"
@@ -42,6 +43,7 @@ def build_api() -> FastAPI:
         servers=[{"url": PREFIX}],
     )
     api.include_router(router)
+    api.state.key_cache = KeyCache()
     api.add_exception_handler(problems.ApiProblem, problems.on_api_problem)
     api.add_exception_handler(BonusBridgeError, problems.on_hub_error)
     api.add_exception_handler(RequestValidationError, problems.on_validation_error)

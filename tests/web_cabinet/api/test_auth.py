@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bonusbridge.models import ApiClient
 from tests.web_cabinet.api.conftest import Api, MakeApi
-from web_cabinet.api.clients import hash_key, revoke_client
+from web_cabinet.api import mount_api
+from web_cabinet.api.clients import create_client, hash_key, revoke_client
 
 CARD = "crd_" + "A" * 24
 HOLD = "hld_" + "A" * 24
@@ -88,13 +91,42 @@ def test_x_api_key_header_works_like_bearer(api, make_card, card_id):
     assert response.status_code == 200
 
 
-def test_a_revoked_key_is_refused(api, db, make_card, card_id):
+def test_a_revoked_key_is_refused_once_the_servers_trust_in_it_has_run_out(
+    api, db, clock, settings, make_card, card_id
+):
+    """A server process trusts a key it checked for ``api_key_cache_seconds``: a revocation takes
+    that long to reach every process, and no longer."""
     path = f"/api/v1/cards/{card_id(make_card())}/balance"
     assert api.http.get(path, headers=api.headers()).status_code == 200
     with db.connect() as conn:
         name = conn.execute(select(ApiClient.name)).scalar_one()
     assert revoke_client(db, name) is True
+    assert api.http.get(path, headers=api.headers()).status_code == 200  # still trusted
+    clock.advance(timedelta(seconds=settings.api_key_cache_seconds))
     assert_problem(api.http.get(path, headers=api.headers()), 401, "api_key_revoked")
+
+
+def test_a_revoked_key_is_refused_at_once_without_the_cache(hub, db, make_card, card_id):
+    hub.settings = hub.settings.model_copy(update={"api_key_cache_seconds": 0})
+    app = FastAPI()
+    app.state.hub = hub
+    mount_api(app)
+    key = create_client(db, "uncached", ("read",))
+    path = f"/api/v1/cards/{card_id(make_card())}/balance"
+    with TestClient(app) as http:
+        assert http.get(path, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert revoke_client(db, "uncached") is True
+        assert_problem(http.get(path, headers={"Authorization": f"Bearer {key}"}), 401, "api_key_revoked")
+
+
+def test_an_unknown_key_is_never_cached(api, db, make_card, card_id):
+    path = f"/api/v1/cards/{card_id(make_card())}/balance"
+    forged = api.key[:-1] + ("A" if api.key[-1] != "A" else "B")
+    for _ in range(2):
+        assert_problem(
+            api.http.get(path, headers={"Authorization": f"Bearer {forged}"}), 401, "invalid_api_key"
+        )
+    assert api.http.get(path, headers=api.headers()).status_code == 200
 
 
 def test_only_the_keys_hash_is_stored_and_use_is_recorded(api, db, clock, make_card, card_id):

@@ -42,8 +42,9 @@ def hold_row_id(request: Request, public_id: str) -> int:
 
 
 def read(request: Request, work: Callable[[LedgerBook], BaseModel]) -> BaseModel:
+    """Run a read on an autocommit connection: no BEGIN and ROLLBACK round trips around it."""
     hub = hub_of(request)
-    with hub.engine.connect() as conn:
+    with hub.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         return work(LedgerBook(conn, now=hub.ledger.clock()))
 
 
