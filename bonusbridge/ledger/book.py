@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, type_coerce
+from sqlalchemy import Connection, Row, bindparam, func, select, type_coerce
 
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
@@ -63,6 +63,41 @@ class _Pick:
 
 #: Cards per query in ``LedgerBook.balances``: each is a bound parameter.
 BALANCES_PER_QUERY = 10_000
+
+
+def _balances_statement() -> Any:
+    """The balance query, built once: constructing it per call cost more than running it.
+
+    Parameters: ``now``, ``horizon`` (now + the "expiring soon" window) and ``card_ids``."""
+    now = bindparam("now", type_=UTCDateTime())
+    horizon = bindparam("horizon", type_=UTCDateTime())
+    free = lots.c.remaining - lots.c.held
+    is_pending = lots.c.available_from > now
+    is_expired = (lots.c.available_from <= now) & (lots.c.expires_at <= now)
+    is_expiring = (lots.c.available_from <= now) & (lots.c.expires_at > now) & (lots.c.expires_at <= horizon)
+
+    def total_of(condition: Any) -> Any:
+        return type_coerce(func.coalesce(func.sum(free).filter(condition), 0), POINTS)
+
+    return (
+        select(
+            balances.c.card_id,
+            balances.c.total,
+            balances.c.held,
+            total_of(is_pending),
+            total_of(is_expired),
+            total_of(is_expiring),
+            type_coerce(func.min(lots.c.expires_at).filter(lots.c.expires_at > now), UTCDateTime()),
+        )
+        .select_from(
+            balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0))
+        )
+        .where(balances.c.card_id.in_(bindparam("card_ids", expanding=True)))
+        .group_by(balances.c.card_id, balances.c.total, balances.c.held)
+    )
+
+
+_BALANCES = _balances_statement()
 
 
 class LedgerBook:
@@ -557,32 +592,7 @@ class LedgerBook:
             return {}
         now = self.now
         horizon = now + expiring_within
-        free = lots.c.remaining - lots.c.held
-        is_pending = lots.c.available_from > now
-        is_expired = (lots.c.available_from <= now) & (lots.c.expires_at <= now)
-        is_expiring = (
-            (lots.c.available_from <= now) & (lots.c.expires_at > now) & (lots.c.expires_at <= horizon)
-        )
-
-        def total_of(condition: Any) -> Any:
-            return type_coerce(func.coalesce(func.sum(free).filter(condition), 0), POINTS)
-
-        rows = self.conn.execute(
-            select(
-                balances.c.card_id,
-                balances.c.total,
-                balances.c.held,
-                total_of(is_pending),
-                total_of(is_expired),
-                total_of(is_expiring),
-                type_coerce(func.min(lots.c.expires_at).filter(lots.c.expires_at > now), UTCDateTime()),
-            )
-            .select_from(
-                balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0))
-            )
-            .where(balances.c.card_id.in_(wanted))
-            .group_by(balances.c.card_id, balances.c.total, balances.c.held)
-        )
+        rows = self.conn.execute(_BALANCES, {"now": now, "horizon": horizon, "card_ids": wanted})
         views = {}
         for card_id, total, held, pending, expired, expiring, next_expiry in rows:
             views[card_id] = BalanceView(
