@@ -68,16 +68,21 @@ class KeyCache:
             self._entries[key_hash] = (principal, until)
 
 
-def _authenticate(request: Request, key: str) -> Principal:
-    hub = hub_of(request)
-    now = hub.ledger.clock()
-    ttl = timedelta(seconds=settings_of(request).api_key_cache_seconds)
+def _trusted(request: Request, key_hash: str) -> Principal | None:
+    """The principal of a key checked recently enough, without touching the database."""
+    if not settings_of(request).api_key_cache_seconds:
+        return None
     cache: KeyCache = request.app.state.key_cache
-    key_hash = hash_key(key)
-    if ttl and (cached := cache.get(key_hash, now)) is not None:
-        return cached
+    return cache.get(key_hash, hub_of(request).ledger.clock())
+
+
+def _authenticate(request: Request, key: str, key_hash: str) -> Principal:
+    """Check the key in the database (a worker thread's job) and remember it when valid."""
+    now = hub_of(request).ledger.clock()
     principal = _look_up(request, key, key_hash, now)
+    ttl = timedelta(seconds=settings_of(request).api_key_cache_seconds)
     if ttl:
+        cache: KeyCache = request.app.state.key_cache
         cache.put(key_hash, principal, now + ttl)
     return principal
 
@@ -120,7 +125,10 @@ def requires(scope: str) -> Callable[..., Awaitable[Principal]]:
         key = bearer.credentials if bearer is not None else api_key
         if not key:
             raise ApiProblem("missing_api_key", "send the API key as a Bearer token", headers=_CHALLENGE)
-        principal = await run_in_threadpool(_authenticate, request, key)
+        key_hash = hash_key(key)
+        principal = _trusted(request, key_hash)
+        if principal is None:
+            principal = await run_in_threadpool(_authenticate, request, key, key_hash)
         if scope not in principal.scopes:
             raise ApiProblem("missing_scope", f"this call needs the {scope!r} scope")
         return principal
