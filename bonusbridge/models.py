@@ -695,3 +695,69 @@ class FormUse(Base):
     kind: Mapped[str] = mapped_column(String(24))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+
+# --- Legacy import ----------------------------------------------------------------------------------
+
+
+class LegacyImportRun(Base):
+    """A legacy-import plan being or having been applied (``bonusbridge migrate apply``)."""
+
+    __tablename__ = "legacy_import_runs"
+
+    plan_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    cards: Mapped[int] = mapped_column(Integer)
+    batches: Mapped[int] = mapped_column(Integer)
+    sources: Mapped[str] = mapped_column(Text)  # JSON: file, program, sha256 per source index
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LegacyImportBatch(Base):
+    """A batch of a plan that is applied: written in the batch's own transaction, so a re-run after
+    a crash skips exactly the batches that landed."""
+
+    __tablename__ = "legacy_import_batches"
+
+    plan_hash: Mapped[str] = mapped_column(ForeignKey("legacy_import_runs.plan_hash"), primary_key=True)
+    batch_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cards: Mapped[int] = mapped_column(Integer)
+    created: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    done_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LegacyImportIssue(Base):
+    """A planned card apply did not create: it exists already (imported before, or created since
+    the plan was made with other data). Never overwritten; listed for staff."""
+
+    __tablename__ = "legacy_import_issues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_hash: Mapped[str] = mapped_column(String(64), index=True)
+    batch_no: Mapped[int] = mapped_column(Integer)
+    program_code: Mapped[str] = mapped_column(String(64))
+    card_number: Mapped[str] = mapped_column(String(64))
+    source: Mapped[int] = mapped_column(Integer)
+    line: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))  # already_imported | changed_since_plan
+    card_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class LegacyCard(Base):
+    """Where an imported card came from (plan, source file index, line) and the owner data and tier
+    its legacy program had: the cabinet's profile pre-fill and the staff's duplicate review."""
+
+    __tablename__ = "legacy_cards"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), primary_key=True)
+    plan_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[int] = mapped_column(Integer)
+    line: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str | None] = mapped_column(String(40))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    middle_name: Mapped[str | None] = mapped_column(String(100))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    email: Mapped[str | None] = mapped_column(String(254))

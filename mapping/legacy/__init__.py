@@ -1,0 +1,1 @@
+"""Per-program mapping files of legacy loyalty exports (YAML) and their loader/validator."""

@@ -1,0 +1,1 @@
+"""Owns the legacy-program import: read exports through their mapping files, plan, report, apply."""
