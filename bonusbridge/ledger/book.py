@@ -100,6 +100,33 @@ def _balances_statement() -> Any:
 _BALANCES = _balances_statement()
 
 
+def balance_query(
+    card_ids: list[int], *, now: datetime, expiring_within: timedelta
+) -> tuple[Any, dict[str, Any]]:
+    """The balance statement and its parameters, for callers running it on a connection of their
+    own (the shop API awaits it on an async connection); ``balance_views`` reads its rows."""
+    return _BALANCES, {"now": now, "horizon": now + expiring_within, "card_ids": sorted(set(card_ids))}
+
+
+def balance_views(rows: Iterable[Any], *, now: datetime, horizon: datetime) -> dict[int, BalanceView]:
+    """Balance views from the balance statement's rows (cards the ledger does not know are absent)."""
+    views = {}
+    for card_id, total, held, pending, expired, expiring, next_expiry in rows:
+        views[card_id] = BalanceView(
+            card_id=card_id,
+            total=total,
+            available=total - held - pending - expired,
+            pending=pending,
+            held=held,
+            expired_unswept=expired,
+            expiring_soon=expiring,
+            expiring_horizon=horizon,
+            next_expiry=next_expiry,
+            as_of=now,
+        )
+    return views
+
+
 class LedgerBook:
     """The ledger's operations on one connection, at one instant ``now``."""
 
@@ -593,21 +620,7 @@ class LedgerBook:
         now = self.now
         horizon = now + expiring_within
         rows = self.conn.execute(_BALANCES, {"now": now, "horizon": horizon, "card_ids": wanted})
-        views = {}
-        for card_id, total, held, pending, expired, expiring, next_expiry in rows:
-            views[card_id] = BalanceView(
-                card_id=card_id,
-                total=total,
-                available=total - held - pending - expired,
-                pending=pending,
-                held=held,
-                expired_unswept=expired,
-                expiring_soon=expiring,
-                expiring_horizon=horizon,
-                next_expiry=next_expiry,
-                as_of=now,
-            )
-        return views
+        return balance_views(rows, now=now, horizon=horizon)
 
     # ================================================================== internals
 
