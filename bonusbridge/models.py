@@ -761,3 +761,146 @@ class LegacyCard(Base):
     middle_name: Mapped[str | None] = mapped_column(String(100))
     birth_date: Mapped[date | None] = mapped_column(Date)
     email: Mapped[str | None] = mapped_column(String(254))
+
+
+# --- Merges and drift -------------------------------------------------------------------------------
+
+
+class CardMerge(Base):
+    """A decision to merge cards into one: whose, which card absorbed which, who decided, and
+    whether (and by whom) it was undone. Written in the transaction of the merge by every path
+    (the cabinet's ``choose_primary``, staff's ``reconciliation.merges.merge_cards``)."""
+
+    __tablename__ = "card_merges"
+    __table_args__ = (UniqueConstraint("origin", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    primary_card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    # The card that was primary before (None: none was), so an unmerge gives the flag back.
+    previous_primary_card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    primary_was_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The primary card had no owner and staff bound it for the merge: an unmerge unbinds it.
+    primary_bound_for_merge: Mapped[bool] = mapped_column(Boolean, default=False)
+    origin: Mapped[Origin] = mapped_column(_enum(Origin, "origin"))
+    key: Mapped[str] = mapped_column(String(200))  # the merge's idempotency key (per origin)
+    actor: Mapped[str | None] = mapped_column(String(100))  # None: the customer in the cabinet
+    reason: Mapped[str | None] = mapped_column(Text)
+    points_moved: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    unmerged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unmerged_by: Mapped[str | None] = mapped_column(String(100))
+    unmerge_reason: Mapped[str | None] = mapped_column(Text)
+    unmerge_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class CardMergeItem(Base):
+    """One card a merge absorbed: the points moved and the card's state before, to restore it."""
+
+    __tablename__ = "card_merge_items"
+    __table_args__ = (UniqueConstraint("merge_id", "card_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    merge_id: Mapped[int] = mapped_column(ForeignKey("card_merges.id"))
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    points_moved: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"))
+    # The ledger operation of the transfer (None: the card had nothing to move).
+    transfer_operation_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_operations.id"))
+    transfer_key: Mapped[str] = mapped_column(String(220))
+    status_before: Mapped[CardStatus] = mapped_column(_enum(CardStatus, "card_status"))
+    status_reason_before: Mapped[str | None] = mapped_column(Text)
+    merged_into_before: Mapped[int | None] = mapped_column(Integer)
+    was_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    customer_before: Mapped[int | None] = mapped_column(Integer)  # None: staff bound it for the merge
+    points_restored: Mapped[Decimal | None] = mapped_column(Points)
+
+
+class DriftReport(Base):
+    """One comparison of the hub with 1C (``bonusbridge reconcile balances`` or the nightly task),
+    kept with its findings; ``repaired_*`` says whether correcting movements were posted, and who
+    confirmed them."""
+
+    __tablename__ = "drift_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trigger: Mapped[str] = mapped_column(String(16))  # cli | nightly | staff
+    profile: Mapped[str] = mapped_column(String(16))
+    checked_cards: Mapped[int] = mapped_column(Integer, default=0)
+    checked_customers: Mapped[int] = mapped_column(Integer, default=0)
+    differences: Mapped[int] = mapped_column(Integer, default=0)
+    missing_in_onec: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[str | None] = mapped_column(Text)  # JSON list: what could not be compared
+    summary: Mapped[str] = mapped_column(Text, default="")  # personal data masked
+    repaired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    repaired_by: Mapped[str | None] = mapped_column(String(100))
+    repaired_items: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DriftItem(Base):
+    """One thing a drift report found: the entity, the field, the hub's value and 1C's (as text),
+    and the correcting movement posted for it, if any."""
+
+    __tablename__ = "drift_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("drift_reports.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))  # card_balance | partner_balance | card_field | …
+    entity: Mapped[str] = mapped_column(String(16))  # card | customer
+    hub_id: Mapped[int] = mapped_column(Integer)
+    onec_ref: Mapped[str | None] = mapped_column(String(36))
+    field: Mapped[str] = mapped_column(String(40))
+    hub_value: Mapped[str | None] = mapped_column(Text)
+    onec_value: Mapped[str | None] = mapped_column(Text)
+    repair_movement_id: Mapped[int | None] = mapped_column(ForeignKey("movements.id"))
+
+
+# --- Staff ------------------------------------------------------------------------------------------
+
+
+class StaffUser(Base):
+    """A member of staff who may open the staff pages (``bonusbridge staff create``). The password
+    is kept only as scrypt with a salt of its own; ``roles`` is a comma-separated subset of
+    ``viewer``, ``migration``, ``admin``. A disabled user is kept for the audit, never deleted."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    roles: Mapped[str] = mapped_column(String(100))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffLoginAttempt(Base):
+    """One staff login attempt: the login limiter's memory (failures per login and per IP)."""
+
+    __tablename__ = "staff_login_attempts"
+    __table_args__ = (
+        Index("ix_staff_login_attempts_login_at", "login", "at"),
+        Index("ix_staff_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ProgressSnapshot(Base):
+    """Seed 004's goal, one row a day: active cards and how many of them are bound to a customer
+    with a verified phone (``reconciliation.progress.record_progress``)."""
+
+    __tablename__ = "progress_snapshots"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    active_cards: Mapped[int] = mapped_column(Integer)
+    bound_verified: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- Points engine ----------------------------------------------------------------------------------

@@ -226,6 +226,37 @@ class Settings(BaseSettings):
         description="How long a server process trusts an API key it checked: a revocation takes this long.",
     )
 
+    # --- Reconciliation (merges, drift against 1C) --------------------------------------------------
+    reconcile_nightly_hour_utc: int = Field(
+        default=0,
+        ge=0,
+        le=23,
+        description="Hour (UTC) of the nightly drift report against 1C (00:15 UTC is 03:15 in Moscow).",
+    )
+    reconcile_nightly_minute: int = Field(
+        default=15, ge=0, le=59, description="Minute of the nightly drift report."
+    )
+
+    # --- Staff pages --------------------------------------------------------------------------------
+    staff_session_secret: SecretStr = Field(
+        default=SecretStr("dev-only-staff-session-secret-change-me"),
+        description="Key signing staff session cookies (not the customers'); long and random in production.",
+    )
+    staff_session_max_age_seconds: int = Field(
+        default=1800, ge=60, description="A staff session ends this long after the last page view."
+    )
+    staff_login_max_failures: int = Field(
+        default=5, ge=1, description="Failed staff logins per login name within the window before a pause."
+    )
+    staff_login_max_failures_per_ip: int = Field(
+        default=20, ge=1, description="Failed staff logins per IP address within the window before a pause."
+    )
+    staff_login_window_seconds: int = Field(
+        default=900, ge=60, description="Window of the staff login limits (and how long the pause lasts)."
+    )
+
+    # --- Points engine ------------------------------------------------------------------------------
+
     @field_validator("sms_allowed_countries", mode="before")
     @classmethod
     def _split_countries(cls, value: object) -> object:

@@ -55,6 +55,19 @@ TEMPLATES = {
             },
         ),
         Template(
+            # The migration's announcement (``bonusbridge migrate notify``): a service message about
+            # the card's terms, sent to unverified legacy phones too, so it names no card or balance.
+            "program_announcement",
+            SmsKind.TRANSACTIONAL,
+            {
+                "ru": "Добрострой: скидки по картам заменяются бонусами. Подтвердите телефон и заполните "
+                "анкету в личном кабинете на сайте, чтобы тратить баллы; до этого они только копятся.",
+                "en": "Dobrostroy: card discounts are replaced by bonus points. Verify your phone and fill "
+                "in your profile in the personal cabinet on the website to spend them; until then they "
+                "only accrue.",
+            },
+        ),
+        Template(
             "points_expiring",
             SmsKind.MARKETING,
             {

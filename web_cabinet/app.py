@@ -26,6 +26,7 @@ from web_cabinet.pages import cards, chrome, home, login, profile
 from web_cabinet.rendering import render, see_other
 from web_cabinet.security import CsrfRefused, SecurityHeaders, SessionExpired
 from web_cabinet.sessions import SessionCodec, SessionMiddleware
+from web_cabinet.staff import mount_staff
 
 STATIC = Path(__file__).parent / "static"
 
@@ -62,6 +63,7 @@ def create_app(
     for module in (login, cards, profile, home, chrome):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    mount_staff(app)  # the staff pages under /staff
     app.router.routes.extend(sms_routes(sms))
     _handle_page_errors(app)
     mount_api(app)

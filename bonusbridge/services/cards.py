@@ -33,7 +33,7 @@ from bonusbridge.actors import Actor, Permission
 from bonusbridge.ledger import statements as sql
 from bonusbridge.ledger.intents import check_key, fingerprint
 from bonusbridge.ledger.statements import POINTS, movements, operations
-from bonusbridge.models import Card, CardStatus, Customer, Origin
+from bonusbridge.models import Card, CardMerge, CardMergeItem, CardStatus, Customer, Origin
 from bonusbridge.services import queries
 from bonusbridge.settings import get_settings
 from bonusbridge.unit_of_work import UnitOfWork
@@ -202,7 +202,7 @@ def choose_primary(
     digest = fingerprint(
         CHOOSE_PRIMARY, {"customer_id": customer_id, "card_id": card_id, "actor": actor_name}
     )
-    earlier = _find_operation(uow.session, origin, key)
+    earlier = find_operation(uow.session, origin, key)
     if earlier is not None:
         return _replay(uow.session, earlier, digest, key, origin, customer_id, card_id)
 
@@ -222,23 +222,93 @@ def choose_primary(
     held = queries.live_holds(session, [card.id for card in others], now=uow.clock())
     if held:
         raise errors.CardHasPendingHold(held[0].card_id, held[0].amount, held[0].until)
-    merge_keys = {card.id: check_key(f"{key}/merge/{card.id}") for card in others}
+    for card in others:  # refuse a key too long for its transfers before claiming it
+        check_key(f"{key}/merge/{card.id}")
 
-    if not _claim_operation(uow, origin, key, digest, actor_name):
+    if not claim_operation(uow, origin, key, digest, actor_name, kind=CHOOSE_PRIMARY):
         # Another transaction committed this key after our first look: that one did the work.
-        earlier = _find_operation(session, origin, key)
+        earlier = find_operation(session, origin, key)
         assert earlier is not None
         return _replay(session, earlier, digest, key, origin, customer_id, card_id)
 
+    merge = merge_locked(
+        uow, customer_id, chosen, others, cards, key=key, origin=origin, actor=actor_name, note=None
+    )
+    moved = merge.points_moved if merge is not None else ZERO
+    return PrimaryChoice(customer_id, chosen.id, tuple(card.id for card in others), moved)
+
+
+def merge_locked(
+    uow: UnitOfWork,
+    customer_id: int,
+    chosen: Card,
+    others: Sequence[Card],
+    cards: Sequence[Card],
+    *,
+    key: str,
+    origin: Origin,
+    actor: str | None,
+    note: str | None,
+    bound_for_merge: Sequence[int] = (),
+) -> CardMerge | None:
+    """The merge engine every path shares (the cabinet's ``choose_primary``, staff's
+    ``reconciliation.merges.merge_cards``): move each of ``others``' points to ``chosen`` (one
+    ledger transfer per card, key ``<key>/merge/<card id>``, each lot keeping its expiry date),
+    block them with ``status_reason`` "merged into <number>", point them at ``chosen`` by
+    ``merged_into_id``, make ``chosen`` the customer's only primary card, and record the decision
+    (``CardMerge`` with one ``CardMergeItem`` per absorbed card, holding its state before, so an
+    unmerge can restore it). Returns the record, or None when there was nothing to absorb.
+
+    The caller has checked everything and claimed its idempotency key; the customer's card rows
+    (``cards``, all of them) and the balances of ``chosen`` and ``others`` are locked.
+    ``bound_for_merge``: cards that had no owner and were bound to the customer for this merge
+    (their ``customer_before`` is None, so an unmerge unbinds them again)."""
+    session = uow.session
+    previous_primary = next((card.id for card in cards if card.is_primary), None)
+    record = None
+    items: dict[int, CardMergeItem] = {}
+    if others:
+        record = CardMerge(
+            customer_id=customer_id,
+            primary_card_id=chosen.id,
+            previous_primary_card_id=previous_primary,
+            primary_was_primary=chosen.is_primary,
+            primary_bound_for_merge=chosen.id in bound_for_merge,
+            origin=origin,
+            key=key,
+            actor=actor,
+            reason=note,
+            points_moved=ZERO,
+            decided_at=uow.clock(),
+        )
+        session.add(record)
+        session.flush()
+        for card in others:
+            items[card.id] = CardMergeItem(
+                merge_id=record.id,
+                card_id=card.id,
+                points_moved=ZERO,
+                transfer_key=f"{key}/merge/{card.id}",
+                status_before=card.status,
+                status_reason_before=card.status_reason,
+                merged_into_before=card.merged_into_id,
+                was_primary=card.is_primary,
+                customer_before=None if card.id in bound_for_merge else customer_id,
+            )
+        session.add_all(items.values())
     reason = f"merged into {chosen.number}"
     book = uow.ledger
     moved = ZERO
     for card in others:
-        record = book.transfer(
-            card.id, chosen.id, None, key=merge_keys[card.id], origin=origin, actor=actor_name, reason=reason
+        transfer_key = check_key(f"{key}/merge/{card.id}")
+        transfer = book.transfer(
+            card.id, chosen.id, None, key=transfer_key, origin=origin, actor=actor, reason=reason
         )
-        if record is not None:
-            moved += record.amount
+        if transfer is not None:
+            moved += transfer.amount
+            items[card.id].points_moved = transfer.amount
+            found = _find_operation_id(session, origin, transfer_key)
+            items[card.id].transfer_operation_id = found
     # Each card is written once (one outbox message each); the old primary loses its flag before
     # the chosen card gets it, as the partial unique index on (customer_id) WHERE is_primary wants.
     for card in others:
@@ -256,16 +326,26 @@ def choose_primary(
         chosen.is_primary = True
         chosen.changed_by = origin
         session.flush()
-    return PrimaryChoice(customer_id, chosen.id, tuple(card.id for card in others), moved)
+    if record is not None:
+        record.points_moved = moved
+        session.flush()
+    return record
 
 
-def _find_operation(session: Session, origin: Origin, key: str) -> tuple[str, str] | None:
+def _find_operation_id(session: Session, origin: Origin, key: str) -> int | None:
+    row = session.execute(sql.FIND_OPERATION, {"b_origin": origin, "b_key": key}).first()
+    return None if row is None else int(row.id)
+
+
+def find_operation(session: Session, origin: Origin, key: str) -> tuple[str, str] | None:
     """The kind and fingerprint of the operation that used ``key``, if one did."""
     row = session.execute(sql.FIND_OPERATION, {"b_origin": origin, "b_key": key}).first()
     return None if row is None else (row.kind, row.fingerprint)
 
 
-def _claim_operation(uow: UnitOfWork, origin: Origin, key: str, digest: str, actor: str | None) -> bool:
+def claim_operation(
+    uow: UnitOfWork, origin: Origin, key: str, digest: str, actor: str | None, *, kind: str
+) -> bool:
     """Record the key the way the ledger records its own; False when it is already taken."""
     conn = uow.session.connection()
     operation_id = conn.execute(
@@ -273,7 +353,7 @@ def _claim_operation(uow: UnitOfWork, origin: Origin, key: str, digest: str, act
         {
             "origin": origin,
             "idempotency_key": key,
-            "kind": CHOOSE_PRIMARY,
+            "kind": kind,
             "fingerprint": digest,
             "actor": actor,
             "created_at": uow.clock(),

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from bonusbridge.actors import Actor, Permission
 from bonusbridge.app import build_hub
 from bonusbridge.settings import settings_or_exit
 from mapping.legacy.spec import MappingFileError
+from reconciliation import merges
 from reconciliation.legacy.applier import PlanInvalid, apply_plan, read_plan
+from reconciliation.legacy.notify import DEFAULT_CAMPAIGN, NotifyRefused, notify_import
 from reconciliation.legacy.planner import BATCH_SIZE, PlanError, make_plan
 
 app = typer.Typer(help="Legacy loyalty programs: plan an import, then apply it.", no_args_is_help=True)
@@ -85,6 +89,17 @@ def apply(
     ],
     jobs: Annotated[int, typer.Option(min=1, max=8, help="Batches at once (PostgreSQL).")] = 2,
     pause: Annotated[float, typer.Option(min=0.0, help="Seconds to wait after each batch.")] = 0.0,
+    auto_merge: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--auto-merge",
+            help="Merge duplicates now instead of waiting for the customer: program=<code> or "
+            "group=<id> (as in report.csv); repeatable.",
+        ),
+    ] = None,
+    merged_by: Annotated[
+        str, typer.Option("--merged-by", help="Staff name recorded on auto-merges.")
+    ] = "migration",
 ) -> None:
     """Apply a plan in batches; safe to run again after any interruption (done batches are skipped)."""
     try:
@@ -92,6 +107,13 @@ def apply(
     except PlanInvalid as exc:
         typer.echo(f"migrate apply: {exc}", err=True)
         raise typer.Exit(2) from None
+    to_merge: dict[str, list[tuple[str, ...]]] = {}
+    if auto_merge:
+        try:
+            to_merge = merges.select_groups(merges.phone_groups_of_plan(plan_dir), auto_merge)
+        except (merges.InvalidMergeRequest, OSError) as exc:
+            typer.echo(f"migrate apply: {exc}", err=True)
+            raise typer.Exit(2) from None
     engine = build_hub(settings_or_exit()).engine
     with typer.progressbar(length=header["cards"], label="applying", file=None) as bar:
         try:
@@ -121,5 +143,62 @@ def apply(
         f"done before; {result.created} cards created, {result.skipped} left alone "
         f"({changed} changed since planning) — see {issues_path}"
     )
+    if to_merge:
+        staff = Actor(merged_by, frozenset({Permission.MERGE}))
+        outcomes = merges.auto_merge_groups(
+            engine,
+            to_merge,
+            actor=staff,
+            reason=f"auto-merge at import (plan {result.plan_hash[:12]}: {', '.join(auto_merge or [])})",
+            key_prefix=f"auto-merge:{result.plan_hash[:16]}",
+        )
+        merged = [o for o in outcomes if o.merge_id is not None]
+        for outcome in outcomes:
+            if outcome.skipped:
+                typer.echo(f"  group {outcome.group}: not merged, {outcome.skipped}")
+        typer.echo(
+            f"auto-merge: {len(merged)} of {len(outcomes)} groups merged "
+            f"({sum(1 for o in merged if o.replayed)} before), "
+            f"{sum((o.points_moved for o in merged), Decimal(0))} points moved"
+        )
     if changed:
         raise typer.Exit(1)
+
+
+@app.command("notify")
+def notify(
+    plan: Annotated[str, typer.Argument(help="The applied plan: its folder, or its hash (8+ characters).")],
+    per_minute: Annotated[
+        int | None, typer.Option("--per-minute", min=1, help="At most this many SMS a minute (spaced).")
+    ] = None,
+    campaign: Annotated[
+        str, typer.Option(help="Campaign name: a phone is told once per campaign.")
+    ] = DEFAULT_CAMPAIGN,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count only; queue nothing.")] = False,
+) -> None:
+    """Queue the SMS announcing the bonus program to the import's phones, once per phone (resumable)."""
+    plan_hash = plan
+    if Path(plan).is_dir():
+        try:
+            plan_hash = read_plan(Path(plan), verify=False)["plan_hash"]
+        except (PlanInvalid, KeyError) as exc:
+            typer.echo(f"migrate notify: {exc}", err=True)
+            raise typer.Exit(2) from None
+    settings = settings_or_exit()
+    engine = build_hub(settings).engine
+    try:
+        result = notify_import(
+            engine, settings, plan_hash, campaign=campaign, per_minute=per_minute, dry_run=dry_run
+        )
+    except NotifyRefused as exc:
+        typer.echo(f"migrate notify: {exc}", err=True)
+        raise typer.Exit(2) from None
+    invalid = ", ".join(f"{k} {v}" for k, v in sorted(result.invalid_reasons.items())) or "none"
+    verb = "would queue" if dry_run else "queued"
+    typer.echo(
+        f"plan {result.plan_hash[:12]}, campaign {result.campaign}: {result.cards} cards, "
+        f"{result.phones} phones; {verb} {result.queued}, {result.already_queued} queued before; "
+        f"{result.invalid_phones} invalid phones ({invalid}), {result.no_phone} cards without a phone"
+    )
+    if result.first_at is not None and result.last_at is not None:
+        typer.echo(f"sending from {result.first_at:%Y-%m-%d %H:%M} to {result.last_at:%Y-%m-%d %H:%M} UTC")

@@ -32,7 +32,7 @@ def write_reports(
 
     with (out / "report.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["kind", "group", "program", "file", "line", "card_number", "detail"])
+        writer.writerow(["kind", "group", "program", "file", "card_number", "line", "detail"])
         for stat in header["stats"]:
             writer.writerow(["program", "", stat["code"], " ".join(stat["files"]), "", "", _stat_text(stat)])
             for reason, count in sorted(stat["invalid_phones"].items()):

@@ -37,6 +37,9 @@ VERSION = re.compile(r'name="version" value="(\d+)"')
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(
+        # The pages send a code's SMS in-process on the memory broker; with a real one they hand it
+        # to Celery (tested on its own in test_login.py), and no worker runs here to send it.
+        broker_url="memory://",
         sms_gateway="console",
         sms_console_file=str(tmp_path / "sms-outbox.jsonl"),
         otp_secret="cabinet-test-otp-secret",

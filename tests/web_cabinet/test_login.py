@@ -231,3 +231,26 @@ def test_the_dev_page_shows_the_code_a_browser_test_reads(client, settings):
     ask_code(client)
     messages = client.get("/dev/sms?format=json").json()
     assert messages[0]["phone"] == PHONE and last_code(settings) in messages[0]["text"]
+
+
+def test_with_a_real_broker_the_codes_sms_goes_to_a_celery_worker(monkeypatch, settings, hub, clock):
+    """Behind RabbitMQ the page does not send in its own process: it hands the queued SMS to the
+    ``bonusbridge.sms.send`` task (once, after the code is committed) and answers at once."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from bonusbridge.models import SmsMessage
+    from sms import tasks
+    from web_cabinet.app import create_app
+
+    handed: list[int] = []
+    monkeypatch.setattr(tasks.send, "delay", lambda message_id: handed.append(message_id))
+    amqp = settings.model_copy(update={"broker_url": "amqp://guest:guest@127.0.0.1:5672//"})
+    client = TestClient(
+        create_app(amqp, hub=hub, clock=clock), base_url="https://cabinet.test", follow_redirects=False
+    )
+    assert ask_code(client).status_code == 303
+    with hub.engine.connect() as conn:
+        queued = conn.execute(select(SmsMessage.id, SmsMessage.status)).all()
+    assert [row.id for row in queued] == handed and len(handed) == 1
+    assert queued[0].status == "queued" and sms_count(settings) == 0  # nothing sent in-process

@@ -104,6 +104,13 @@ def test_examples_are_planned_with_every_rejection_reported(tmp_path: Path) -> N
     groups = {(r["kind"], r["group"]) for r in report if r["group"]}
     assert groups == {("phone_group", "P1"), ("phone_group", "P2"), ("number_group", "N1")}
     assert all("+7916" not in r["detail"] for r in report)  # phones masked in reports
+    members = [r for r in report if r["group"]]
+    # each card under its own header: the export's line number, and the card number as exported
+    assert all(r["line"].isdigit() and int(r["line"]) >= 2 and r["card_number"] for r in members)
+    shared = [r for r in members if r["kind"] == "number_group"]
+    assert shared and all(
+        r["detail"] == f"card number {r['card_number']} in several programs" for r in shared
+    )
 
 
 def test_report_html_is_self_contained_with_a_chart(tmp_path: Path) -> None:
