@@ -904,3 +904,56 @@ class ProgressSnapshot(Base):
 
 
 # --- Points engine ----------------------------------------------------------------------------------
+
+
+class PointsProgramVersion(Base):
+    """One version of the points program's rules (``bonusbridge.points.program.ProgramRules`` as
+    JSON), in force from ``effective_from`` until the next version's: a receipt is computed with
+    the version in force at its date. Versions are only added, never edited."""
+
+    __tablename__ = "points_program_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)
+    rules: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class PointsCampaign(Base):
+    """A campaign multiplying earned points (``bonusbridge.points.program.Campaign`` as JSON) over
+    ``[starts_at, ends_at)``, on some weekdays and hours, for some items and customers."""
+
+    __tablename__ = "points_campaigns"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="period_not_empty"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rules: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100))
+
+
+class PointsReceipt(Base):
+    """A receipt the engine accrued for (one per shop order): the rules' version, and each line's
+    net amount and exact points, so a return reverses the returned lines' points in proportion."""
+
+    __tablename__ = "points_receipts"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("api_orders.id"), primary_key=True)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("points_program_versions.id"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lines: Mapped[str] = mapped_column(Text)  # JSON: [{sku, quantity, net, points, returned}]
+
+
+class PointsReminder(Base):
+    """When a card's owner was last reminded of usable points about to expire: the next reminder
+    waits a whole period after it, even if the threshold is reached again meanwhile (seed 003)."""
+
+    __tablename__ = "points_reminders"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), primary_key=True)
+    last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

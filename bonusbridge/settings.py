@@ -256,6 +256,17 @@ class Settings(BaseSettings):
     )
 
     # --- Points engine ------------------------------------------------------------------------------
+    points_currency: str = Field(
+        default="RUB",
+        pattern=r"^[A-Z]{3}$",
+        description="Currency of the default program version (used until `bonusbridge points version add`).",
+    )
+    points_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a process quotes with the program versions and campaigns it loaded "
+        "before checking for new ones: a new campaign takes this long to reach every till.",
+    )
 
     @field_validator("sms_allowed_countries", mode="before")
     @classmethod

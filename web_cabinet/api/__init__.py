@@ -18,16 +18,57 @@ PREFIX = "/api/v1"
 
 DESCRIPTION = """\
 The shop's side of BonusBridge: find a card or customer, read a balance, quote a basket, hold and
-capture points at checkout, accrue points for a paid order and refund it.
+capture points at checkout, accrue points for a paid order or receipt, refund or return it; and the
+tills' quote, so a 1C till and the website compute points with the same rules.
 
 * **Keys.** Send `Authorization: Bearer <key>` (or `X-API-Key`). Keys are per client and scoped:
-  `read`, `quote`, `checkout`, `accrue`, `refund`; each operation names the scope it needs.
+  `read`, `quote`, `checkout`, `accrue`, `refund`, `till`; each operation names the scope it needs.
 * **Amounts** (points and money) are decimal strings with at most two decimals, never JSON numbers.
 * **Writes** need an `Idempotency-Key` header. A retry with the same key and body gets the first
   answer again (header `Idempotent-Replayed: true`); the same key with another body is refused
   with `idempotency_conflict`. Refused writes change nothing and may be retried.
 * **Errors** are `application/problem+json` (RFC 9457) with a stable `code`.
 * **Ids** of cards, customers and holds are opaque; phones and card numbers only travel in bodies.
+
+## For 1C developers: the till's quote
+
+A till asks the hub what a receipt earns and how many points may pay for it with one HTTP call,
+`POST /api/v1/onec/quote`, from the 1C HTTP client (`Новый HTTPСоединение(Сервер, 443, , , , 5,
+Новый ЗащищенноеСоединениеOpenSSL)`; `Новый HTTPЗапрос("/api/v1/onec/quote", Заголовки)`,
+`УстановитьТелоИзСтроки(ЗаписатьJSON(...), "UTF-8")`, `ОтправитьДляОбработки`). It computes with the
+same function as the website's `/quotes`: the program version in force at the receipt's time, its
+campaigns, the customer's birthday and first purchase.
+
+**Headers**: `Authorization: Bearer <key>` (a key with scope `till`: `bonusbridge api-clients create
+till-shop-12 --scopes till`), `Content-Type: application/json`. No `Idempotency-Key`: a quote
+writes nothing, so the till may repeat it freely (e.g. after each scanned line).
+
+**Body** (every amount a string with a dot, never a JSON number; 1C's `Формат(Сумма, "ЧРД=.; ЧГ=0")`):
+
+```json
+{"card_number": "2000 0000 0001", "at": "2026-12-03T14:05:00+03:00", "currency": "RUB",
+ "vouchers": "0", "points_to_spend": "0",
+ "lines": [{"sku": "00-00012345", "quantity": "2", "price": "450.00", "discount": "50.00",
+            "category": "cement", "brand": "M500", "vat_rate": "20"}]}
+```
+
+`card_number` as scanned (spaces, dashes and Cyrillic look-alike letters are fine; when several
+legacy programs issued the number, the primary card is taken); `at` the receipt's time with its
+offset (1C dates carry none: add the base's offset, e.g. `+03:00`); `quantity` up to 3 decimals;
+`price` per unit with VAT; `discount` on the whole line; `category`/`brand` as the program's
+exclusions and campaigns name them; `vouchers` the coupons and gift cards paying the receipt;
+`points_to_spend` the points the customer pays with (they earn nothing when the program says so).
+
+**Answer** (200): `points_earned` (print it), `lines[]` with each line's `points`, `multiplier` and
+the `rules` that applied, `max_spend_points` / `max_spend_value` (the most the customer may pay
+with points; 0 with `spend_refused`: `accumulation_only`, `blocked`, `below_threshold`,
+`below_minimum_order`), `available`, `balance_after_max_spend` (0 when the program spends the whole
+balance), `rule` (print it: "100 points = 1.00 RUB") and `program_version`. Errors are problem+json:
+`unknown_card` (404), `invalid_basket`, `unknown_currency`, `before_program_start`,
+`validation_error` (422, with `errors[].location` such as `body.lines.3.price`).
+
+The till then posts its receipt to 1C as before; the sync brings it to the hub, or the website
+posts its own paid orders to `POST /receipts` (and returns to `POST /receipts/{id}/returns`).
 """
 
 

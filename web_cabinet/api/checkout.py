@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.ledger.records import HoldRecord
 from bonusbridge.ledger.statements import holds
-from bonusbridge.settings import Settings
+from bonusbridge.points.program import ProgramRules
 from web_cabinet.api import orders
 from web_cabinet.api.idempotency import Write
 from web_cabinet.api.orders import Order
@@ -47,7 +47,7 @@ def owned_hold(conn: Connection, client_id: int, hold_id: int) -> tuple[HoldReco
 def hold(
     book: LedgerBook,
     write: Write,
-    settings: Settings,
+    rules: ProgramRules,
     *,
     card_id: int,
     reference: str,
@@ -57,12 +57,14 @@ def hold(
     order = orders.open_order(book, write, reference, card_id)
     if order.total is not None:
         raise ApiProblem("order_already_accrued", f"order {reference!r} is paid and accrued: no new holds")
-    limit = orders.max_spend(total, orders.MAX_TOTAL, settings) - orders.points_reserved(book.conn, order)
+    limit = orders.max_spend(total, orders.MAX_TOTAL, rules) - orders.points_reserved(book.conn, order)
     if points > limit:
+        share = (
+            f"{rules.max_spend_share:%} of the order" if rules.max_spend_share is not None else "the order"
+        )
         raise ApiProblem(
             "spend_limit_exceeded",
-            f"points may pay at most {settings.api_max_spend_share:%} of the order: "
-            f"{max(limit, orders.ZERO):.2f} more points at most",
+            f"points may pay at most {share}: {max(limit, orders.ZERO):.2f} more points at most",
         )
     record = book.hold(
         card_id, points, key=f"{write.ledger_key}:hold", origin=orders.ORIGIN, document=order.document

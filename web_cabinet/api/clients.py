@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from bonusbridge.models import ApiClient, utcnow
 
 #: What a client may be allowed to do; each endpoint names the one it needs.
-SCOPES = ("read", "quote", "checkout", "accrue", "refund")
+SCOPES = ("read", "quote", "checkout", "accrue", "refund", "till")
 KEY_PATTERN = re.compile(r"bb_(?P<prefix>[0-9a-f]{12})_[A-Za-z0-9_-]{43}")
 
 

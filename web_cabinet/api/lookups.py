@@ -1,4 +1,4 @@
-"""Read-only answers: cards by number, customers by phone, a card's balance, a basket's quote.
+"""Read-only answers: cards by number, customers by phone, a card's balance (quotes: ``engine``).
 
 Phones and card numbers arrive in POST bodies only: a URL ends up in proxy and server logs, and
 both identify a person.
@@ -7,7 +7,6 @@ both identify a person.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Connection, Row, Select, select
 from sqlalchemy.orm import Session
@@ -16,7 +15,6 @@ from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.models import Card, CardStatus, Customer, Program
 from bonusbridge.privacy import mask_card_number
 from bonusbridge.settings import Settings
-from bonusbridge.types import CENT
 from mapping.phones import normalize_phone
 from web_cabinet.api import ids, orders, schemas
 from web_cabinet.api.cardnumbers import normalize_card_number, normalized_column
@@ -97,39 +95,4 @@ def balance(book: LedgerBook, card_id: int, public_id: str, expiring_within: tim
         expiring_until=view.expiring_horizon,
         next_expiry=view.next_expiry,
         as_of=view.as_of,
-    )
-
-
-def basket_total(lines: list[schemas.BasketLine]) -> Decimal:
-    total = Decimal(0)
-    for number, line in enumerate(lines):
-        gross = (line.price * line.quantity).quantize(CENT, ROUND_HALF_UP)
-        if line.discount > gross:
-            raise ApiProblem(
-                "invalid_basket", f"line {number} ({line.sku}): the discount exceeds the line's price"
-            )
-        total += gross - line.discount
-    if total > orders.MAX_TOTAL:
-        raise ApiProblem("invalid_basket", "the basket's total exceeds the largest storable amount")
-    return total.quantize(CENT)
-
-
-def quote(
-    book: LedgerBook, card_id: int, public_id: str, lines: list[schemas.BasketLine], settings: Settings
-) -> schemas.QuoteOut:
-    status = orders.card_status(book.conn, card_id)
-    total = basket_total(lines)
-    available = book.balance(card_id).available
-    refused = None if status is CardStatus.ACTIVE else status.value
-    spendable = orders.ZERO if refused else orders.max_spend(total, available, settings)
-    earned = orders.points_for(total, settings)
-    return schemas.QuoteOut(
-        card_id=public_id,
-        order_total=total,
-        points_earned=earned,
-        points_earned_value=orders.value_of(earned, settings),
-        max_spend_points=spendable,
-        max_spend_value=orders.value_of(spendable, settings),
-        available=available,
-        spend_refused=refused,
     )

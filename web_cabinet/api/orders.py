@@ -20,7 +20,7 @@ from bonusbridge import errors
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.ledger.statements import POINTS, cards, holds, movements
 from bonusbridge.models import ApiOrder, CardStatus, HoldStatus, Origin
-from bonusbridge.settings import Settings
+from bonusbridge.points.program import ProgramRules
 from bonusbridge.types import CENT
 from web_cabinet.api.idempotency import Write
 from web_cabinet.api.problems import ApiProblem
@@ -147,19 +147,25 @@ def points_accrued(conn: Connection, order: Order) -> Decimal:
     return Decimal(value)
 
 
-def max_spend(total: Decimal, available: Decimal, settings: Settings) -> Decimal:
-    """The most points that may pay for an order of ``total``: its spend share, and what is there."""
-    by_share = (total * settings.api_max_spend_share / settings.api_point_value).quantize(CENT, ROUND_DOWN)
-    return max(min(available, by_share), ZERO)
+def max_spend(total: Decimal, available: Decimal, rules: ProgramRules) -> Decimal:
+    """The most points that may pay for an order of ``total`` under the program's per-order limits
+    (share of the order, absolute maximum, the order itself), and what is there."""
+    limit = min(available, total / rules.point_value)
+    if rules.max_spend_share is not None:
+        limit = min(limit, total * rules.max_spend_share / rules.point_value)
+    if rules.max_spend_points is not None:
+        limit = min(limit, rules.max_spend_points)
+    return max(limit.quantize(CENT, ROUND_DOWN), ZERO)
 
 
-def points_for(amount: Decimal, settings: Settings) -> Decimal:
-    """The simple earn rate (the points-engine issue replaces it): points per currency unit paid."""
-    return (amount * settings.api_points_per_currency_unit).quantize(CENT, ROUND_DOWN)
+def points_for(amount: Decimal, rules: ProgramRules) -> Decimal:
+    """The program's base earn rate on an amount paid (``/accruals`` knows no lines, so no item
+    rules or campaigns: ``/receipts`` applies those)."""
+    return (amount * rules.earn_rate).quantize(CENT, ROUND_DOWN)
 
 
-def value_of(points: Decimal, settings: Settings) -> Decimal:
-    return (points * settings.api_point_value).quantize(CENT, ROUND_HALF_UP)
+def value_of(points: Decimal, rules: ProgramRules) -> Decimal:
+    return (points * rules.point_value).quantize(CENT, ROUND_HALF_UP)
 
 
 # --- accrual --------------------------------------------------------------------------------------
@@ -173,14 +179,14 @@ class Accrued:
 
 
 def accrue(
-    book: LedgerBook, write: Write, settings: Settings, *, card_id: int, reference: str, total: Decimal
+    book: LedgerBook, write: Write, rules: ProgramRules, *, card_id: int, reference: str, total: Decimal
 ) -> Accrued:
     """Accrue points for a paid order, on the part of ``total`` paid with money."""
     order = open_order(book, write, reference, card_id)
     if order.total is not None:
         raise ApiProblem("order_already_accrued", f"order {reference!r} already had its points accrued")
     spent = points_spent(book.conn, order)
-    points = points_for(max(total - value_of(spent, settings), ZERO), settings)
+    points = points_for(max(total - value_of(spent, rules), ZERO), rules)
     movement_id = None
     if points > 0:
         record = book.accrue(
@@ -222,7 +228,7 @@ def _reversed_so_far(conn: Connection, movement_id: int) -> Decimal:
     return abs(Decimal(value)).quantize(CENT)
 
 
-def _capture_movements(conn: Connection, order: Order) -> list[tuple[int, Decimal]]:
+def capture_movements(conn: Connection, order: Order) -> list[tuple[int, Decimal]]:
     rows = conn.execute(
         select(movements.c.id, movements.c.amount)
         .join(holds, holds.c.capture_movement_id == movements.c.id)
@@ -232,7 +238,7 @@ def _capture_movements(conn: Connection, order: Order) -> list[tuple[int, Decima
     return [(movement_id, abs(Decimal(amount))) for movement_id, amount in rows]
 
 
-def _reverse_share(
+def reverse_share(
     book: LedgerBook,
     write: Write,
     movement_id: int,
@@ -276,15 +282,15 @@ def refund(book: LedgerBook, write: Write, *, reference: str, amount: Decimal) -
     reason = f"refund of shop order {reference}"
     returned = sum(
         (
-            _reverse_share(book, write, movement_id, spent, share, full, "return", reason)
-            for movement_id, spent in _capture_movements(book.conn, order)
+            reverse_share(book, write, movement_id, spent, share, full, "return", reason)
+            for movement_id, spent in capture_movements(book.conn, order)
         ),
         ZERO,
     )
     reversed_points = ZERO
     if order.accrual_movement_id is not None:
         accrued = points_accrued(book.conn, order)
-        reversed_points = _reverse_share(
+        reversed_points = reverse_share(
             book, write, order.accrual_movement_id, accrued, share, full, "reverse", reason
         )
     book.conn.execute(update(ApiOrder).where(ApiOrder.id == order.id).values(refunded=refunded))

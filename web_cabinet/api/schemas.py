@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
@@ -66,6 +66,13 @@ Amount = Annotated[
     PlainSerializer(_two_places, return_type=str),
     WithJsonSchema({"type": "string", "pattern": SIGNED_PATTERN, "examples": ["150.00"]}),
 ]
+VatRate = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string(r"^(0|[1-9][0-9]?)(\.[0-9]{1,2})?$", 2)),
+    PlainSerializer(_two_places, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^(0|[1-9][0-9]?)(\.[0-9]{1,2})?$", "examples": ["20"]}),
+]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 CardId = Annotated[str, Field(pattern=ids.pattern("card"), description="Opaque card id.")]
 HoldId = Annotated[str, Field(pattern=ids.pattern("hold"), description="Opaque hold id.")]
 OrderId = Annotated[str, Field(pattern=ORDER_PATTERN, description="The shop's own order number.")]
@@ -130,24 +137,71 @@ class BalanceOut(BaseModel):
 class BasketLine(Body):
     sku: str = Field(min_length=1, max_length=64)
     quantity: Quantity
-    price: NonNegativeAmount = Field(description="Unit price.")
+    price: NonNegativeAmount = Field(description="Unit price, VAT included.")
     discount: NonNegativeAmount = Field(default=Decimal("0"), description="Discount on the whole line.")
+    category: str | None = Field(
+        default=None, max_length=100, description="Item category (exclusions, campaigns)."
+    )
+    brand: str | None = Field(default=None, max_length=100, description="Item brand (exclusions, campaigns).")
+    vat_rate: VatRate = Field(default=Decimal("0"), description='VAT rate in percent, e.g. "20".')
 
 
-class QuoteIn(Body):
+class Advantages(Body):
+    at: datetime | None = Field(
+        default=None,
+        description="When the purchase happens (with offset); default now. Rules in force then apply.",
+    )
+    currency: Currency | None = Field(default=None, description="ISO 4217; default the program's.")
+    vouchers: NonNegativeAmount = Field(
+        default=Decimal("0"), description="Coupons and gift cards paying part of the basket."
+    )
+
+
+class QuoteIn(Advantages):
     card_id: CardId
     lines: list[BasketLine] = Field(min_length=1, max_length=500)
+    points_to_spend: NonNegativeAmount = Field(
+        default=Decimal("0"), description="Points the customer means to pay with (they may earn nothing)."
+    )
+
+
+class TillQuoteIn(Advantages):
+    card_number: str = Field(min_length=1, max_length=64, description="As scanned or typed at the till.")
+    lines: list[BasketLine] = Field(min_length=1, max_length=500)
+    points_to_spend: NonNegativeAmount = Field(
+        default=Decimal("0"), description="Points the customer pays with."
+    )
+
+
+class LineOut(BaseModel):
+    sku: str
+    amount: Amount = Field(description="The line after its discount.")
+    base: Amount = Field(description="What earns points: net of VAT and advantages, per the program.")
+    multiplier: str = Field(description="The combined multiplier applied, a decimal string.")
+    points: Amount
+    rules: list[str] = Field(description="Why: the earn rate, exclusions, multipliers that applied.")
 
 
 class QuoteOut(BaseModel):
     card_id: str
     order_total: Amount = Field(description="Sum of the lines after discounts.")
-    points_earned: Amount = Field(description="Points the order earns if paid in full with money.")
+    points_earned: Amount = Field(description="Points the order earns (paid with money, less advantages).")
     points_earned_value: Amount = Field(description="What those points will be worth in currency.")
     max_spend_points: Amount = Field(description="Most points that may pay for this order.")
     max_spend_value: Amount = Field(description="What those points are worth in currency.")
     available: Amount
-    spend_refused: str | None = Field(description="Why no points may be spent (a problem code), if so.")
+    spend_refused: str | None = Field(
+        description="Why no points may be spent (a card status, below_threshold, below_minimum_order), if so."
+    )
+    balance_after_max_spend: Amount = Field(
+        description="The balance after spending max_spend_points: 0 when partial spending is off."
+    )
+    currency: str
+    rule: str = Field(description='The spending rule to print, e.g. "100 points = 1.00 RUB".')
+    program_version: int | None = Field(
+        description="The program version whose rules applied (null: default)."
+    )
+    lines: list[LineOut]
 
 
 # --- checkout -------------------------------------------------------------------------------------
@@ -215,3 +269,54 @@ class OrderOut(BaseModel):
     refunded_total: Amount
     points_accrued: Amount
     points_spent: Amount
+
+
+# --- receipts (the points engine) -----------------------------------------------------------------
+
+
+class ReceiptIn(Advantages):
+    lang: Literal["ru", "en", "fr"] = Field(default="ru", description="Language of `print_lines`.")
+    card_id: CardId
+    receipt_id: OrderId = Field(
+        description="The shop's order (or till receipt) number: points once per receipt."
+    )
+    lines: list[BasketLine] = Field(min_length=1, max_length=500)
+
+
+class ReceiptOut(BaseModel):
+    receipt_id: str
+    card_id: str
+    order_total: Amount
+    points_spent: Amount = Field(description="Points captured for this order (checkout holds).")
+    points_accrued: Amount
+    available_from: datetime = Field(description="When the accrued points become spendable.")
+    expires_at: datetime | None = Field(description="When they expire; null: never.")
+    program_version: int | None
+    lines: list[LineOut]
+    balance: Amount = Field(description="The card's points after this receipt (available and pending).")
+    print_lines: list[str] = Field(
+        description="What the receipt prints: points earned and redeemed, their expiry, the new balance, "
+        "the rule (e.g. 300 points = 3.00 RUB off), in `lang`."
+    )
+    replayed: bool = False
+
+
+class ReturnLine(Body):
+    line: int = Field(ge=0, le=499, description="Index of the receipt's line (0-based, as sent).")
+    quantity: Quantity
+
+
+class ReturnIn(Body):
+    lines: list[ReturnLine] = Field(min_length=1, max_length=500)
+
+
+class ReturnOut(BaseModel):
+    receipt_id: str
+    amount: Amount = Field(description="Money value of the returned lines.")
+    refunded_total: Amount
+    order_total: Amount
+    points_reversed: Amount = Field(description="Accrued points taken back (those of the returned lines).")
+    points_returned: Amount = Field(
+        description="Spent points given back, in proportion to the money returned."
+    )
+    replayed: bool = False

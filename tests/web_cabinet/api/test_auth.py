@@ -42,6 +42,21 @@ ENDPOINTS = [
     ("POST", f"/holds/{HOLD}/void", None, "checkout", True),
     ("POST", "/accruals", {"card_id": CARD, "order_id": "A", "order_total": "10"}, "accrue", True),
     ("POST", "/refunds", {"order_id": "A", "amount": "1"}, "refund", True),
+    (
+        "POST",
+        "/receipts",
+        {"card_id": CARD, "receipt_id": "R", "lines": [{"sku": "x", "quantity": "1", "price": "1"}]},
+        "accrue",
+        True,
+    ),
+    ("POST", "/receipts/R/returns", {"lines": [{"line": 0, "quantity": "1"}]}, "refund", True),
+    (
+        "POST",
+        "/onec/quote",
+        {"card_number": "1", "lines": [{"sku": "x", "quantity": "1", "price": "1"}]},
+        "till",
+        False,
+    ),
 ]
 IDS = [f"{method} {path}" for method, path, *_ in ENDPOINTS]
 
@@ -78,7 +93,7 @@ def test_every_endpoint_refuses_without_a_valid_key(api, method, path, body, sco
 
 @pytest.mark.parametrize(("method", "path", "body", "scope", "write"), ENDPOINTS, ids=IDS)
 def test_every_endpoint_needs_its_scope(make_api: MakeApi, method, path, body, scope, write):
-    others = ",".join(s for s in ("read", "quote", "checkout", "accrue", "refund") if s != scope)
+    others = ",".join(s for s in ("read", "quote", "checkout", "accrue", "refund", "till") if s != scope)
     lacking = make_api(others)
     body_ = assert_problem(call(lacking, method, path, body, lacking.headers()), 403, "missing_scope")
     assert scope in str(body_["detail"])

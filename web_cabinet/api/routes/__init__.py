@@ -1,4 +1,5 @@
-"""The ``/api/v1`` endpoints, thin HTTP shells over ``lookups``, ``checkout`` and ``orders``.
+"""The ``/api/v1`` endpoints, thin HTTP shells over ``lookups``, ``checkout``, ``orders`` and
+``engine`` (the points engine).
 
 Each declares the scope it needs and every problem it can answer with, so the OpenAPI document is
 the contract (schemathesis holds the implementation to it).
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web_cabinet.api.routes import checkout, orders, reading
+from web_cabinet.api.routes import checkout, orders, points, reading
 
 router = APIRouter()
-for module in (reading, checkout, orders):
+for module in (reading, checkout, orders, points):
     router.include_router(module.router)

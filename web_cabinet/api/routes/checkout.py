@@ -11,7 +11,6 @@ from pydantic import BaseModel
 from bonusbridge.ledger.book import LedgerBook
 from web_cabinet.api import checkout, schemas
 from web_cabinet.api.auth import Principal, requires
-from web_cabinet.api.deps import settings_of
 from web_cabinet.api.idempotency import IdempotencyKey, Write
 from web_cabinet.api.problems import responses
 from web_cabinet.api.routes import shared
@@ -49,13 +48,13 @@ def create_hold(
 ) -> JSONResponse:
     """Points stay on the card as `held` until captured or voided; a hold not captured within its
     time to live is released. Scope `checkout`."""
-    row_id, settings = shared.card_row_id(request, body.card_id), settings_of(request)
+    row_id = shared.card_row_id(request, body.card_id)
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
         record, order = checkout.hold(
             book,
             write,
-            settings,
+            shared.program(request, book.conn).version_at(book.now).rules,
             card_id=row_id,
             reference=body.order_id,
             points=body.points,

@@ -11,7 +11,6 @@ from pydantic import BaseModel
 from bonusbridge.ledger.book import LedgerBook
 from web_cabinet.api import orders, schemas
 from web_cabinet.api.auth import Principal, requires
-from web_cabinet.api.deps import settings_of
 from web_cabinet.api.idempotency import IdempotencyKey, Write
 from web_cabinet.api.problems import responses
 from web_cabinet.api.routes import shared
@@ -42,14 +41,16 @@ def accrue(
     idempotency_key: IdempotencyKey,
     client: Annotated[Principal, Depends(requires("accrue"))],
 ) -> JSONResponse:
-    """Points at the simple rate on the part of the total paid with money (the total less the value
+    """Points at the program's base earn rate (no item rules: `/receipts` applies those) on the
+    part of the total paid with money (the total less the value
     of the points captured for the order), once per order. Accumulation-only cards accrue too.
     Scope `accrue`."""
-    row_id, settings = shared.card_row_id(request, body.card_id), settings_of(request)
+    row_id = shared.card_row_id(request, body.card_id)
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
+        rules = shared.program(request, book.conn).version_at(book.now).rules
         done = orders.accrue(
-            book, write, settings, card_id=row_id, reference=body.order_id, total=body.order_total
+            book, write, rules, card_id=row_id, reference=body.order_id, total=body.order_total
         )
         return 201, schemas.AccrualOut(
             order_id=body.order_id,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from bonusbridge.ledger.book import LedgerBook
-from web_cabinet.api import ids, lookups, orders, schemas
+from web_cabinet.api import engine, ids, lookups, orders, schemas
 from web_cabinet.api.auth import Principal, requires
 from web_cabinet.api.deps import hub_of, id_secret, settings_of
 from web_cabinet.api.problems import ApiProblem, responses
@@ -68,17 +69,25 @@ def card_balance(
     "/quotes",
     response_model=schemas.QuoteOut,
     summary="Points a basket earns and may spend",
-    responses=responses("unknown_card", "invalid_basket"),
+    responses=responses("unknown_card", "invalid_basket", "unknown_currency", "before_program_start"),
     tags=["checkout"],
 )
 def quote(
     request: Request, body: schemas.QuoteIn, _: Annotated[Principal, Depends(requires("quote"))]
-) -> BaseModel:
-    """The simple earn rate on the basket's total, and the most points that may pay for it: the
-    available balance, at most the spend share of the order, none on an accumulation-only or
-    blocked card. Scope `quote`."""
-    row_id, settings = shared.card_row_id(request, body.card_id), settings_of(request)
-    return shared.read(request, lambda book: lookups.quote(book, row_id, body.card_id, body.lines, settings))
+) -> Response:
+    """The points engine's quote, with the program version in force at `at` (default now): what each
+    line earns and why (earn base, exclusions, discounted items, birthday, first purchase and campaign
+    multipliers), the total, and the most points that may pay for the basket — the available
+    balance, from the spend threshold on, at most the per-order maximum and the order itself, none
+    below the minimum order or on an accumulation-only or blocked card. `points_to_spend` and
+    `vouchers` lower the earn base when the program says advantages earn nothing. Scope `quote`."""
+    row_id = shared.card_row_id(request, body.card_id)
+
+    def work(book: LedgerBook) -> BaseModel:
+        program = shared.program(request, book.conn)
+        return engine.quote_card(book, program, row_id, body.card_id, body.lines, body, body.points_to_spend)
+
+    return shared.serialized(shared.read(request, work))
 
 
 @router.get(

@@ -1,0 +1,1 @@
+"""The points engine: versioned program rules and campaigns, and what a basket earns and may spend."""

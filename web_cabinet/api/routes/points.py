@@ -1,0 +1,164 @@
+"""The points engine's endpoints: a paid receipt, its returns (scopes `accrue`, `refund`), and the
+tills' quote (scope `till`), which runs the same function as `/quotes`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from bonusbridge.ledger.book import LedgerBook
+from bonusbridge.points import receipt_text
+from web_cabinet.api import engine, ids, orders, schemas
+from web_cabinet.api.auth import Principal, requires
+from web_cabinet.api.deps import id_secret
+from web_cabinet.api.idempotency import IdempotencyKey, Write
+from web_cabinet.api.problems import responses
+from web_cabinet.api.routes import shared
+
+router = APIRouter()
+ReceiptPath = Annotated[str, Path(pattern=schemas.ORDER_PATTERN, description="The receipt's number.")]
+
+
+@router.post(
+    "/receipts",
+    response_model=schemas.ReceiptOut,
+    status_code=201,
+    summary="Apply a paid receipt: accrue its points",
+    responses={
+        201: {"headers": shared.REPLAY_DOC},
+        **responses(
+            "unknown_card",
+            "card_blocked",
+            "order_card_mismatch",
+            "order_already_accrued",
+            "invalid_basket",
+            "unknown_currency",
+            "before_program_start",
+            "invalid_dates",
+            "idempotency_conflict",
+        ),
+    },
+    tags=["orders"],
+)
+def apply_receipt(
+    request: Request,
+    body: schemas.ReceiptIn,
+    idempotency_key: IdempotencyKey,
+    client: Annotated[Principal, Depends(requires("accrue"))],
+) -> JSONResponse:
+    """Accrue the points the engine quotes for the receipt's lines, with the rules in force at its
+    date (`at`, default now), once per receipt: points spent on it at checkout (captured holds of
+    the same `receipt_id`) and `vouchers` earn nothing when the program says so. The points become
+    spendable after the program's pending period and expire after its validity. Scope `accrue`."""
+    row_id = shared.card_row_id(request, body.card_id)
+
+    def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
+        program = shared.program(request, book.conn)
+        done, computed, available_from, expires_at = engine.apply_receipt(
+            book, write, program, card_id=row_id, body=body
+        )
+        rules = program.version_at(body.at or book.now).rules
+        view = book.balance(row_id)
+        balance = view.available + view.pending
+        facts = receipt_text.ReceiptFacts(
+            earned=done.accrued,
+            deducted=done.spent,
+            balance=balance,
+            point_value=rules.point_value,
+            currency=rules.currency,
+            time_zone=rules.time_zone,
+            expires_at=expires_at,
+            available_from=available_from,
+            now=book.now,
+            threshold=rules.spend_threshold,
+        )
+        return 201, schemas.ReceiptOut(
+            receipt_id=body.receipt_id,
+            card_id=body.card_id,
+            order_total=computed.total,
+            points_spent=done.spent,
+            points_accrued=done.accrued,
+            available_from=available_from,
+            expires_at=expires_at,
+            program_version=computed.version_id,
+            lines=engine.lines_out(computed),
+            balance=balance,
+            print_lines=receipt_text.lines(facts, body.lang),
+        )
+
+    return shared.write(request, client, idempotency_key, "receipt", body.model_dump(mode="json"), work)
+
+
+@router.post(
+    "/receipts/{receipt_id}/returns",
+    response_model=schemas.ReturnOut,
+    status_code=201,
+    summary="Return lines of a receipt (a credit note)",
+    responses={
+        201: {"headers": shared.REPLAY_DOC},
+        **responses(
+            "unknown_order",
+            "order_not_accrued",
+            "invalid_return",
+            "insufficient_balance",
+            "card_blocked",
+            "idempotency_conflict",
+        ),
+    },
+    tags=["orders"],
+)
+def return_lines(
+    request: Request,
+    receipt_id: ReceiptPath,
+    body: schemas.ReturnIn,
+    idempotency_key: IdempotencyKey,
+    client: Annotated[Principal, Depends(requires("refund"))],
+) -> JSONResponse:
+    """Takes back the points the returned lines earned (in proportion to the quantity returned) and
+    gives back the points spent on the receipt in proportion to the money returned; returning every
+    line leaves the balance as it was before the receipt. Returning more than was bought is refused
+    (`invalid_return`). Scope `refund`."""
+
+    def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
+        program = shared.program(request, book.conn)
+        before = orders.find_order(book.conn, write.client.client_id, receipt_id)
+        done = engine.return_lines(book, write, program, reference=receipt_id, body=body)
+        assert done.order.total is not None and before is not None
+        return 201, schemas.ReturnOut(
+            receipt_id=receipt_id,
+            amount=done.refunded_total - before.refunded,
+            refunded_total=done.refunded_total,
+            order_total=done.order.total,
+            points_reversed=done.reversed_accrual,
+            points_returned=done.returned_spent,
+        )
+
+    fingerprinted = {"receipt_id": receipt_id, **body.model_dump(mode="json")}
+    return shared.write(request, client, idempotency_key, "return", fingerprinted, work)
+
+
+@router.post(
+    "/onec/quote",
+    response_model=schemas.QuoteOut,
+    summary="The tills' quote (1C HTTP service call)",
+    responses=responses(
+        "unknown_card", "invalid_card_number", "invalid_basket", "unknown_currency", "before_program_start"
+    ),
+    tags=["1C tills"],
+)
+def till_quote(
+    request: Request, body: schemas.TillQuoteIn, _: Annotated[Principal, Depends(requires("till"))]
+) -> Response:
+    """The same quote as `/quotes`, for a till: the card by the number it scanned. See *For 1C
+    developers* in the API's description. Scope `till`."""
+
+    def work(book: LedgerBook) -> BaseModel:
+        card_id = engine.till_card(book.conn, body.card_number)
+        program = shared.program(request, book.conn)
+        public_id = ids.encode("card", card_id, id_secret(request))
+        return engine.quote_card(book, program, card_id, public_id, body.lines, body, body.points_to_spend)
+
+    return shared.serialized(shared.read(request, work))
