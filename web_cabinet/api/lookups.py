@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, Select, select
 from sqlalchemy.orm import Session
 
 from bonusbridge.ledger.book import LedgerBook
+from bonusbridge.ledger.records import BalanceView
 from bonusbridge.models import Card, CardStatus, Customer, Program
 from bonusbridge.privacy import mask_card_number
 from bonusbridge.settings import Settings
@@ -83,7 +84,10 @@ def find_customers(
 
 def balance(book: LedgerBook, card_id: int, public_id: str, expiring_within: timedelta) -> schemas.BalanceOut:
     status = orders.card_status(book.conn, card_id)
-    view = book.balance(card_id, expiring_within=expiring_within)
+    return balance_out(public_id, status, book.balance(card_id, expiring_within=expiring_within))
+
+
+def balance_out(public_id: str, status: CardStatus, view: BalanceView) -> schemas.BalanceOut:
     return schemas.BalanceOut(
         card_id=public_id,
         status=status.value,

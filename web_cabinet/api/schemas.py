@@ -11,7 +11,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 from web_cabinet.api import ids
 
@@ -73,6 +81,17 @@ VatRate = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^(0|[1-9][0-9]?)(\.[0-9]{1,2})?$", "examples": ["20"]}),
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
+
+
+def _plausible_moment(value: datetime) -> datetime:
+    """A purchase's moment within years 2000-2999: far dates cannot be a receipt's, and at the
+    calendar's ends the engine's date arithmetic (months of validity, local days) would overflow."""
+    if not 2000 <= value.year <= 2999:
+        raise ValueError("a purchase date must be between the years 2000 and 2999")
+    return value
+
+
+Moment = Annotated[datetime, AfterValidator(_plausible_moment)]
 CardId = Annotated[str, Field(pattern=ids.pattern("card"), description="Opaque card id.")]
 HoldId = Annotated[str, Field(pattern=ids.pattern("hold"), description="Opaque hold id.")]
 OrderId = Annotated[str, Field(pattern=ORDER_PATTERN, description="The shop's own order number.")]
@@ -147,9 +166,10 @@ class BasketLine(Body):
 
 
 class Advantages(Body):
-    at: datetime | None = Field(
+    at: Moment | None = Field(
         default=None,
-        description="When the purchase happens (with offset); default now. Rules in force then apply.",
+        description="When the purchase happens (with offset, years 2000-2999); default now. Rules in force "
+        "then apply.",
     )
     currency: Currency | None = Field(default=None, description="ISO 4217; default the program's.")
     vouchers: NonNegativeAmount = Field(

@@ -88,6 +88,10 @@ def test_quote_refusals_of_the_engine(api, program, make_card, card_id, clock):
     )
     negative = {"sku": "x", "quantity": "-1", "price": "1.00"}
     assert_problem(api.read("/quotes", {"card_id": card, "lines": [negative]}), 422, "validation_error")
+    for far in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"):  # found by schemathesis: a 500
+        assert_problem(
+            api.read("/quotes", {"card_id": card, "lines": LINES, "at": far}), 422, "validation_error"
+        )
     negative = {"sku": "x", "quantity": "1", "price": "-1.00"}
     assert_problem(api.read("/quotes", {"card_id": card, "lines": [negative]}), 422, "validation_error")
 

@@ -4,6 +4,7 @@ document declares. Bounded: a few examples per operation, the whole module in we
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import schemathesis
@@ -44,7 +45,8 @@ schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _document_only()
 
 @schema.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=int(os.environ.get("BONUSBRIDGE_SCHEMATHESIS_EXAMPLES", "25")),
+    derandomize=os.environ.get("BONUSBRIDGE_SCHEMATHESIS_EXAMPLES") is None,  # CI: reproducible
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,

@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
+from bonusbridge.ledger import async_reads
 from bonusbridge.ledger.book import LedgerBook
 from web_cabinet.api import engine, ids, lookups, orders, schemas
 from web_cabinet.api.auth import Principal, requires
@@ -56,13 +58,27 @@ def search_customers(
     responses=responses("unknown_card"),
     tags=["cards"],
 )
-def card_balance(
+async def card_balance(
     request: Request, card_id: shared.CardPath, _: Annotated[Principal, Depends(requires("read"))]
 ) -> BaseModel:
-    """Available, pending, held and expiring-soon points. Scope `read`."""
+    """Available, pending, held and expiring-soon points. Scope `read`.
+
+    The call a checkout page makes most: on PostgreSQL it is awaited on the hub's asyncio engine
+    (``ledger.async_reads``, the ledger's own statement), with no worker thread; on SQLite the
+    ledger's read runs in a worker thread."""
     row_id = shared.card_row_id(request, card_id)
-    within = hub_of(request).ledger.expiring_within
-    return shared.read(request, lambda book: lookups.balance(book, row_id, card_id, within))
+    hub = hub_of(request)
+    within = hub.ledger.expiring_within
+    async_engine = hub.async_engine
+    if async_engine is None:
+        return await run_in_threadpool(
+            shared.read, request, lambda book: lookups.balance(book, row_id, card_id, within)
+        )
+    async with async_engine.connect() as conn:
+        found = await async_reads.card_balance(conn, row_id, now=hub.ledger.clock(), expiring_within=within)
+    if found is None:
+        raise ApiProblem("unknown_card", "no such card")
+    return lookups.balance_out(card_id, *found)
 
 
 @router.post(
