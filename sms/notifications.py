@@ -38,6 +38,8 @@ from bonusbridge.models import (
     SmsMessage,
     SyncCursor,
 )
+from bonusbridge.points import reminders as points_reminders
+from bonusbridge.points import store as points_store
 from bonusbridge.privacy import mask_card_number
 from bonusbridge.settings import Settings
 from sms.outbox import SmsKind, queue_sms
@@ -207,6 +209,40 @@ class Notifier:
                     date=day.strftime("%d.%m.%Y"),
                 )
                 queued += int(message is not None)
+            session.commit()
+        return queued
+
+    def scan_program_reminders(self) -> int:
+        """Seed 003's reminder: usable points at the spend threshold, some expiring within the
+        program's horizon, at most once every ``reminder_period_months`` per card. Who is due is the
+        points engine's rule (``bonusbridge.points.reminders``); the reminder is marked sent in the
+        transaction that queues its SMS, so a crash neither loses nor repeats it."""
+        now = self.clock()
+        queued = 0
+        with self.session_factory() as session:
+            conn = session.connection()
+            rules = points_store.load(conn, self.settings).version_at(now).rules
+            for due in points_reminders.due(conn, rules, now):
+                card = session.get(Card, due.card_id)
+                if card is None or card.customer_id is None or card.status == CardStatus.BLOCKED:
+                    continue
+                customer = session.get(Customer, card.customer_id)
+                if customer is None:
+                    continue
+                zone = _zone(customer.time_zone, self.settings.sms_default_time_zone)
+                message = self.notify(
+                    session,
+                    customer,
+                    "points_reminder",
+                    key=f"reminder:{card.id}:{now.astimezone(zone).date().isoformat()}",
+                    usable=_points(due.usable),
+                    amount=_points(due.expiring),
+                    card=mask_card_number(card.number),
+                    date=due.first_expiry.astimezone(zone).strftime("%d.%m.%Y"),
+                )
+                if message is not None:
+                    points_reminders.mark_sent(conn, card.id, now)
+                    queued += 1
             session.commit()
         return queued
 

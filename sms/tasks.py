@@ -70,4 +70,5 @@ def notify_movements() -> int:
 @shared_task(name="bonusbridge.sms.remind")  # type: ignore[untyped-decorator]
 def remind() -> int:
     parts = current_sms()
-    return parts.notifier.scan_expiring() + parts.notifier.scan_incomplete_profiles()
+    notifier = parts.notifier
+    return notifier.scan_program_reminders() + notifier.scan_expiring() + notifier.scan_incomplete_profiles()

@@ -68,6 +68,17 @@ TEMPLATES = {
             },
         ),
         Template(
+            # The program's periodic reminder (seed 003): usable points and what expires first.
+            "points_reminder",
+            SmsKind.MARKETING,
+            {
+                "ru": "На карте {card} {usable} бонусов, из них {amount} сгорят {date}. Потратьте их при "
+                "следующей покупке!",
+                "en": "Card {card} holds {usable} bonus points; {amount} of them expire on {date}. Spend "
+                "them on your next purchase!",
+            },
+        ),
+        Template(
             "points_expiring",
             SmsKind.MARKETING,
             {

@@ -242,3 +242,58 @@ def test_owners_of_accumulation_only_cards_are_reminded_monthly_to_fill_the_prof
     noon.advance(timedelta(days=31))
     assert n.scan_incomplete_profiles() == 1
     assert all(m.template == "fill_profile" and "25" in (m.body or "") for m in messages(db))
+
+
+def test_the_programs_reminder_goes_once_per_period_to_cards_at_the_threshold(db, noon, make_card):
+    """Seed 003's rule through the notifier: 300 usable points (threshold 200), 100 of them expiring
+    within a month; reminded now, not again before the 3-month period is over, then again."""
+    from bonusbridge.points import store
+    from bonusbridge.settings import load_settings
+
+    with db.begin() as conn:
+        store.add_version(
+            conn,
+            load_settings(),
+            {
+                "effective_from": (noon.now - timedelta(days=1)).isoformat(),
+                "spend_threshold": "200",
+                "reminder_period_months": 3,
+                "reminder_horizon_months": 1,
+            },
+            now=noon.now - timedelta(days=2),
+            actor="test",
+        )
+    ledger = LedgerService(db, clock=noon)
+    at_threshold, below = make_card(), make_card()
+    customer_with_card(db, at_threshold, consent=True)
+    customer_with_card(db, below, consent=True, phone="+79031112233")
+    ledger.accrue(
+        at_threshold, Decimal("100"), key="soon", origin=Origin.ONEC, expires_at=noon.now + timedelta(days=20)
+    )
+    ledger.accrue(
+        at_threshold,
+        Decimal("200"),
+        key="late",
+        origin=Origin.ONEC,
+        expires_at=noon.now + timedelta(days=300),
+    )
+    ledger.accrue(
+        below, Decimal("150"), key="b", origin=Origin.ONEC, expires_at=noon.now + timedelta(days=20)
+    )
+    n = notifier(db, noon)
+    assert n.scan_program_reminders() == 1
+    assert n.scan_program_reminders() == 0
+    (message,) = messages(db)
+    assert message.template == "points_reminder" and message.kind == "marketing"
+    assert "300 бонусов" in (message.body or "") and "100" in (message.body or "")
+    noon.advance(timedelta(days=62))  # two months later: still within the period
+    ledger.accrue(
+        at_threshold, Decimal("50"), key="more", origin=Origin.ONEC, expires_at=noon.now + timedelta(days=20)
+    )
+    assert n.scan_program_reminders() == 0
+    noon.advance(timedelta(days=31))  # the period is over (and those 50 expired meanwhile)
+    assert n.scan_program_reminders() == 0  # nothing usable expires within the horizon now
+    ledger.accrue(
+        at_threshold, Decimal("40"), key="again", origin=Origin.ONEC, expires_at=noon.now + timedelta(days=20)
+    )
+    assert n.scan_program_reminders() == 1
