@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
-from bonusbridge.ledger.book import LedgerBook, _Pick
+from bonusbridge.ledger.book import LedgerBook, LotPart
 from bonusbridge.ledger.intents import check_key, fingerprint
 from bonusbridge.ledger.statements import POINTS, hold_allocations, holds, lot_allocations, lots, movements
 from bonusbridge.models import (
@@ -363,78 +363,10 @@ def _items(session: Session, merge_id: int) -> list[CardMergeItem]:
 # --------------------------------------------------------------------------- unmerge
 
 
-class _UnmergeBook(LedgerBook):
-    """The ledger plus one operation it lacks: moving given lots back to a card, dates kept."""
-
-    def transfer_lots(
-        self,
-        from_card_id: int,
-        to_card_id: int,
-        parts: Sequence[_Pick],
-        *,
-        key: str,
-        origin: Origin,
-        actor: str | None,
-        reason: str | None,
-    ) -> int | None:
-        """Move ``parts`` (lot id, amount, dates) from one card to another as one transfer; the
-        target gets one lot per part with the same ``available_from`` and ``expires_at``. Returns
-        the incoming movement's id (None: nothing to move). Idempotent per (origin, key)."""
-        total = sum((part.amount for part in parts), ZERO)
-        claim = self._claim(
-            "transfer_lots",
-            key,
-            origin,
-            actor,
-            from_card_id=from_card_id,
-            to_card_id=to_card_id,
-            lots=[[part.lot_id, str(part.amount)] for part in parts],
-            reason=reason,
-        )
-        if claim.replayed:
-            found = self._movement_rows(claim.operation_id)
-            return found[1].id if found else None
-        if total == 0:
-            return None
-        states = self._lock_cards(from_card_id, to_card_id)
-        self._refuse_blocked(from_card_id, states[from_card_id])
-        self._refuse_blocked(to_card_id, states[to_card_id])
-        outgoing = self._insert_movement(
-            claim.operation_id,
-            from_card_id,
-            MovementKind.TRANSFER_OUT,
-            -total,
-            origin,
-            key,
-            actor=actor,
-            reason=reason,
-            counterpart_card_id=to_card_id,
-        )
-        incoming = self._insert_movement(
-            claim.operation_id,
-            to_card_id,
-            MovementKind.TRANSFER_IN,
-            total,
-            origin,
-            key,
-            actor=actor,
-            reason=reason,
-            counterpart_card_id=from_card_id,
-        )
-        self._consume(from_card_id, outgoing.id, list(parts))
-        self._insert_lots(
-            to_card_id,
-            incoming.id,
-            [(part.amount, part.available_from, part.expires_at, part.lot_id) for part in parts],
-        )
-        self._change_totals(to_card_id, total=total)
-        return incoming.id
-
-
 @dataclass
 class _Plan:
     item: CardMergeItem
-    parts: list[_Pick]
+    parts: list[LotPart]
     restorable: Decimal
     spent: Decimal
     expired: Decimal
@@ -499,7 +431,7 @@ def unmerge(
     if primary.status is CardStatus.BLOCKED:
         raise PrimaryCardBlocked(merge_id, primary.id)
     queries.lock_balances(session, card_ids)
-    book = _UnmergeBook(session.connection(), now=uow.clock(), hold_ttl=uow.hold_ttl)
+    book = LedgerBook(session.connection(), now=uow.clock(), hold_ttl=uow.hold_ttl)
     plans = [_plan(session, book.now, record.primary_card_id, item) for item in items]
     held = sum((plan.held for plan in plans), ZERO)
     if held > 0:
@@ -615,7 +547,7 @@ def _plan(session: Session, now: datetime, primary_id: int, item: CardMergeItem)
                 .group_by(hold_allocations.c.lot_id)
             )
         }
-    parts: list[_Pick] = []
+    parts: list[LotPart] = []
     expired = written_off
     held = ZERO
     consumed = ZERO
@@ -629,7 +561,7 @@ def _plan(session: Session, now: datetime, primary_id: int, item: CardMergeItem)
         if row.expires_at is not None and row.expires_at <= now:
             expired += free
             continue
-        parts.append(_Pick(row.id, free, row.available_from, row.expires_at))
+        parts.append(LotPart(row.id, free, row.available_from, row.expires_at))
     restorable = sum((part.amount for part in parts), ZERO)
     spent = consumed - written_off
     return _Plan(item, parts, restorable, spent, expired, held)

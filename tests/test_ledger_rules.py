@@ -268,6 +268,42 @@ def test_transfer_keeps_each_lots_expiry_date(ledger, make_card, clock, db):
     assert ledger.transfer(source, target, key="merge-2", origin=WEB) is None
 
 
+def test_transfer_lots_moves_exactly_the_named_lots_with_their_dates(make_card, clock, db):
+    """What an unmerge needs: not the soonest-expiring points, but these lots, dates kept."""
+    from sqlalchemy import select as select_
+
+    from bonusbridge.ledger.book import LotPart
+    from bonusbridge.models import Lot
+    from bonusbridge.unit_of_work import UnitOfWork
+
+    source, target = make_card(program="legacy-gold"), make_card()
+    early, late = clock.now + timedelta(days=20), clock.now + timedelta(days=200)
+    with UnitOfWork(db, clock=clock) as uow:
+        uow.ledger.accrue(source, D("12"), key="a1", origin=Origin.MIGRATION, expires_at=late)
+        uow.ledger.accrue(source, D("8"), key="a2", origin=Origin.MIGRATION, expires_at=early)
+        uow.commit()
+    with UnitOfWork(db, clock=clock) as uow:
+        late_lot = uow.session.scalars(
+            select_(Lot).where(Lot.card_id == source, Lot.expires_at == late)
+        ).one()
+        part = LotPart(late_lot.id, D("5"), late_lot.available_from, late_lot.expires_at)
+        first = uow.ledger.transfer_lots(
+            source, target, [part], key="undo-1", origin=WEB, actor="staff", reason="r"
+        )
+        again = uow.ledger.transfer_lots(
+            source, target, [part], key="undo-1", origin=WEB, actor="staff", reason="r"
+        )
+        uow.commit()
+    assert first is not None and again == first  # a replay changes nothing
+    with UnitOfWork(db, clock=clock) as uow:
+        moved = uow.ledger.balance(target)
+        left = uow.ledger.balance(source)
+    assert (moved.total, moved.next_expiry, moved.expiring_soon) == (D("5"), late, D("0"))
+    assert (left.total, left.expiring_soon) == (D("15"), D("8"))  # the early lot stayed where it was
+    with db.connect() as conn:
+        assert check_ledger(conn) == []
+
+
 def test_transfer_of_everything_keeps_a_live_hold_but_takes_an_abandoned_one(ledger, make_card, clock):
     """A live checkout keeps its reserved points; an abandoned one (hold expired) gives them back,
     so moving "everything" to the primary card leaves nothing stranded on the blocked one."""

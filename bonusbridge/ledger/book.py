@@ -15,7 +15,7 @@ Every operation follows the same steps, and every refusal happens before anythin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -52,8 +52,8 @@ class _Claim:
 
 
 @dataclass(frozen=True)
-class _Pick:
-    """A part of one lot chosen for a debit or a hold."""
+class LotPart:
+    """A part of one lot: chosen for a debit or a hold, or named to be moved as it is."""
 
     lot_id: int
     amount: Decimal
@@ -571,7 +571,7 @@ class LedgerBook:
             )
             .order_by(lots.c.expires_at, lots.c.id)
         ).all()
-        picks = [_Pick(row[0], row[1], row[2], row[3]) for row in rows]
+        picks = [LotPart(row[0], row[1], row[2], row[3]) for row in rows]
         total = sum((pick.amount for pick in picks), ZERO)
         if total == 0:
             return None
@@ -591,6 +591,73 @@ class LedgerBook:
         """Release the card's holds whose time to live is over. Returns the points given back."""
         self._lock_card(card_id)
         return self._release_expired_holds_locked(card_id)
+
+    def transfer_lots(
+        self,
+        from_card_id: int,
+        to_card_id: int,
+        parts: Sequence[LotPart],
+        *,
+        key: str,
+        origin: Origin,
+        actor: str | None,
+        reason: str | None,
+    ) -> int | None:
+        """Move exactly ``parts`` (lot id, amount, dates) from one card to another as one transfer;
+        the target gets one lot per part with the same ``available_from`` and ``expires_at``.
+
+        ``transfer`` takes the soonest-expiring points; an unmerge must send back the very lots a
+        merge moved, whatever their dates. Returns the incoming movement's id (None: nothing to
+        move). Idempotent per (origin, key)."""
+        total = sum((part.amount for part in parts), ZERO)
+        claim = self._claim(
+            "transfer_lots",
+            key,
+            origin,
+            actor,
+            from_card_id=from_card_id,
+            to_card_id=to_card_id,
+            lots=[[part.lot_id, str(part.amount)] for part in parts],
+            reason=reason,
+        )
+        if claim.replayed:
+            found = self._movement_rows(claim.operation_id)
+            return found[1].id if found else None
+        if total == 0:
+            return None
+        states = self._lock_cards(from_card_id, to_card_id)
+        self._refuse_blocked(from_card_id, states[from_card_id])
+        self._refuse_blocked(to_card_id, states[to_card_id])
+        outgoing = self._insert_movement(
+            claim.operation_id,
+            from_card_id,
+            MovementKind.TRANSFER_OUT,
+            -total,
+            origin,
+            key,
+            actor=actor,
+            reason=reason,
+            counterpart_card_id=to_card_id,
+        )
+        incoming = self._insert_movement(
+            claim.operation_id,
+            to_card_id,
+            MovementKind.TRANSFER_IN,
+            total,
+            origin,
+            key,
+            actor=actor,
+            reason=reason,
+            counterpart_card_id=from_card_id,
+        )
+        self._consume(from_card_id, outgoing.id, list(parts))
+        self._insert_lots(
+            to_card_id,
+            incoming.id,
+            [(part.amount, part.available_from, part.expires_at, part.lot_id) for part in parts],
+        )
+        self._change_totals(to_card_id, total=total)
+        return incoming.id
 
     # ------------------------------------------------------------------ reading
 
@@ -706,7 +773,7 @@ class LedgerBook:
 
     def _open_lots(
         self, card_id: int, *, include_pending: bool = False, prefer_movement_id: int | None = None
-    ) -> list[_Pick]:
+    ) -> list[LotPart]:
         """Unreserved, unexpired lots in spending order: earliest expiry first, never-expiring last.
 
         With ``prefer_movement_id`` (reversing a credit) the lot that credit created comes first,
@@ -718,7 +785,7 @@ class LedgerBook:
         else:
             statement = sql.TRANSFERABLE_LOTS if include_pending else sql.SPENDABLE_LOTS
         return [
-            _Pick(lot_id, remaining - held, available_from, expires_at)
+            LotPart(lot_id, remaining - held, available_from, expires_at)
             for lot_id, remaining, held, available_from, expires_at in self.conn.execute(statement, params)
         ]
 
@@ -729,7 +796,7 @@ class LedgerBook:
         *,
         include_pending: bool = False,
         prefer_movement_id: int | None = None,
-    ) -> list[_Pick]:
+    ) -> list[LotPart]:
         """Choose lots covering ``amount`` or refuse. Expired holds are released before refusing."""
         for attempt in (1, 2):
             picks = self._open_lots(
@@ -746,7 +813,7 @@ class LedgerBook:
         self,
         card_id: int,
         movement_id: int,
-        picks: list[_Pick],
+        picks: list[LotPart],
         *,
         release_held: Decimal = ZERO,
         totals_done: bool = False,
@@ -763,7 +830,7 @@ class LedgerBook:
                 card_id, total=-sum((pick.amount for pick in picks), ZERO), held=-release_held
             )
 
-    def _change_lots(self, picks: list[_Pick], *, remaining: int = 0, held: int = 0) -> None:
+    def _change_lots(self, picks: list[LotPart], *, remaining: int = 0, held: int = 0) -> None:
         """Add (sign +1) or subtract (-1) each pick's amount to its lot's ``remaining`` and/or ``held``."""
         self.conn.execute(
             sql.CHANGE_LOT,
@@ -854,7 +921,7 @@ class LedgerBook:
             raise errors.HoldNotPending(hold_id, hold.status.value)
         return hold, status
 
-    def _hold_picks(self, hold_id: int) -> list[_Pick]:
+    def _hold_picks(self, hold_id: int) -> list[LotPart]:
         rows = self.conn.execute(
             select(
                 hold_allocations.c.lot_id, hold_allocations.c.amount, lots.c.available_from, lots.c.expires_at
@@ -863,9 +930,9 @@ class LedgerBook:
             .where(hold_allocations.c.hold_id == hold_id)
             .order_by(hold_allocations.c.id)
         ).all()
-        return [_Pick(row[0], row[1], row[2], row[3]) for row in rows]
+        return [LotPart(row[0], row[1], row[2], row[3]) for row in rows]
 
-    def _allocation_picks(self, movement_id: int) -> list[_Pick]:
+    def _allocation_picks(self, movement_id: int) -> list[LotPart]:
         rows = self.conn.execute(
             select(
                 lot_allocations.c.lot_id, lot_allocations.c.amount, lots.c.available_from, lots.c.expires_at
@@ -874,7 +941,7 @@ class LedgerBook:
             .where(lot_allocations.c.movement_id == movement_id)
             .order_by(lot_allocations.c.id)
         ).all()
-        return [_Pick(row[0], row[1], row[2], row[3]) for row in rows]
+        return [LotPart(row[0], row[1], row[2], row[3]) for row in rows]
 
     def _reversed_so_far(self, movement_id: int) -> Decimal:
         value = self.conn.execute(
@@ -993,27 +1060,27 @@ def _free() -> Any:
     return type_coerce(lots.c.remaining - lots.c.held, POINTS)
 
 
-def _take(picks: list[_Pick], amount: Decimal) -> list[_Pick]:
+def _take(picks: list[LotPart], amount: Decimal) -> list[LotPart]:
     """The first picks covering ``amount``, the last one cut to fit."""
-    taken: list[_Pick] = []
+    taken: list[LotPart] = []
     left = amount
     for pick in picks:
         if left <= 0:
             break
         part = min(pick.amount, left)
-        taken.append(_Pick(pick.lot_id, part, pick.available_from, pick.expires_at))
+        taken.append(LotPart(pick.lot_id, part, pick.available_from, pick.expires_at))
         left -= part
     return taken
 
 
-def _skip(picks: list[_Pick], amount: Decimal) -> list[_Pick]:
+def _skip(picks: list[LotPart], amount: Decimal) -> list[LotPart]:
     """The picks that remain after the first ``amount`` points (already restored by earlier reversals)."""
-    rest: list[_Pick] = []
+    rest: list[LotPart] = []
     left = amount
     for pick in picks:
         if left >= pick.amount:
             left -= pick.amount
             continue
-        rest.append(_Pick(pick.lot_id, pick.amount - left, pick.available_from, pick.expires_at))
+        rest.append(LotPart(pick.lot_id, pick.amount - left, pick.available_from, pick.expires_at))
         left = ZERO
     return rest
