@@ -32,7 +32,9 @@ ONE_CARD = DemoPhone("+7 916 456-78-90", "one card (from 1C): shown at once")
 #: Three cards of three legacy programs on one phone, with balances expiring at different dates.
 THREE_CARDS = DemoPhone("+7 916 555-01-01", "three cards of three legacy programs: choose the primary one")
 #: Nothing on this phone: the customer binds a card by its number and a proof.
-NO_CARD = DemoPhone("+7 916 555-02-02", "no card: bind one by its number and the amount of its last receipt")
+NO_CARD = DemoPhone(
+    "+7 916 555-02-02", "no card: bind 7700 0000 0077 by the points of its last receipt (12.34)"
+)
 #: From 1C's demo base: Петрова, whose phone is already verified in the cabinet.
 BOUND_ELSEWHERE = DemoPhone(
     "+7 916 234-56-78", "already verified; its card 2000000000035 cannot be taken by another phone"
