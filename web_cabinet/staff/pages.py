@@ -533,6 +533,9 @@ def create_staff_app(settings: Settings, engine: Engine, clock: Callable[[], dat
     app.add_middleware(StaffSessionMiddleware, codec=codec)
     app.include_router(public, include_in_schema=False)
     app.include_router(router, include_in_schema=False)
+    from web_cabinet.staff.backoffice import router as backoffice  # imports this module's helpers
+
+    app.include_router(backoffice, include_in_schema=False)
 
     async def login_required(request: Request, exc: Exception) -> Response:
         if getattr(request.state, "staff_expired", False):
