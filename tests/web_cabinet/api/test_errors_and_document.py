@@ -48,7 +48,7 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(api, hub, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("web_cabinet.api.lookups.balance", broken)
+    monkeypatch.setattr("web_cabinet.api.lookups.balance_out", broken)  # both read paths build with it
     response = api.get(f"/cards/{card_id(make_card())}/balance")
     body = assert_problem(response, 500, "internal_error")
     assert "secret" not in response.text and "Traceback" not in response.text and body["detail"]
