@@ -46,20 +46,31 @@ class CabinetSession(dict[str, Any]):
         self.update(_fresh())
 
 
-def _fresh() -> dict[str, Any]:
+def fresh_session_data() -> dict[str, Any]:
+    """A new session's data: a random id and CSRF token (cabinet and staff sessions alike)."""
     return {"sid": secrets.token_urlsafe(24), "csrf": secrets.token_urlsafe(32)}
+
+
+_fresh = fresh_session_data
+
+
+def clocked_serializer(secret: str, salt: str, clock: Clock) -> URLSafeTimedSerializer:
+    """A signing serializer whose timestamps come from ``clock`` (the app's), so tests can age a
+    session. Each kind of session signs under its own salt, so one never opens the other's pages."""
+
+    class ClockSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock().timestamp())
+
+    return URLSafeTimedSerializer(secret, salt=salt, signer=ClockSigner)
 
 
 class SessionCodec:
     """Turns a session into a cookie value and back, with the app's clock as the signer's time."""
 
     def __init__(self, secret: str, max_age: int, clock: Clock) -> None:
-        class ClockSigner(TimestampSigner):
-            def get_timestamp(self) -> int:
-                return int(clock().timestamp())
-
         self.max_age = max_age
-        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT, signer=ClockSigner)
+        self._serializer = clocked_serializer(secret, _SALT, clock)
 
     def dumps(self, session: CabinetSession) -> str:
         return str(self._serializer.dumps(dict(session)))

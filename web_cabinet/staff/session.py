@@ -10,16 +10,17 @@ request. It is given a new id and token at login and logout, and ends
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from web_cabinet.sessions import clocked_serializer, fresh_session_data
 
 STAFF_COOKIE = "bb_staff"
 STAFF_PATH = "/staff"
@@ -32,18 +33,13 @@ class StaffSession(dict[str, Any]):
         self.update(_fresh())
 
 
-def _fresh() -> dict[str, Any]:
-    return {"sid": secrets.token_urlsafe(24), "csrf": secrets.token_urlsafe(32)}
+_fresh = fresh_session_data
 
 
 class StaffCodec:
     def __init__(self, secret: str, max_age: int, clock: Callable[[], datetime]) -> None:
-        class ClockSigner(TimestampSigner):
-            def get_timestamp(self) -> int:
-                return int(clock().timestamp())
-
         self.max_age = max_age
-        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT, signer=ClockSigner)
+        self._serializer = clocked_serializer(secret, _SALT, clock)
 
     def dumps(self, session: StaffSession) -> str:
         return str(self._serializer.dumps(dict(session)))
