@@ -957,3 +957,61 @@ class PointsReminder(Base):
 
     card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), primary_key=True)
     last_sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CardTier(Base):
+    """A card's current tier (card status of seed 004), as the last review left it: reviews run on
+    every purchase and nightly (``bonusbridge.points.tiers``). ``qualified_at`` is the last review at
+    which the rolling 12-month spend still reached this tier: the downgrade policy counts from it."""
+
+    __tablename__ = "card_tiers"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), primary_key=True)
+    tier: Mapped[str | None] = mapped_column(String(64))  # None: below the first tier
+    spend_12m: Mapped[Decimal] = mapped_column(Points)
+    qualified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CardTierChange(Base):
+    """One change of a card's tier, kept for good (only added): what the card and 1C were told."""
+
+    __tablename__ = "card_tier_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    from_tier: Mapped[str | None] = mapped_column(String(64))
+    to_tier: Mapped[str | None] = mapped_column(String(64))
+    spend_12m: Mapped[Decimal] = mapped_column(Points)
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StaffAudit(Base):
+    """One change made by staff (program rules, campaigns, members files): who, when, what, why.
+    Only added, never edited; ``details`` is JSON with the values before and after."""
+
+    __tablename__ = "staff_audit"
+    __table_args__ = (Index("ix_staff_audit_subject_at", "subject", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    details: Mapped[str] = mapped_column(Text)  # JSON
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ProgramMember(Base):
+    """A customer who joined the loyalty program (seed 001: at checkout, in the cabinet, or enrolled
+    by staff through a members file). ``left_at`` set: they left; joining again clears it."""
+
+    __tablename__ = "program_members"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    joined_via: Mapped[str] = mapped_column(String(20))  # checkout | cabinet | staff | card
+    joined_by: Mapped[str | None] = mapped_column(String(100))
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
