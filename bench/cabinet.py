@@ -12,8 +12,9 @@ What it does, on PostgreSQL (a fresh database ``bb_bench_cabinet`` on 127.0.0.1)
 3. runs ``wrk`` (Debian's package: a C load generator, so the client does not eat the server's CPU
    the way a Python one would) with ``--clients`` connections for ``--seconds`` each against:
    a static file of the same app (the reference: what uvicorn and the middleware cost without any
-   work), ``GET /api/v1/cards/{id}/balance`` over 200 different cards, and ``GET /`` with the
-   session cookie.
+   work), ``GET /api/v1/cards/{id}/balance`` over 200 different cards (after a 3 s warm-up that is
+   not measured: each worker checks the key once and opens its database connections), and ``GET /``
+   with the session cookie.
 
 The last line is JSON: requests/s and p99 of each, and each rate as a ratio of the reference
 measured in the same run (timings on a shared 2-core machine are noisy; ratios travel better).
@@ -94,6 +95,22 @@ def main() -> None:
         script.write_text(balance_script(api_ids))
         duration = ["-d", f"{args.seconds}s", "-c", str(args.clients), "-t", "2", "--latency"]
         reference = wrk([*duration, f"{base}{static}"])
+        # Warm-up, not measured: each worker process checks the key once and opens its connections.
+        wrk(
+            [
+                "-d",
+                "3s",
+                "-c",
+                str(args.clients),
+                "-t",
+                "2",
+                "-H",
+                f"Authorization: Bearer {key}",
+                "-s",
+                str(script),
+                base,
+            ]
+        )
         api = wrk([*duration, "-H", f"Authorization: Bearer {key}", "-s", str(script), base])
         page = wrk([*duration, "-H", f"Cookie: {cookie}", f"{base}/"])
     finally:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bonusbridge.db import create_async_read_engine, create_db_engine
+from bonusbridge.db import create_db_engine
+from bonusbridge.ledger.async_reads import AsyncBalanceReader
 from bonusbridge.ledger.service import LedgerService
 from bonusbridge.settings import Settings
 from bonusbridge.unit_of_work import UnitOfWork
@@ -19,17 +19,17 @@ class Hub:
     settings: Settings
     engine: Engine
     ledger: LedgerService
-    _async_engine: AsyncEngine | None = field(default=None, init=False, repr=False)
+    _async_reader: AsyncBalanceReader | None = field(default=None, init=False, repr=False)
     _async_checked: bool = field(default=False, init=False, repr=False)
 
     @property
-    def async_engine(self) -> AsyncEngine | None:
-        """An asyncio engine on the same database (PostgreSQL only), made on first use: an async
-        web handler awaits its reads instead of blocking a worker thread."""
+    def async_reader(self) -> AsyncBalanceReader | None:
+        """Balances awaited on asyncio connections to the same database (PostgreSQL only), made
+        on first use: an async web handler awaits them instead of blocking a worker thread."""
         if not self._async_checked:
-            self._async_engine = create_async_read_engine(self.engine)
+            self._async_reader = AsyncBalanceReader.for_engine(self.engine)
             self._async_checked = True
-        return self._async_engine
+        return self._async_reader
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.engine, clock=self.ledger.clock, hold_ttl=self.settings.hold_ttl)

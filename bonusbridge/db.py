@@ -13,9 +13,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool, QueuePool
+from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -67,22 +66,6 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
-
-
-def create_async_read_engine(engine: Engine) -> AsyncEngine | None:
-    """An asyncio engine on the same PostgreSQL database, for reads awaited on an event loop (the
-    shop API's balances), or None on SQLite (which has no async driver here: callers fall back to
-    the sync engine in a worker thread). Autocommit: a one-statement read needs no BEGIN/ROLLBACK."""
-    if engine.dialect.name != "postgresql":
-        return None
-    return create_async_engine(
-        engine.url,
-        pool_size=engine.pool.size() if isinstance(engine.pool, QueuePool) else 10,
-        max_overflow=10,
-        pool_pre_ping=True,
-        pool_recycle=3600,
-        isolation_level="AUTOCOMMIT",
-    )
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:

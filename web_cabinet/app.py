@@ -21,6 +21,7 @@ from sms.otp.service import OtpService
 from sms.web import sms_routes
 from sms.wiring import SmsParts, build_sms
 from web_cabinet.api import mount_api
+from web_cabinet.api.balance_lane import BalanceLane
 from web_cabinet.context import Cabinet, LoginRequired, PageNotFound
 from web_cabinet.pages import cards, chrome, home, login, profile
 from web_cabinet.rendering import render, see_other
@@ -57,16 +58,18 @@ def create_app(
     codec = SessionCodec(
         settings.cabinet_session_secret.get_secret_value(), settings.cabinet_session_max_age_seconds, now
     )
-    app.add_middleware(SessionMiddleware, codec=codec)
-    app.add_middleware(SecurityHeaders)  # outermost: every response
-
     for module in (login, cards, profile, home, chrome):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     mount_staff(app)  # the staff pages under /staff
     app.router.routes.extend(sms_routes(sms))
     _handle_page_errors(app)
-    mount_api(app)
+    api = mount_api(app)
+    # Innermost first: sessions for the pages; the balance read's short lane (before the session
+    # and the framework, see ``balance_lane``); security headers outermost, on every response.
+    app.add_middleware(SessionMiddleware, codec=codec)
+    app.add_middleware(BalanceLane, hub=hub, settings=settings, api=api)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

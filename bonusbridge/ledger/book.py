@@ -32,6 +32,7 @@ from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, 
 from bonusbridge.ledger.statements import (
     POINTS,
     balances,
+    cards,
     hold_allocations,
     holds,
     lot_allocations,
@@ -65,10 +66,11 @@ class LotPart:
 BALANCES_PER_QUERY = 10_000
 
 
-def _balances_statement() -> Any:
-    """The balance query, built once: constructing it per call cost more than running it.
+def _balance_columns() -> list[Any]:
+    """Per card: total, held, pending, expired (not yet swept), expiring soon, next expiry — the
+    columns both balance statements select, over ``balances`` outer-joined to the card's live lots.
 
-    Parameters: ``now``, ``horizon`` (now + the "expiring soon" window) and ``card_ids``."""
+    Parameters: ``now`` and ``horizon`` (now + the "expiring soon" window)."""
     now = bindparam("now", type_=UTCDateTime())
     horizon = bindparam("horizon", type_=UTCDateTime())
     free = lots.c.remaining - lots.c.held
@@ -79,21 +81,44 @@ def _balances_statement() -> Any:
     def total_of(condition: Any) -> Any:
         return type_coerce(func.coalesce(func.sum(free).filter(condition), 0), POINTS)
 
+    return [
+        balances.c.total,
+        balances.c.held,
+        total_of(is_pending),
+        total_of(is_expired),
+        total_of(is_expiring),
+        type_coerce(func.min(lots.c.expires_at).filter(lots.c.expires_at > now), UTCDateTime()),
+    ]
+
+
+def _balances_statement() -> Any:
+    """The balance query, built once: constructing it per call cost more than running it.
+
+    Parameters: ``now``, ``horizon`` and ``card_ids``."""
     return (
-        select(
-            balances.c.card_id,
-            balances.c.total,
-            balances.c.held,
-            total_of(is_pending),
-            total_of(is_expired),
-            total_of(is_expiring),
-            type_coerce(func.min(lots.c.expires_at).filter(lots.c.expires_at > now), UTCDateTime()),
-        )
+        select(balances.c.card_id, *_balance_columns())
         .select_from(
             balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0))
         )
         .where(balances.c.card_id.in_(bindparam("card_ids", expanding=True)))
         .group_by(balances.c.card_id, balances.c.total, balances.c.held)
+    )
+
+
+def card_balance_statement() -> Any:
+    """One card's status and balance in one statement (the shop API's awaited read): the card's
+    row, then ``balance_views``' columns, NULL when the ledger has no balance for it.
+
+    Parameters: ``card``, ``now`` and ``horizon``."""
+    return (
+        select(cards.c.status, balances.c.card_id, *_balance_columns())
+        .select_from(
+            cards.outerjoin(balances, balances.c.card_id == cards.c.id).outerjoin(
+                lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0)
+            )
+        )
+        .where(cards.c.id == bindparam("card"))
+        .group_by(cards.c.id, cards.c.status, balances.c.card_id, balances.c.total, balances.c.held)
     )
 
 

@@ -9,9 +9,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from bonusbridge.ledger import async_reads
 from bonusbridge.ledger.book import LedgerBook
-from web_cabinet.api import engine, ids, lookups, orders, schemas
+from web_cabinet.api import engine, ids, lookups, opt_in, orders, schemas
 from web_cabinet.api.auth import Principal, requires
 from web_cabinet.api.deps import hub_of, id_secret, settings_of
 from web_cabinet.api.problems import ApiProblem, responses
@@ -63,19 +62,19 @@ async def card_balance(
 ) -> BaseModel:
     """Available, pending, held and expiring-soon points. Scope `read`.
 
-    The call a checkout page makes most: on PostgreSQL it is awaited on the hub's asyncio engine
-    (``ledger.async_reads``, the ledger's own statement), with no worker thread; on SQLite the
-    ledger's read runs in a worker thread."""
+    The call a checkout page makes most: on PostgreSQL it is awaited (``ledger.async_reads``, one
+    prepared statement built from the ledger's own columns), with no worker thread; on SQLite the
+    ledger's read runs in a worker thread. A recurring call usually never reaches this route: the
+    short lane (``web_cabinet.api.balance_lane``) answers it with the same read and body."""
     row_id = shared.card_row_id(request, card_id)
     hub = hub_of(request)
     within = hub.ledger.expiring_within
-    async_engine = hub.async_engine
-    if async_engine is None:
+    reader = hub.async_reader
+    if reader is None:
         return await run_in_threadpool(
             shared.read, request, lambda book: lookups.balance(book, row_id, card_id, within)
         )
-    async with async_engine.connect() as conn:
-        found = await async_reads.card_balance(conn, row_id, now=hub.ledger.clock(), expiring_within=within)
+    found = await reader.card_balance(row_id, now=hub.ledger.clock(), expiring_within=within)
     if found is None:
         raise ApiProblem("unknown_card", "no such card")
     return lookups.balance_out(card_id, *found)
@@ -96,12 +95,28 @@ def quote(
     multipliers), the total, and the most points that may pay for the basket — the available
     balance, from the spend threshold on, at most the per-order maximum and the order itself, none
     below the minimum order or on an accumulation-only or blocked card. `points_to_spend` and
-    `vouchers` lower the earn base when the program says advantages earn nothing. Scope `quote`."""
+    `vouchers` lower the earn base when the program says advantages earn nothing.
+
+    `member` says whether the card's owner is in the loyalty program; `join_required` that the
+    program requires joining and they have not: `points_earned` is still what the order earns,
+    if they join at checkout (`join_program` on the receipt or accrual). Scope `quote`."""
     row_id = shared.card_row_id(request, body.card_id)
+    settings = settings_of(request)
 
     def work(book: LedgerBook) -> BaseModel:
         program = shared.program(request, book.conn)
-        return engine.quote_card(book, program, row_id, body.card_id, body.lines, body, body.points_to_spend)
+        joined = opt_in.for_quote(book.conn, settings, row_id)
+        return engine.quote_card(
+            book,
+            program,
+            row_id,
+            body.card_id,
+            body.lines,
+            body,
+            body.points_to_spend,
+            member=joined.member,
+            join_required=joined.join_required,
+        )
 
     return shared.serialized(shared.read(request, work))
 
