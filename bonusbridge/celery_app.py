@@ -14,10 +14,12 @@ from datetime import timedelta
 from importlib.metadata import entry_points
 
 from celery import Celery
+from celery.schedules import crontab
 
 from bonusbridge.settings import Settings, get_settings
 
 HUB_TASKS = "bonusbridge.tasks"
+REVIEW_TIERS_TASK = "bonusbridge.points.review_tiers"
 
 
 def task_modules() -> list[str]:
@@ -59,6 +61,10 @@ def create_celery(settings: Settings) -> Celery:
                 "schedule": timedelta(minutes=1),
             },
             "expire-due-points": {"task": "bonusbridge.ledger.expire_due", "schedule": timedelta(hours=1)},
+            # Card tiers: purchases and returns review their card at once; the night reviews the
+            # rest (receipts leaving the 12-month window, grace periods ending). 01:30 UTC is 04:30
+            # in Moscow, after the nightly reconciliation (00:15 UTC by default) and before the tills open.
+            "review-card-tiers": {"task": REVIEW_TIERS_TASK, "schedule": crontab(hour=1, minute=30)},
             **plugin_schedules(),
         },
     )

@@ -628,6 +628,8 @@ class ApiOrder(Base):
     __tablename__ = "api_orders"
     __table_args__ = (
         UniqueConstraint("client_id", "reference"),
+        # A card's rolling 12-month spend (quotes, tier reviews) reads one index range.
+        Index("ix_api_orders_card_created", "card_id", "created_at"),
         CheckConstraint("refunded >= 0", name="refunded_not_negative"),
         CheckConstraint("total IS NULL OR refunded <= total", name="refunded_within_total"),
     )
@@ -862,7 +864,7 @@ class DriftItem(Base):
 class StaffUser(Base):
     """A member of staff who may open the staff pages (``bonusbridge staff create``). The password
     is kept only as scrypt with a salt of its own; ``roles`` is a comma-separated subset of
-    ``viewer``, ``migration``, ``admin``. A disabled user is kept for the audit, never deleted."""
+    ``viewer``, ``migration``, ``admin``, ``marketing`` (edits the points program). A disabled user is kept for the audit, never deleted."""
 
     __tablename__ = "staff_users"
 

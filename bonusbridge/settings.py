@@ -267,6 +267,12 @@ class Settings(BaseSettings):
         description="How long a process quotes with the program versions and campaigns it loaded "
         "before checking for new ones: a new campaign takes this long to reach every till.",
     )
+    points_opt_in_required: bool = Field(
+        default=False,
+        description="Website orders earn points only when the card's owner is in the loyalty program "
+        "(joined at checkout, in the cabinet, by the members file, or owns a card and never left); "
+        "a card with no owner and the tills always earn.",
+    )
 
     @field_validator("sms_allowed_countries", mode="before")
     @classmethod

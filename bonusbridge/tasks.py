@@ -1,7 +1,8 @@
-"""The hub's own Celery tasks: the time-driven sweeps of the ledger.
+"""The hub's own Celery tasks: the time-driven sweeps of the ledger, and the nightly tier review.
 
-Both are safe to run twice or concurrently: expiry is keyed per card and cut-off instant, and
-releasing a hold that is no longer pending does nothing.
+All are safe to run twice or concurrently: expiry is keyed per card and cut-off instant, releasing
+a hold that is no longer pending does nothing, and a tier review at the same instant changes
+nothing the second time.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bonusbridge.app import Hub, build_hub
-from bonusbridge.celery_app import app
+from bonusbridge.celery_app import REVIEW_TIERS_TASK, app
+from bonusbridge.points import store, tiers
 from bonusbridge.settings import get_settings
 
 _hub: Hub | None = None
@@ -39,3 +41,16 @@ def expire_due(as_of: str | None = None) -> int:
     retried task reuses the same key)."""
     moment = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC).replace(second=0, microsecond=0)
     return len(current_hub().ledger.expire_due(moment))
+
+
+@app.task(name=REVIEW_TIERS_TASK)  # type: ignore[untyped-decorator]
+def review_tiers(as_of: str | None = None) -> dict[str, int]:
+    """Review every card's tier as of ``as_of`` (ISO 8601, default now, truncated to the minute so
+    that a retried task reviews at the same instant and changes nothing more): the downgrades that
+    no purchase triggered, such as old receipts leaving the 12-month window."""
+    moment = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC).replace(second=0, microsecond=0)
+    hub = current_hub()
+    with hub.engine.connect() as conn:
+        program = store.load(conn, hub.settings)
+    summary = tiers.review_all(hub.engine, program, moment)
+    return {"reviewed": summary.reviewed, "changed": summary.changed}

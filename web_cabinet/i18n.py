@@ -254,4 +254,29 @@ TEXTS: dict[str, dict[str, str]] = {
     "origin_reconciliation": {"ru": "Сверка", "en": "Reconciliation"},
     "origin_system": {"ru": "Система", "en": "System"},
     "card_title": {"ru": "Карта {number}", "en": "Card {number}"},
+    # home: joining the loyalty program (seed 001's opt-in)
+    "program_title": {"ru": "Программа лояльности", "en": "Loyalty program"},
+    "program_join_text": {
+        "ru": "Вы не участвуете в программе лояльности, поэтому заказы на сайте не приносят бонусов. "
+        "Покупки в магазинах по карте начисляют бонусы, как и раньше.",
+        "en": "You are not in the loyalty program, so your orders on the website earn no points. "
+        "Purchases in our stores with your card earn points as before.",
+    },
+    "program_join_button": {"ru": "Вступить в программу лояльности", "en": "Join the loyalty program"},
+    "program_joined": {
+        "ru": "Вы вступили в программу лояльности.",
+        "en": "You have joined the loyalty program.",
+    },
+    "program_already_member": {
+        "ru": "Вы уже участвуете в программе лояльности.",
+        "en": "You are already in the loyalty program.",
+    },
+    "program_member_since": {
+        "ru": "Вы участник программы лояльности с {date}.",
+        "en": "Member of the loyalty program since {date}.",
+    },
+    "program_member_by_card": {
+        "ru": "Вы участвуете в программе лояльности по своей карте.",
+        "en": "You are in the loyalty program through your card.",
+    },
 }

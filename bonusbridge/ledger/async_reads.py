@@ -30,7 +30,9 @@ _STATEMENT = card_balance_statement()
 _COMPILED = _STATEMENT.compile(dialect=_DIALECT)
 _SQL = str(_COMPILED)
 #: The statement's literals (the 0 of a COALESCE, ``remaining > 0``) travel as parameters too.
-_CONSTANTS = {name: value for name, value in _COMPILED.params.items() if name not in ("card", "now", "horizon")}
+_CONSTANTS = {
+    name: value for name, value in _COMPILED.params.items() if name not in ("card", "now", "horizon")
+}
 _RESULT_TYPES = [column.type for column in _STATEMENT.selected_columns]
 _INSTANT = UTCDateTime()
 

@@ -34,7 +34,10 @@ class CustomerFacts:
     first_purchase: bool = False
     city: str | None = None
     region: str | None = None
-    tier: str | None = None  # set by the quote from spend_12m when the program has tiers
+    #: the card's tier: the one its last review stored when ``tier_reviewed`` (the downgrade
+    #: policy may keep a tier the window no longer reaches), else set by the quote from spend_12m
+    tier: str | None = None
+    tier_reviewed: bool = False  # the card has a reviewed tier (card_tiers), None included
     spend_12m: Decimal | None = None  # rolling 12-month spend (receipts less returns)
     program: str | None = None
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 EarnBase = Literal["gross", "net_of_vat"]
 Birthday = Literal["off", "day", "month"]
 Policy = Literal["highest", "multiply"]
+TierDowngrade = Literal["immediate", "grace", "one_step"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: The start of time for the default program (built from settings when no version is stored).
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
@@ -151,6 +152,15 @@ class ProgramRules:
     multiplier_cap: Decimal | None = None  # the combined multiplier never exceeds it
     #: card statuses by rolling 12-month spend, lowest first; each with its own earn rate
     tiers: tuple[Tier, ...] = ()
+    #: what a card keeps when its rolling spend falls below its tier (upgrades are always at once;
+    #: ``bonusbridge.points.tiers`` applies it at each purchase, return and nightly review):
+    #: ``immediate`` — the tier follows the window at the next review (the behaviour before the
+    #: setting existed, hence the default); ``grace`` — the tier is kept until ``tier_grace_months``
+    #: after the card last qualified for it, then drops to what the window supports; ``one_step`` —
+    #: after that grace, one tier down, and the lower tier is kept for another grace period from
+    #: the drop (a gold card lapsing to nothing spends a grace period as silver first)
+    tier_downgrade: TierDowngrade = "immediate"
+    tier_grace_months: int = 3  # the grace of ``grace`` and ``one_step``; unused by ``immediate``
     reminder_period_months: int | None = None  # remind every P months; None: no reminders
     reminder_horizon_months: int = 1  # … of usable points expiring within X months
 
@@ -213,17 +223,25 @@ class ProgramRules:
             else _int("reminder_period_months", get("reminder_period_months"), 1),
             reminder_horizon_months=_int("reminder_horizon_months", get("reminder_horizon_months"), 1),
             tiers=_tiers(get("tiers")),
+            tier_downgrade=_choice(
+                "tier_downgrade", get("tier_downgrade"), ("immediate", "grace", "one_step")
+            ),
+            tier_grace_months=_int("tier_grace_months", get("tier_grace_months"), 1),
         )
         return rules
 
     def tier_for(self, spend: Decimal) -> Tier | None:
-        """The highest tier whose threshold the rolling 12-month spend reaches (downgrade policy:
-        immediate — the tier is recomputed from the window at every purchase and quote)."""
+        """The highest tier whose threshold the rolling 12-month spend reaches: what the window
+        supports (a card may hold a higher one under the downgrade policy)."""
         found = None
         for tier in self.tiers:
             if spend >= tier.min_spend:
                 found = tier
         return found
+
+    def tier_named(self, name: str | None) -> Tier | None:
+        """The tier of that name; None for none, or for a name this version no longer has."""
+        return next((tier for tier in self.tiers if tier.name == name), None)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -25,7 +25,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from bonusbridge.points import multipliers
 from bonusbridge.points.errors import InvalidBasket, UnknownCurrency
 from bonusbridge.points.multipliers import CustomerFacts
-from bonusbridge.points.program import Program, ProgramRules
+from bonusbridge.points.program import Program, ProgramRules, Tier
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -134,6 +134,21 @@ def rule_text(rules: ProgramRules) -> str:
     return f"{points:f} points = 1.00 {rules.currency}"
 
 
+def customer_tier(rules: ProgramRules, customer: CustomerFacts) -> Tier | None:
+    """The card's tier under these rules: the one its last review stored, so a tier kept by the
+    downgrade policy keeps its earn rate and campaigns; else (never reviewed, or a tier this
+    version no longer has) the highest tier the rolling spend reaches, as before reviews existed."""
+    if not rules.tiers:
+        return None
+    if customer.tier_reviewed:
+        if customer.tier is None:
+            return None
+        stored = rules.tier_named(customer.tier)
+        if stored is not None:
+            return stored
+    return rules.tier_for(customer.spend_12m) if customer.spend_12m is not None else None
+
+
 def quote(
     program: Program, basket: Basket, customer: CustomerFacts = NOBODY, wallet: Wallet = EMPTY
 ) -> Quote:
@@ -156,9 +171,10 @@ def quote(
     paid_share = (total - advantages) / total if total > 0 else Decimal(0)
 
     rate, rate_why = rules.earn_rate, f"{rules.earn_rate} points per {rules.currency}"
-    tier = rules.tier_for(customer.spend_12m) if rules.tiers and customer.spend_12m is not None else None
+    tier = customer_tier(rules, customer)
+    if tier is not None or customer.tier_reviewed:
+        customer = replace(customer, tier=tier.name if tier is not None else None)
     if tier is not None:
-        customer = replace(customer, tier=tier.name)
         rate, rate_why = tier.earn_rate, f"tier {tier.name}: {tier.earn_rate} points per {rules.currency}"
     local_day = basket.at.astimezone(rules.zone).date()
     personal = multipliers.personal(rules, customer, local_day)

@@ -17,12 +17,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, exists, func, insert, select, type_coerce
+from sqlalchemy import Connection, Table, bindparam, exists, func, insert, select
 
 from bonusbridge.models import (
-    ApiOrder,
     Card,
     CardStatus,
+    CardTier,
     Customer,
     Movement,
     MovementKind,
@@ -30,6 +30,7 @@ from bonusbridge.models import (
     PointsProgramVersion,
 )
 from bonusbridge.models import Program as ProgramRow
+from bonusbridge.points import tiers
 from bonusbridge.points.multipliers import CustomerFacts
 from bonusbridge.points.program import (
     BEGINNING,
@@ -41,9 +42,7 @@ from bonusbridge.points.program import (
     parse_instant,
     rules_from_json,
 )
-from bonusbridge.points.receipts import add_months
 from bonusbridge.settings import Settings
-from bonusbridge.types import Points, UTCDateTime
 
 versions_table = cast(Table, PointsProgramVersion.__table__)
 campaigns_table = cast(Table, PointsCampaign.__table__)
@@ -184,48 +183,43 @@ _FACTS = (
         Customer.city,
         ProgramRow.code,
         ~exists().where(Movement.card_id == Card.id, Movement.kind == MovementKind.ACCRUAL),
+        CardTier.card_id.is_not(None),
+        CardTier.tier,
     )
     .select_from(Card)
     .join(ProgramRow, ProgramRow.id == Card.program_id)
     .outerjoin(Customer, Customer.id == Card.customer_id)
-)
-
-
-_SPEND = (
-    select(type_coerce(func.coalesce(func.sum(ApiOrder.total - ApiOrder.refunded), 0), Points()))
-    .where(
-        ApiOrder.card_id == bindparam("card"),
-        ApiOrder.total.is_not(None),
-        ApiOrder.created_at > bindparam("since", type_=UTCDateTime()),
-    )
-    .scalar_subquery()
+    .outerjoin(CardTier, CardTier.card_id == Card.id)
 )
 
 
 # Built once with bound parameters: building the statement per call cost more than running it.
 _FACTS_OF_CARD = _FACTS.where(Card.id == bindparam("card"))
-_FACTS_AND_SPEND = _FACTS.add_columns(_SPEND).where(Card.id == bindparam("card"))
+_FACTS_AND_SPEND = _FACTS.add_columns(tiers.SPEND_OF_CARD).where(Card.id == bindparam("card"))
 
 
 def card_facts(
     conn: Connection, card_id: int, now: datetime | None = None
 ) -> tuple[CardStatus, CustomerFacts] | None:
-    """The card's status and its owner as customer criteria see it, with the rolling 12-month
-    spend of the card's receipts when ``now`` is given (one query); None: no such card."""
+    """The card's status and its owner as customer criteria see it, with the tier its last review
+    stored (``bonusbridge.points.tiers``: the downgrade policy may keep a tier the window no longer
+    reaches) and, when ``now`` is given, the rolling 12-month spend (one query); None: no such card."""
     row: Any
     if now is None:
         row = conn.execute(_FACTS_OF_CARD, {"card": card_id}).first()
     else:
-        row = conn.execute(_FACTS_AND_SPEND, {"card": card_id, "since": add_months(now, -12)}).first()
+        row = conn.execute(_FACTS_AND_SPEND, {"card": card_id, "since": tiers.window_start(now)}).first()
     if row is None:
         return None
-    status, birth_date, city, program, first = row[:5]
-    spend: list[Any] = list(row[5:])
+    status, birth_date, city, program, first, reviewed, tier = row[:7]
+    spend: list[Any] = list(row[7:])
     facts = CustomerFacts(
         birth_date=birth_date,
         first_purchase=bool(first),
         city=city,
         program=program,
+        tier=tier,
+        tier_reviewed=bool(reviewed),
         spend_12m=Decimal(spend[0]) if spend else None,
     )
     return CardStatus(status), facts
@@ -234,3 +228,44 @@ def card_facts(
 def customer_facts(conn: Connection, card_id: int, now: datetime | None = None) -> CustomerFacts:
     found = card_facts(conn, card_id, now)
     return found[1] if found is not None else CustomerFacts()
+
+
+def campaign_for_update(conn: Connection, code: str) -> Campaign | None:
+    """The stored campaign ``code`` (None: no such campaign), its row locked until the transaction
+    ends (PostgreSQL; SQLite's write transactions already run one at a time)."""
+    rules = conn.execute(
+        select(campaigns_table.c.rules).where(campaigns_table.c.code == code).with_for_update()
+    ).scalar_one_or_none()
+    return None if rules is None else campaign_from_json(rules)
+
+
+def store_campaign_end(conn: Connection, code: str, ended: Campaign | None) -> None:
+    """Write a campaign's new end (``ended``), or remove it (``None``: cancelled before it started,
+    so nothing was ever computed with it). No checks here: ``points.editing.end_campaign`` makes
+    them (never in the past, only sooner) and audits the change.
+
+    The row is replaced by one with a fresh id rather than updated: ``ProgramCache`` notices a
+    change by the tables' counts and highest ids, and an update in place would leave every process
+    quoting with the campaign's old end. (SQLite would give the deleted id to the new row when it
+    was the highest, so the id is given explicitly there; PostgreSQL's sequence never reuses one.)
+    """
+    row = conn.execute(
+        select(campaigns_table.c.id, campaigns_table.c.created_at, campaigns_table.c.created_by).where(
+            campaigns_table.c.code == code
+        )
+    ).one()
+    highest = int(conn.execute(select(func.max(campaigns_table.c.id))).scalar_one())
+    conn.execute(campaigns_table.delete().where(campaigns_table.c.id == row.id))
+    if ended is None:
+        return
+    values: dict[str, Any] = {
+        "code": ended.code,
+        "starts_at": ended.starts_at,
+        "ends_at": ended.ends_at,
+        "rules": json.dumps(ended.to_json(), sort_keys=True),
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+    }
+    if conn.dialect.name != "postgresql":
+        values["id"] = highest + 1
+    conn.execute(insert(campaigns_table).values(**values))

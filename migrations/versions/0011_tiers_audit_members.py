@@ -43,6 +43,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_card_tier_changes")),
     )
     op.create_index(op.f("ix_card_tier_changes_card_id"), "card_tier_changes", ["card_id"], unique=False)
+    # The card's rolling 12-month spend (quotes, tier reviews) reads one index range.
+    op.create_index("ix_api_orders_card_created", "api_orders", ["card_id", "created_at"], unique=False)
     op.create_table(
         "staff_audit",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -73,6 +75,7 @@ def downgrade() -> None:
     op.drop_table("program_members")
     op.drop_index("ix_staff_audit_subject_at", table_name="staff_audit")
     op.drop_table("staff_audit")
+    op.drop_index("ix_api_orders_card_created", table_name="api_orders")
     op.drop_index(op.f("ix_card_tier_changes_card_id"), table_name="card_tier_changes")
     op.drop_table("card_tier_changes")
     op.drop_table("card_tiers")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 from tests.web_cabinet.conftest import (
     PHONE,
@@ -244,7 +245,9 @@ def test_with_a_real_broker_the_codes_sms_goes_to_a_celery_worker(monkeypatch, s
     from web_cabinet.app import create_app
 
     handed: list[int] = []
-    monkeypatch.setattr(tasks.send, "delay", lambda message_id: handed.append(message_id))
+    # The module's task is replaced, not its ``delay``: ``send`` is a proxy resolved on the current
+    # Celery app, and another test may have made a different app current.
+    monkeypatch.setattr(tasks, "send", SimpleNamespace(delay=lambda message_id: handed.append(message_id)))
     amqp = settings.model_copy(update={"broker_url": "amqp://guest:guest@127.0.0.1:5672//"})
     client = TestClient(
         create_app(amqp, hub=hub, clock=clock), base_url="https://cabinet.test", follow_redirects=False

@@ -9,6 +9,7 @@ share one order, one accrual and one set of reversals.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, insert, select, update
 from bonusbridge import errors
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.models import ApiOrder, Card, CardStatus, PointsReceipt
-from bonusbridge.points import receipts, store
+from bonusbridge.points import receipts, store, tiers
 from bonusbridge.points.errors import InvalidBasket
 from bonusbridge.points.program import Program
 from bonusbridge.points.quote import Basket, Line, Quote, Wallet, quote
@@ -25,6 +26,10 @@ from web_cabinet.api import orders, schemas
 from web_cabinet.api.cardnumbers import normalize_card_number, normalized_column
 from web_cabinet.api.idempotency import Write
 from web_cabinet.api.problems import ApiProblem
+
+ZERO = Decimal("0.00")
+#: Why a line of a non-member's receipt earned nothing (the receipt's ``earn_refused`` says so too).
+NOT_A_MEMBER_RULE = "not a member of the loyalty program: earns nothing"
 
 
 def basket(
@@ -64,7 +69,13 @@ def quote_card(
     lines: list[schemas.BasketLine],
     body: schemas.Advantages,
     points_to_spend: Decimal,
+    *,
+    member: bool,
+    join_required: bool,
 ) -> schemas.QuoteOut:
+    """The quote of the basket for the card. ``member`` and ``join_required`` are the caller's
+    (``services.membership``): the points earned are shown even when the owner must join first,
+    since joining at checkout is what earns them (seed 001)."""
     found = store.card_facts(book.conn, card_id, body.at or book.now)
     if found is None:
         raise errors.UnknownCard(card_id)
@@ -88,6 +99,8 @@ def quote_card(
         rule=computed.rule,
         program_version=computed.version_id,
         lines=lines_out(computed),
+        member=member,
+        join_required=join_required,
     )
 
 
@@ -116,10 +129,24 @@ def till_card(conn: Connection, raw_number: str) -> int:
 # --- receipts and returns -------------------------------------------------------------------------
 
 
+def without_points(computed: Quote, reason: str) -> Quote:
+    """The quote with every line earning nothing, and why: a receipt that may not earn is still
+    recorded with its lines, so its returns and refunds work and take back nothing."""
+    lines = tuple(replace(line, points=ZERO, rules=(*line.rules, reason)) for line in computed.lines)
+    return replace(computed, points=ZERO, points_value=ZERO, lines=lines)
+
+
 def apply_receipt(
-    book: LedgerBook, write: Write, program: Program, *, card_id: int, body: schemas.ReceiptIn
+    book: LedgerBook,
+    write: Write,
+    program: Program,
+    *,
+    card_id: int,
+    body: schemas.ReceiptIn,
+    earns: bool = True,
 ) -> tuple[orders.Accrued, Quote, datetime, datetime | None]:
-    """Accrue a paid receipt through the quote, once per receipt (the shop's order)."""
+    """Accrue a paid receipt through the quote, once per receipt (the shop's order); ``earns``
+    False: recorded, earning nothing (the owner is not in a program that requires joining)."""
     at = body.at or book.now
     if at > book.now:
         raise errors.InvalidDates(f"the receipt is dated {at.isoformat()}, in the future")
@@ -132,6 +159,8 @@ def apply_receipt(
     computed = quote(
         program, basket(body.lines, body, at, spent), store.customer_facts(book.conn, card_id, at)
     )
+    if not earns:
+        computed = without_points(computed, NOT_A_MEMBER_RULE)
     rules = program.version_at(at).rules
     available_from, expires_at = receipts.accrual_dates(rules, at)
     movement_id = None
@@ -156,6 +185,7 @@ def apply_receipt(
         .where(ApiOrder.id == order.id)
         .values(total=computed.total, accrual_movement_id=movement_id)
     )
+    tiers.review_card(book.conn, program, card_id, book.now, f"receipt {body.receipt_id}")
     lines = receipts.receipt_lines(computed, [line.quantity for line in body.lines])
     book.conn.execute(
         insert(PointsReceipt).values(
@@ -212,6 +242,7 @@ def return_lines(
             reason,
         )
     book.conn.execute(update(ApiOrder).where(ApiOrder.id == order.id).values(refunded=refunded))
+    tiers.review_card(book.conn, program, order.card_id, book.now, reason)
     book.conn.execute(
         update(PointsReceipt)
         .where(PointsReceipt.order_id == order.id)

@@ -20,6 +20,7 @@ from bonusbridge import errors
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.ledger.statements import POINTS, cards, holds, movements
 from bonusbridge.models import ApiOrder, CardStatus, HoldStatus, Origin
+from bonusbridge.points import tiers
 from bonusbridge.points.program import ProgramRules
 from bonusbridge.types import CENT
 from web_cabinet.api.idempotency import Write
@@ -179,14 +180,22 @@ class Accrued:
 
 
 def accrue(
-    book: LedgerBook, write: Write, rules: ProgramRules, *, card_id: int, reference: str, total: Decimal
+    book: LedgerBook,
+    write: Write,
+    rules: ProgramRules,
+    *,
+    card_id: int,
+    reference: str,
+    total: Decimal,
+    earns: bool = True,
 ) -> Accrued:
-    """Accrue points for a paid order, on the part of ``total`` paid with money."""
+    """Accrue points for a paid order, on the part of ``total`` paid with money; ``earns`` False:
+    the order is recorded (its total, for refunds) and earns nothing."""
     order = open_order(book, write, reference, card_id)
     if order.total is not None:
         raise ApiProblem("order_already_accrued", f"order {reference!r} already had its points accrued")
     spent = points_spent(book.conn, order)
-    points = points_for(max(total - value_of(spent, rules), ZERO), rules)
+    points = points_for(max(total - value_of(spent, rules), ZERO), rules) if earns else ZERO
     movement_id = None
     if points > 0:
         record = book.accrue(
@@ -205,6 +214,7 @@ def accrue(
     book.conn.execute(
         update(ApiOrder).where(ApiOrder.id == order.id).values(total=total, accrual_movement_id=movement_id)
     )
+    tiers.review_card(book.conn, rules, card_id, book.now, f"shop order {reference}")
     return Accrued(order, spent, points)
 
 

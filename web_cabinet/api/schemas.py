@@ -222,6 +222,13 @@ class QuoteOut(BaseModel):
         description="The program version whose rules applied (null: default)."
     )
     lines: list[LineOut]
+    member: bool = Field(
+        description="Whether the card's owner is in the loyalty program (false for a card with no owner)."
+    )
+    join_required: bool = Field(
+        description="True: the program requires joining and the owner has not joined, so the order "
+        "earns `points_earned` only if they join (offer the checkbox; send `join_program`)."
+    )
 
 
 # --- checkout -------------------------------------------------------------------------------------
@@ -256,6 +263,11 @@ class AccrualIn(Body):
     card_id: CardId
     order_id: OrderId
     order_total: NonNegativeAmount = Field(description="The paid order's total, including points spent.")
+    join_program: bool = Field(
+        default=False,
+        description="The customer ticked the box to join the loyalty program at checkout: the card's "
+        "owner joins in this request's transaction (nothing for a member or a card with no owner).",
+    )
 
 
 class AccrualOut(BaseModel):
@@ -264,6 +276,14 @@ class AccrualOut(BaseModel):
     order_total: Amount
     points_spent: Amount = Field(description="Points captured for this order, worth part of its total.")
     points_accrued: Amount = Field(description="Earned on the part paid with money.")
+    member: bool = Field(
+        description="Whether the card's owner is in the loyalty program after this request (false for a "
+        "card with no owner)."
+    )
+    earn_refused: Literal["not_a_member"] | None = Field(
+        description="Why the order may earn nothing: `not_a_member` when the program requires joining and "
+        "the card's owner has not joined (the order is still recorded, for its refunds and returns)."
+    )
     replayed: bool = False
 
 
@@ -301,6 +321,11 @@ class ReceiptIn(Advantages):
         description="The shop's order (or till receipt) number: points once per receipt."
     )
     lines: list[BasketLine] = Field(min_length=1, max_length=500)
+    join_program: bool = Field(
+        default=False,
+        description="The customer ticked the box to join the loyalty program at checkout: the card's "
+        "owner joins in this request's transaction (nothing for a member or a card with no owner).",
+    )
 
 
 class ReceiptOut(BaseModel):
@@ -317,6 +342,14 @@ class ReceiptOut(BaseModel):
     print_lines: list[str] = Field(
         description="What the receipt prints: points earned and redeemed, their expiry, the new balance, "
         "the rule (e.g. 300 points = 3.00 RUB off), in `lang`."
+    )
+    member: bool = Field(
+        description="Whether the card's owner is in the loyalty program after this request (false for a "
+        "card with no owner)."
+    )
+    earn_refused: Literal["not_a_member"] | None = Field(
+        description="Why the order may earn nothing: `not_a_member` when the program requires joining and "
+        "the card's owner has not joined (the order is still recorded, for its refunds and returns)."
     )
     replayed: bool = False
 

@@ -1,7 +1,13 @@
 """The cabinet's home page: the balance (available, pending, reserved), what expires soon and
 when, every card with its status and why, and the history with where each movement came from.
 Read on every view from the hub, which the sync keeps current: what the tills or a 1C accountant
-did shows on the next page view."""
+did shows on the next page view.
+
+When the program requires joining (``points_opt_in_required``), a customer who is not a member
+(they left, by the members file) is told why their website orders earn nothing and offered a
+button that joins them (via ``cabinet``); a member sees one line saying since when. The button
+posts the page's CSRF token; joining is idempotent, so a second click changes nothing and
+needs no form id of its own."""
 
 from __future__ import annotations
 
@@ -9,13 +15,15 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bonusbridge import errors
 from bonusbridge.models import CardStatus
+from bonusbridge.services import membership
 from bonusbridge.services.cabinet import Step, card_choices, expiring_lots, movements_of, next_step
 from web_cabinet.context import LoginRequired, cabinet, customer_id, lang_of, session_of
 from web_cabinet.i18n import translator
 from web_cabinet.pages.display import balance_of, card_rows, history_rows
 from web_cabinet.pages.steps import STEP_URLS
-from web_cabinet.rendering import render, see_other
+from web_cabinet.rendering import flash, render, see_other
 from web_cabinet.security import verify_csrf
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
@@ -57,5 +65,23 @@ def _home(request: Request, cid: int) -> Response:
             "history": history,
             "more_cards": offered,
             "missing": customer.missing_fields(list(required)),
+            "program": {
+                "opt_in": parts.settings.points_opt_in_required,
+                "membership": membership.membership(uow.session, cid),
+            },
         }
     return render(request, "home.html", context)
+
+
+@router.post("/program/join")
+def join_program(request: Request, cid: int = Depends(customer_id)) -> Response:
+    """The customer joins the loyalty program (seed 001's opt-in, from the cabinet)."""
+    parts = cabinet(request)
+    try:
+        with parts.hub.unit_of_work() as uow:
+            joined = membership.join(uow.session, cid, via="cabinet", by=None, now=parts.clock())
+            uow.commit()
+    except errors.UnknownCustomer as gone:
+        raise LoginRequired from gone
+    flash(request, "program_joined" if joined else "program_already_member")
+    return see_other("/")

@@ -3,7 +3,9 @@
 Roles (decision): ``viewer`` sees the reports (imports, drift, merges) and the progress chart with
 personal data masked; ``migration`` also sees each import issue (the card number in full, file and
 line: what it takes to fix the export); ``admin`` sees what ``migration`` sees and may unmerge.
-Every role may open every page; a role only adds details and actions.
+Every role may open every page; a role only adds details and actions. The exception is the points
+program (``program.py``): ``marketing`` and ``admin`` edit its versions and campaigns, ``viewer``
+reads them, and ``migration`` alone is not shown it (rules and campaigns are not its business).
 
 Login answers are the same for an unknown login, a wrong password and a disabled user, and take the
 same time (an unknown login still costs one scrypt). Failures are counted in
@@ -33,6 +35,7 @@ class Role(enum.StrEnum):
     VIEWER = "viewer"
     MIGRATION = "migration"
     ADMIN = "admin"
+    MARKETING = "marketing"  # edits the points program: versions and campaigns (issue 8, item 1)
 
 
 class StaffError(Exception):

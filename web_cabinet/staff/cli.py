@@ -22,7 +22,7 @@ def _engine() -> Engine:
 def create(
     login: Annotated[str, typer.Argument(help="Login (letters, digits, . _ - @).")],
     role: Annotated[
-        list[str], typer.Option("--role", "-r", help="viewer, migration, admin (repeat or comma).")
+        list[str], typer.Option("--role", "-r", help="viewer, migration, admin, marketing (repeat or comma).")
     ],
     password: Annotated[
         str,

@@ -536,6 +536,12 @@ def create_staff_app(settings: Settings, engine: Engine, clock: Callable[[], dat
     from web_cabinet.staff.backoffice import router as backoffice  # imports this module's helpers
 
     app.include_router(backoffice, include_in_schema=False)
+    from web_cabinet.staff.members import router as members  # the members screen and file
+
+    app.include_router(members, include_in_schema=False)
+    from web_cabinet.staff.program import router as program  # the points program: rules, campaigns
+
+    app.include_router(program, include_in_schema=False)
 
     async def login_required(request: Request, exc: Exception) -> Response:
         if getattr(request.state, "staff_expired", False):

@@ -9,8 +9,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from bonusbridge.ledger.book import LedgerBook
-from web_cabinet.api import orders, schemas
+from bonusbridge.points import tiers
+from web_cabinet.api import opt_in, orders, schemas
 from web_cabinet.api.auth import Principal, requires
+from web_cabinet.api.deps import settings_of
 from web_cabinet.api.idempotency import IdempotencyKey, Write
 from web_cabinet.api.problems import responses
 from web_cabinet.api.routes import shared
@@ -44,13 +46,23 @@ def accrue(
     """Points at the program's base earn rate (no item rules: `/receipts` applies those) on the
     part of the total paid with money (the total less the value
     of the points captured for the order), once per order. Accumulation-only cards accrue too.
-    Scope `accrue`."""
+    `join_program` enrols the card's owner with this accrual; when the program requires joining
+    and the owner has not joined, the order is recorded and earns nothing (`earn_refused:
+    not_a_member`). Scope `accrue`."""
     row_id = shared.card_row_id(request, body.card_id)
+    settings = settings_of(request)
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
         rules = shared.program(request, book.conn).version_at(book.now).rules
+        joined = opt_in.for_order(book, write, settings, row_id, body.join_program)
         done = orders.accrue(
-            book, write, rules, card_id=row_id, reference=body.order_id, total=body.order_total
+            book,
+            write,
+            rules,
+            card_id=row_id,
+            reference=body.order_id,
+            total=body.order_total,
+            earns=joined.earns,
         )
         return 201, schemas.AccrualOut(
             order_id=body.order_id,
@@ -58,9 +70,11 @@ def accrue(
             order_total=body.order_total,
             points_spent=done.spent,
             points_accrued=done.accrued,
+            member=joined.member,
+            earn_refused=joined.earn_refused,
         )
 
-    return shared.write(request, client, idempotency_key, "accrue", body.model_dump(mode="json"), work)
+    return shared.write(request, client, idempotency_key, "accrue", opt_in.fingerprinted(body), work)
 
 
 @router.post(
@@ -94,6 +108,8 @@ def refund(
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
         done = orders.refund(book, write, reference=body.order_id, amount=body.amount)
+        reason = f"refund of shop order {body.order_id}"
+        tiers.review_card(book.conn, shared.program(request, book.conn), done.order.card_id, book.now, reason)
         assert done.order.total is not None
         return 201, schemas.RefundOut(
             order_id=body.order_id,

@@ -11,9 +11,9 @@ from pydantic import BaseModel
 
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.points import receipt_text
-from web_cabinet.api import engine, ids, orders, schemas
+from web_cabinet.api import engine, ids, opt_in, orders, schemas
 from web_cabinet.api.auth import Principal, requires
-from web_cabinet.api.deps import id_secret
+from web_cabinet.api.deps import id_secret, settings_of
 from web_cabinet.api.idempotency import IdempotencyKey, Write
 from web_cabinet.api.problems import responses
 from web_cabinet.api.routes import shared
@@ -52,13 +52,19 @@ def apply_receipt(
     """Accrue the points the engine quotes for the receipt's lines, with the rules in force at its
     date (`at`, default now), once per receipt: points spent on it at checkout (captured holds of
     the same `receipt_id`) and `vouchers` earn nothing when the program says so. The points become
-    spendable after the program's pending period and expire after its validity. Scope `accrue`."""
+    spendable after the program's pending period and expire after its validity.
+
+    `join_program`: the customer ticked "join the loyalty program"; the card's owner joins with
+    this receipt. When the program requires joining and the owner has not joined, the receipt is
+    recorded and earns nothing (`earn_refused: not_a_member`). Scope `accrue`."""
     row_id = shared.card_row_id(request, body.card_id)
+    settings = settings_of(request)
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
         program = shared.program(request, book.conn)
+        joined = opt_in.for_order(book, write, settings, row_id, body.join_program)
         done, computed, available_from, expires_at = engine.apply_receipt(
-            book, write, program, card_id=row_id, body=body
+            book, write, program, card_id=row_id, body=body, earns=joined.earns
         )
         rules = program.version_at(body.at or book.now).rules
         view = book.balance(row_id)
@@ -87,9 +93,11 @@ def apply_receipt(
             lines=engine.lines_out(computed),
             balance=balance,
             print_lines=receipt_text.lines(facts, body.lang),
+            member=joined.member,
+            earn_refused=joined.earn_refused,
         )
 
-    return shared.write(request, client, idempotency_key, "receipt", body.model_dump(mode="json"), work)
+    return shared.write(request, client, idempotency_key, "receipt", opt_in.fingerprinted(body), work)
 
 
 @router.post(
@@ -153,12 +161,24 @@ def till_quote(
     request: Request, body: schemas.TillQuoteIn, _: Annotated[Principal, Depends(requires("till"))]
 ) -> Response:
     """The same quote as `/quotes`, for a till: the card by the number it scanned. See *For 1C
-    developers* in the API's description. Scope `till`."""
+    developers* in the API's description. A till never needs the owner to join (`join_required`
+    is false): taking the card is the opt-in. Scope `till`."""
 
     def work(book: LedgerBook) -> BaseModel:
         card_id = engine.till_card(book.conn, body.card_number)
         program = shared.program(request, book.conn)
         public_id = ids.encode("card", card_id, id_secret(request))
-        return engine.quote_card(book, program, card_id, public_id, body.lines, body, body.points_to_spend)
+        joined = opt_in.for_quote(book.conn, settings_of(request), card_id, till=True)
+        return engine.quote_card(
+            book,
+            program,
+            card_id,
+            public_id,
+            body.lines,
+            body,
+            body.points_to_spend,
+            member=joined.member,
+            join_required=joined.join_required,
+        )
 
     return shared.serialized(shared.read(request, work))
