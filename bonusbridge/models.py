@@ -864,7 +864,8 @@ class DriftItem(Base):
 class StaffUser(Base):
     """A member of staff who may open the staff pages (``bonusbridge staff create``). The password
     is kept only as scrypt with a salt of its own; ``roles`` is a comma-separated subset of
-    ``viewer``, ``migration``, ``admin``, ``marketing`` (edits the points program). A disabled user is kept for the audit, never deleted."""
+    ``viewer``, ``migration``, ``admin``, ``marketing`` (edits the points program). A disabled user
+    is kept for the audit, never deleted."""
 
     __tablename__ = "staff_users"
 
