@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from bonusbridge.db import create_db_engine
+from bonusbridge.db import create_db_engine, create_read_engine
 from bonusbridge.ledger.async_reads import AsyncBalanceReader
 from bonusbridge.ledger.service import LedgerService
 from bonusbridge.settings import Settings
@@ -19,6 +19,7 @@ class Hub:
     settings: Settings
     engine: Engine
     ledger: LedgerService
+    _read_engine: Engine | None = field(default=None, init=False, repr=False)
     _async_reader: AsyncBalanceReader | None = field(default=None, init=False, repr=False)
     _async_checked: bool = field(default=False, init=False, repr=False)
 
@@ -30,6 +31,14 @@ class Hub:
             self._async_reader = AsyncBalanceReader.for_engine(self.engine)
             self._async_checked = True
         return self._async_reader
+
+    @property
+    def read_engine(self) -> Engine:
+        """Autocommit connections without pre-ping for repeatable one-statement reads (see
+        ``db.create_read_engine``); on SQLite the engine itself. Made on first use."""
+        if self._read_engine is None:
+            self._read_engine = create_read_engine(self.engine)
+        return self._read_engine
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.engine, clock=self.ledger.clock, hold_ttl=self.settings.hold_ttl)

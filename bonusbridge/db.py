@@ -37,6 +37,24 @@ def create_db_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> En
     )
 
 
+def create_read_engine(engine: Engine) -> Engine:
+    """An engine for one-statement reads that are safe to repeat (the shop API's quotes and
+    look-ups): autocommit, and no pre-ping — its round trip was a third of a quote's. A caller
+    repeats a read once when its connection turns out dead (``DBAPIError.connection_invalidated``:
+    SQLAlchemy then refreshes the pool), which pre-ping did for it. SQLite: the engine itself."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return create_engine(
+        engine.url,
+        echo=engine.echo,
+        pool_size=engine.pool.size(),  # type: ignore[attr-defined]
+        max_overflow=engine.pool.size(),  # type: ignore[attr-defined]
+        pool_pre_ping=False,
+        pool_recycle=3600,
+        isolation_level="AUTOCOMMIT",
+    )
+
+
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
     parsed = make_url(url)
     database = parsed.database or ""

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, bindparam, exists, func, insert, select
 
@@ -28,6 +28,7 @@ from bonusbridge.models import (
     MovementKind,
     PointsCampaign,
     PointsProgramVersion,
+    ProgramMember,
 )
 from bonusbridge.models import Program as ProgramRow
 from bonusbridge.points import tiers
@@ -42,6 +43,7 @@ from bonusbridge.points.program import (
     parse_instant,
     rules_from_json,
 )
+from bonusbridge.services import membership
 from bonusbridge.settings import Settings
 
 versions_table = cast(Table, PointsProgramVersion.__table__)
@@ -185,11 +187,15 @@ _FACTS = (
         ~exists().where(Movement.card_id == Card.id, Movement.kind == MovementKind.ACCRUAL),
         CardTier.card_id.is_not(None),
         CardTier.tier,
+        Card.customer_id,
+        ProgramMember.customer_id.is_not(None),
+        ProgramMember.left_at,
     )
     .select_from(Card)
     .join(ProgramRow, ProgramRow.id == Card.program_id)
     .outerjoin(Customer, Customer.id == Card.customer_id)
     .outerjoin(CardTier, CardTier.card_id == Card.id)
+    .outerjoin(ProgramMember, ProgramMember.customer_id == Card.customer_id)
 )
 
 
@@ -198,12 +204,22 @@ _FACTS_OF_CARD = _FACTS.where(Card.id == bindparam("card"))
 _FACTS_AND_SPEND = _FACTS.add_columns(tiers.SPEND_OF_CARD).where(Card.id == bindparam("card"))
 
 
-def card_facts(
-    conn: Connection, card_id: int, now: datetime | None = None
-) -> tuple[CardStatus, CustomerFacts] | None:
-    """The card's status and its owner as customer criteria see it, with the tier its last review
+class CardFacts(NamedTuple):
+    """What a quote needs to know of a card besides its balance, read in one query."""
+
+    status: CardStatus
+    customer: CustomerFacts
+    owner_id: int | None
+    #: The owner's membership of the program (``bonusbridge.services.membership``'s rule: their
+    #: ``program_members`` row decides, else owning a card makes them one); False with no owner.
+    member: bool
+
+
+def card_facts(conn: Connection, card_id: int, now: datetime | None = None) -> CardFacts | None:
+    """The card's status, its owner as customer criteria see it, with the tier its last review
     stored (``bonusbridge.points.tiers``: the downgrade policy may keep a tier the window no longer
-    reaches) and, when ``now`` is given, the rolling 12-month spend (one query); None: no such card."""
+    reaches), the owner's membership and, when ``now`` is given, the rolling 12-month spend — one
+    query (a quote's round trips are most of its time); None: no such card."""
     row: Any
     if now is None:
         row = conn.execute(_FACTS_OF_CARD, {"card": card_id}).first()
@@ -211,8 +227,8 @@ def card_facts(
         row = conn.execute(_FACTS_AND_SPEND, {"card": card_id, "since": tiers.window_start(now)}).first()
     if row is None:
         return None
-    status, birth_date, city, program, first, reviewed, tier = row[:7]
-    spend: list[Any] = list(row[7:])
+    status, birth_date, city, program, first, reviewed, tier, owner, has_row, left_at = row[:10]
+    spend: list[Any] = list(row[10:])
     facts = CustomerFacts(
         birth_date=birth_date,
         first_purchase=bool(first),
@@ -222,12 +238,13 @@ def card_facts(
         tier_reviewed=bool(reviewed),
         spend_12m=Decimal(spend[0]) if spend else None,
     )
-    return CardStatus(status), facts
+    member = membership.owner_is_member(owner, bool(has_row), left_at)
+    return CardFacts(CardStatus(status), facts, owner, member)
 
 
 def customer_facts(conn: Connection, card_id: int, now: datetime | None = None) -> CustomerFacts:
     found = card_facts(conn, card_id, now)
-    return found[1] if found is not None else CustomerFacts()
+    return found.customer if found is not None else CustomerFacts()
 
 
 def campaign_for_update(conn: Connection, code: str) -> Campaign | None:

@@ -175,9 +175,15 @@ def card_membership(target: Target, card_id: int) -> CardMembership | None:
     if row is None:
         return None
     owner, has_row, left_at = row
-    if owner is None:
-        return CardMembership(None, False)
-    return CardMembership(int(owner), left_at is None if has_row else True)
+    return CardMembership(None if owner is None else int(owner), owner_is_member(owner, has_row, left_at))
+
+
+def owner_is_member(owner_id: int | None, has_row: bool, left_at: datetime | None) -> bool:
+    """The rule, from a card's owner and their ``program_members`` row (outer-joined): the row
+    decides when there is one; else the owner, who owns this very card, is a member."""
+    if owner_id is None:
+        return False
+    return left_at is None if has_row else True
 
 
 def join(target: Target, customer_id: int, *, via: str, by: str | None, now: datetime) -> bool:

@@ -22,7 +22,8 @@ from bonusbridge.points import receipts, store, tiers
 from bonusbridge.points.errors import InvalidBasket
 from bonusbridge.points.program import Program
 from bonusbridge.points.quote import Basket, Line, Quote, Wallet, quote
-from web_cabinet.api import orders, schemas
+from bonusbridge.settings import Settings
+from web_cabinet.api import opt_in, orders, schemas
 from web_cabinet.api.cardnumbers import normalize_card_number, normalized_column
 from web_cabinet.api.idempotency import Write
 from web_cabinet.api.problems import ApiProblem
@@ -70,16 +71,18 @@ def quote_card(
     body: schemas.Advantages,
     points_to_spend: Decimal,
     *,
-    member: bool,
-    join_required: bool,
+    settings: Settings,
+    till: bool = False,
 ) -> schemas.QuoteOut:
-    """The quote of the basket for the card. ``member`` and ``join_required`` are the caller's
-    (``services.membership``): the points earned are shown even when the owner must join first,
-    since joining at checkout is what earns them (seed 001)."""
+    """The quote of the basket for the card. The points earned are shown even when the owner must
+    join first (``join_required``), since joining at checkout is what earns them (seed 001); a
+    till (``till``) never requires joining. Two queries: the card's facts, its balance."""
     found = store.card_facts(book.conn, card_id, body.at or book.now)
     if found is None:
         raise errors.UnknownCard(card_id)
-    status, facts = found
+    status, facts = found.status, found.customer
+    joined = opt_in.for_quote(settings, found.owner_id, found.member, till=till)
+    member, join_required = joined.member, joined.join_required
     available = book.balance(card_id).available
     refused = None if status is CardStatus.ACTIVE else status.value
     computed = quote(

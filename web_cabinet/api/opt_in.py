@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection
 
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.services import membership
@@ -60,14 +59,13 @@ class QuoteMembership:
     join_required: bool
 
 
-def for_quote(conn: Connection, settings: Settings, card_id: int, *, till: bool = False) -> QuoteMembership:
-    """``member`` and ``join_required`` of a quote: a till's receipts earn whatever the owner's
+def for_quote(settings: Settings, owner_id: int | None, member: bool, *, till: bool) -> QuoteMembership:
+    """``member`` and ``join_required`` of a quote, from the card's facts (``store.card_facts``
+    reads the owner's membership in the same query). A till's receipts earn whatever the owner's
     membership (taking the card is the opt-in), so a till is never asked to enrol anyone."""
-    found = membership.card_membership(conn, card_id)
-    if found is None:
-        return QuoteMembership(member=False, join_required=False)
+    found = membership.CardMembership(owner_id, member)
     required = not till and not found.earns(settings.points_opt_in_required)
-    return QuoteMembership(member=found.member, join_required=required)
+    return QuoteMembership(member=member, join_required=required)
 
 
 def fingerprinted(body: BaseModel) -> dict[str, Any]:

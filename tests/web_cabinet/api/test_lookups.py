@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from bonusbridge.models import Card, CardStatus, Customer
@@ -210,3 +211,27 @@ def test_quote_follows_the_configured_rate_point_value_and_share(api, hub, make_
             "spend_refused": None,
         }.items()
     )
+
+
+def test_a_read_that_meets_a_dead_connection_is_run_again_on_a_fresh_one(api, make_card, card_id, fund, hub):
+    """The read engine has no pre-ping: after the database dropped its connections (a restart), a
+    quote still answers — the read is repeated once on a new connection, and nothing shows."""
+    if hub.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite reads use the one engine, with no server to drop connections")
+    card = make_card()
+    fund(card, "100.00")
+    body = {"card_id": card_id(card), "lines": [{"sku": "x", "quantity": "1", "price": "100.00"}]}
+    first = api.read("/quotes", body)
+    assert first.status_code == 200, first.text
+    with hub.read_engine.connect() as conn:
+        mine = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with hub.engine.connect() as conn:
+        dropped = conn.exec_driver_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid = %(pid)s",
+            {"pid": mine},
+        ).scalar()
+    assert dropped == 1
+    again = api.read("/quotes", body)
+    assert again.status_code == 200, again.text
+    assert again.json()["points_earned"] == first.json()["points_earned"]

@@ -168,7 +168,6 @@ def till_quote(
         card_id = engine.till_card(book.conn, body.card_number)
         program = shared.program(request, book.conn)
         public_id = ids.encode("card", card_id, id_secret(request))
-        joined = opt_in.for_quote(book.conn, settings_of(request), card_id, till=True)
         return engine.quote_card(
             book,
             program,
@@ -177,8 +176,8 @@ def till_quote(
             body.lines,
             body,
             body.points_to_spend,
-            member=joined.member,
-            join_required=joined.join_required,
+            settings=settings_of(request),
+            till=True,
         )
 
     return shared.serialized(shared.read(request, work))

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from bonusbridge.ledger.book import LedgerBook
-from web_cabinet.api import engine, ids, lookups, opt_in, orders, schemas
+from web_cabinet.api import engine, ids, lookups, orders, schemas
 from web_cabinet.api.auth import Principal, requires
 from web_cabinet.api.deps import hub_of, id_secret, settings_of
 from web_cabinet.api.problems import ApiProblem, responses
@@ -105,17 +105,8 @@ def quote(
 
     def work(book: LedgerBook) -> BaseModel:
         program = shared.program(request, book.conn)
-        joined = opt_in.for_quote(book.conn, settings, row_id)
         return engine.quote_card(
-            book,
-            program,
-            row_id,
-            body.card_id,
-            body.lines,
-            body,
-            body.points_to_spend,
-            member=joined.member,
-            join_required=joined.join_required,
+            book, program, row_id, body.card_id, body.lines, body, body.points_to_spend, settings=settings
         )
 
     return shared.serialized(shared.read(request, work))

@@ -9,6 +9,7 @@ from fastapi import Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.points import store
@@ -54,10 +55,20 @@ def hold_row_id(request: Request, public_id: str) -> int:
 
 
 def read(request: Request, work: Callable[[LedgerBook], BaseModel]) -> BaseModel:
-    """Run a read on an autocommit connection: no BEGIN and ROLLBACK round trips around it."""
+    """Run a read on an autocommit connection (no BEGIN and ROLLBACK round trips around it) of the
+    hub's read engine, which skips the pool's pre-ping: a read that met a dead connection (the
+    database restarted) is simply run again, once, on a fresh one."""
     hub = hub_of(request)
-    with hub.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        return work(LedgerBook(conn, now=hub.ledger.clock()))
+    for attempt in (1, 2):
+        try:
+            with hub.read_engine.connect() as conn:
+                if hub.read_engine is hub.engine:  # SQLite: the one engine, made autocommit here
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                return work(LedgerBook(conn, now=hub.ledger.clock()))
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
 
 
 def serialized(model: BaseModel) -> Response:
