@@ -19,6 +19,7 @@ router's ``verify_csrf``.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -259,16 +260,45 @@ def version_submit(request: Request, who: Who, form: Posted) -> Response:
             form_id=new_form_id() if fresh_form else form_id, errors=errors, status=status,
         )  # fmt: skip
 
+    return _save(
+        request,
+        who,
+        refuse,
+        form_id=form_id,
+        reason=reason,
+        parse=lambda: parse_version({**values, "effective_from": effective_from}, _zone(parts)),
+        edit=editing.add_version,
+        fields=(*SETTING_KINDS, "effective_from"),
+        done=lambda edit: flash(request, "program_version_added", id=str(edit.version_id)),
+    )
+
+
+def _save(
+    request: Request,
+    who: Principal,
+    refuse: Callable[..., Response],
+    *,
+    form_id: str,
+    reason: str,
+    parse: Callable[[], tuple[dict[str, Any], Errors]],
+    edit: Callable[..., editing.Edit],
+    fields: Iterable[str],
+    done: Callable[[editing.Edit], None],
+) -> Response:
+    """The save of a version or campaign form: the form id, the fields and the reason checked
+    first (nothing written on an error, shown next to its field), then the edit and its audit row
+    in one transaction, keyed by the form so a resent form saves once."""
     if not valid_form_id(form_id):
         return refuse({GENERAL: ("program_form_reused", {})}, 409, fresh_form=True)
-    raw, errors = parse_version({**values, "effective_from": effective_from}, _zone(parts))
+    raw, errors = parse()
     if not reason.strip():
         errors["reason"] = ("reason_required", {})
     if errors:
         return refuse(errors)
+    parts = parts_of(request)
     try:
         with parts.engine.begin() as conn:
-            edit = editing.add_version(
+            made = edit(
                 conn, parts.settings, raw, now=parts.clock(), actor=_actor(who), reason=reason,
                 key=_key(form_id),
             )  # fmt: skip
@@ -277,12 +307,12 @@ def version_submit(request: Request, who: Who, form: Posted) -> Response:
     except editing.MissingReason:
         return refuse({"reason": ("reason_required", {})})
     except PointsError as exc:
-        field, error = engine_error(exc, (*SETTING_KINDS, "effective_from"))
+        field, error = engine_error(exc, tuple(fields))
         return refuse({field: error})
-    if edit.replayed:
+    if made.replayed:
         flash(request, "program_replayed")
     else:
-        flash(request, "program_version_added", id=str(edit.version_id))
+        done(made)
     return see_other("/staff/program")
 
 
@@ -331,31 +361,17 @@ def campaign_submit(request: Request, who: Who, form: Posted) -> Response:
             errors=errors, status=status,
         )  # fmt: skip
 
-    if not valid_form_id(form_id):
-        return refuse({GENERAL: ("program_form_reused", {})}, 409, fresh_form=True)
-    raw, errors = parse_campaign(texts, weekdays, _zone(parts))
-    if not reason.strip():
-        errors["reason"] = ("reason_required", {})
-    if errors:
-        return refuse(errors)
-    try:
-        with parts.engine.begin() as conn:
-            edit = editing.add_campaign(
-                conn, parts.settings, raw, now=parts.clock(), actor=_actor(who), reason=reason,
-                key=_key(form_id),
-            )  # fmt: skip
-    except editing.ReusedKey:
-        return refuse({GENERAL: ("program_form_reused", {})}, 409, fresh_form=True)
-    except editing.MissingReason:
-        return refuse({"reason": ("reason_required", {})})
-    except PointsError as exc:
-        field, error = engine_error(exc, CAMPAIGN_FIELDS)
-        return refuse({field: error})
-    if edit.replayed:
-        flash(request, "program_replayed")
-    else:
-        flash(request, "program_campaign_added", code=edit.subject.split(":", 1)[1])
-    return see_other("/staff/program")
+    return _save(
+        request,
+        who,
+        refuse,
+        form_id=form_id,
+        reason=reason,
+        parse=lambda: parse_campaign(texts, weekdays, _zone(parts)),
+        edit=editing.add_campaign,
+        fields=CAMPAIGN_FIELDS,
+        done=lambda edit: flash(request, "program_campaign_added", code=edit.subject.split(":", 1)[1]),
+    )
 
 
 # --- ending a campaign ----------------------------------------------------------------------------
