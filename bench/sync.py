@@ -228,9 +228,14 @@ class Receipts:
     lock: threading.Lock = field(default_factory=threading.Lock)
     watermark: int = 0  # the highest movement id seen by the prober
     next_full_sweep: float = 0.0
+    answered: dict[str, float] = field(default_factory=dict)  # ref → wall clock of 1C's answer
+    post_seconds: list[float] = field(default_factory=list)  # how long each till's POST took
 
     def posted(self, card_id: int, points: Decimal, started: float, ref: str) -> None:
+        answered, took = time.time(), time.monotonic() - started
         with self.lock:
+            self.answered[ref] = answered
+            self.post_seconds.append(took)
             self.expected[card_id] += points
             self.waiting.setdefault(card_id, deque()).append((self.expected[card_id], started))
             self.refs.append(ref)
@@ -313,13 +318,14 @@ class Edits:
         return seen
 
 
-def prober(stop: threading.Event, *watched: Receipts | Edits) -> None:
+def prober(stop: threading.Event, watched: Receipts | Edits) -> None:
     """Sweep every 10 ms at most: a change's latency is measured to within a sweep (a fiftieth of
-    the 500 ms target), and the driver leaves the CPU to the system it measures."""
+    the 500 ms target), and the driver leaves the CPU to the system it measures. Receipts and edits
+    have a prober thread each: the edits' probe asks 1C's OData once per edit in flight, and when
+    both shared one loop, a receipt already in the hub waited for those reads to be seen."""
     while not stop.is_set():
         started = time.monotonic()
-        for w in watched:
-            w.probe()
+        watched.probe()
         time.sleep(max(0.0, 0.010 - (time.monotonic() - started)))
 
 
@@ -429,10 +435,23 @@ def make_edits(
         n += 1
 
 
-def stage_lags(engine: Engine, since: float) -> None:
-    """Where the time goes (BENCH_DEBUG), over the changes of the sustained run: inbox stored →
-    applied; outbox written → published (relay) → finished (delivered to 1C)."""
+def stage_lags(engine: Engine, since: float, answered: dict[str, float] | None = None) -> None:
+    """Where the time goes (BENCH_DEBUG), over the changes of the sustained run: 1C's answer to the
+    till → inbox stored (1C's publisher, RabbitMQ, the listener) → applied; outbox written →
+    published (relay) → finished (delivered to 1C)."""
     start = datetime.fromtimestamp(since, UTC)
+    if answered:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT onec_ref, extract(epoch FROM received_at) FROM sync_inbox"
+                    " WHERE received_at >= :start"
+                ),
+                {"start": start},
+            ).all()
+        lags = [float(at) - answered[ref] for ref, at in rows if ref in answered]
+        p50, p99 = ms(percentile(lags, 0.5)), ms(percentile(lags, 0.99))
+        progress(f"1C answered→inbox stored: p50 {p50} ms, p99 {p99} ms")
     queries = {
         "inbox stored→applied": "SELECT extract(epoch FROM finished_at - received_at) FROM sync_inbox"
         " WHERE finished_at IS NOT NULL AND received_at >= :start",
@@ -561,8 +580,12 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             edits = Edits(onec, ctx.profile)
             stop = threading.Event()
             with hub_processes(settings, workers, logs):
-                watcher = threading.Thread(target=prober, args=(stop, receipts, edits), daemon=True)
-                watcher.start()
+                watchers = [
+                    threading.Thread(target=prober, args=(stop, watched), daemon=True)
+                    for watched in (receipts, edits)
+                ]
+                for watcher in watchers:
+                    watcher.start()
                 try:
                     post_receipts(root, receipts, hub, pairs, 20, None, rng)
                     if not wait_until(lambda: receipts.outstanding() == 0, 120, "the processes to start"):
@@ -604,9 +627,14 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                     wait_until(lambda: sync_idle(engine), 120, "the outbox and the inbox to drain")
                 finally:
                     stop.set()
-                    watcher.join()
+                    for watcher in watchers:
+                        watcher.join()
             if os.environ.get("BENCH_DEBUG"):
-                stage_lags(engine, sustained_since)
+                posts = receipts.post_seconds
+                progress(
+                    f"till POST: p50 {ms(percentile(posts, 0.5))} ms, p99 {ms(percentile(posts, 0.99))} ms"
+                )
+                stage_lags(engine, sustained_since, receipts.answered)
             lost, duplicated = count_accruals(engine, receipts.refs)
             lost += receipts.outstanding() + edits.outstanding()
             comparison = compare_hub_with_onec(engine, onec, ctx.profile)

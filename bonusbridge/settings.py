@@ -109,6 +109,19 @@ class Settings(BaseSettings):
     sync_republish_after_seconds: float = Field(
         default=60.0, gt=0, description="A published message not finished by then is published again."
     )
+    sync_slots_per_task: int = Field(
+        default=16,
+        ge=1,
+        le=64,
+        description="Inbox slots one apply task drains together: fewer tasks with larger batches "
+        "(up to 64: one task per kick) or more tasks for more workers to share.",
+    )
+    sync_kick_interval_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        le=5,
+        description="How long the listener gathers stored changes before asking workers to apply them.",
+    )
     sync_dispatch: Literal["auto", "celery", "inline"] = Field(
         default="auto",
         description="How drain work reaches workers: Celery over the broker, or in-process (auto: "

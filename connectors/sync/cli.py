@@ -153,9 +153,9 @@ def listen() -> None:
     from connectors.sync.relay import CeleryPublisher
 
     ctx = _context()
-    publisher = CeleryPublisher(celery_app)
+    publisher = CeleryPublisher(celery_app, slots_per_task=ctx.settings.sync_slots_per_task)
     ctx.kick = lambda direction, slots: publisher.kick_inbound(slots)
-    Listener(ctx, kick_interval=0.05).run(_stop_on_signals())
+    Listener(ctx, kick_interval=ctx.settings.sync_kick_interval_seconds).run(_stop_on_signals())
 
 
 class WorkerQueues(enum.StrEnum):

@@ -121,13 +121,14 @@ class CeleryPublisher:
     One broker connection is kept and reused (opening one per batch would cost more than the
     batch); after any failure it is dropped and the next call opens a new one."""
 
-    #: At most this many slots per "apply" task: a stored batch touching many slots becomes a few
-    #: tasks (at most four of the 64 slots), so several workers share it, while each task drains
-    #: its slots together, in batches as large as their work.
+    #: At most this many slots per "apply" task by default (``sync_slots_per_task``): a stored
+    #: batch touching many slots becomes a few tasks (at most four of the 64 slots), so several
+    #: workers share it, while each task drains its slots together, in batches as large as their work.
     SLOTS_PER_TASK = 16
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, slots_per_task: int = SLOTS_PER_TASK) -> None:
         self.app = app
+        self.slots_per_task = slots_per_task
         self._returned: set[int] = set()
         self._lock = threading.Lock()
         self._connection: Any = None
@@ -195,7 +196,8 @@ class CeleryPublisher:
         return confirmed
 
     def kick_inbound(self, slots: list[int]) -> None:
-        chunks = [slots[i : i + self.SLOTS_PER_TASK] for i in range(0, len(slots), self.SLOTS_PER_TASK)]
+        size = self.slots_per_task
+        chunks = [slots[i : i + size] for i in range(0, len(slots), size)]
 
         def send(producer: Any) -> None:
             for chunk in chunks:
