@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -44,8 +45,10 @@ class Hub:
         return UnitOfWork(self.engine, clock=self.ledger.clock, hold_ttl=self.settings.hold_ttl)
 
 
-def build_hub(settings: Settings) -> Hub:
-    engine = create_db_engine(settings.database_url, echo=settings.database_echo)
+def build_hub(settings: Settings, *, ping: Literal["always", "when_idle"] = "always") -> Hub:
+    """``ping``: see ``create_db_engine`` ("when_idle" for the sync's workers, whose drains are
+    redone when a call fails)."""
+    engine = create_db_engine(settings.database_url, echo=settings.database_echo, ping=ping)
     ledger = LedgerService(
         engine,
         hold_ttl=settings.hold_ttl,

@@ -8,33 +8,80 @@ locks the card's balance row explicitly.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create_db_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
-    """Create an engine for ``url`` configured for BonusBridge's concurrency model."""
+def create_db_engine(
+    url: str, *, echo: bool = False, pool_size: int = 10, ping: Literal["always", "when_idle"] = "always"
+) -> Engine:
+    """Create an engine for ``url`` configured for BonusBridge's concurrency model.
+
+    ``ping``: "always" pings every pooled connection before handing it out (a round trip per
+    checkout; after a restart no caller ever sees a dead connection); "when_idle" only those idle
+    for a while (``_ping_when_idle``), for a process whose every call may fail and be redone."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
-    # Pre-ping costs a round trip per checkout but keeps every caller safe after a database restart.
-    # The ledger's fast path, where that round trip matters, keeps its own pool without it.
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=ping == "always",
         pool_recycle=3600,
         isolation_level="READ COMMITTED",
     )
+    if ping == "when_idle":
+        _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection unused for longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pre-ping, but only for connections that sat idle in the pool for a while.
+
+    SQLAlchemy's ``pool_pre_ping`` costs one round trip per checkout: for a sync worker that takes a
+    connection a dozen times per batch, that was a tenth of its time. A connection that a database
+    restart killed has usually been idle as long as the restart took, so pinging those keeps most
+    of what pre-ping is for. A connection handed back moments ago is used as is; if it died in
+    those moments (a backend terminated by an administrator), its statement fails once, SQLAlchemy
+    refreshes the whole pool, and the caller's retry (the sync's sweeps and republishing) redoes it.
+    Raising ``DisconnectionError`` in ``checkout`` makes the pool discard it and take a fresh one."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_RETURNED_AT, 0.0) <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"stale pooled connection ({type(exc).__name__})") from exc
+        if not alive:
+            raise DisconnectionError("stale pooled connection")
+
+
+_RETURNED_AT = "bonusbridge.returned_at"
 
 
 def create_read_engine(engine: Engine) -> Engine:

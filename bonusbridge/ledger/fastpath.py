@@ -128,6 +128,41 @@ def call_in_transaction(conn: Connection, statement: str, params: tuple[Any, ...
         raise decline(exc, key) from None
 
 
+class AccrualPipeline:
+    """Accruals of one transaction sent together: a batch of till receipts is many ``bb_accrue``
+    calls whose answers nobody reads before the commit, so they go as one pipelined
+    ``executemany`` (psycopg sends them without waiting for each answer) instead of one round
+    trip each. The calls run in the order they were added, like the same calls made one by one.
+
+    Whoever adds to it must ``flush`` before anything else in the transaction that reads or
+    writes the ledger (a redemption, a reversal, a read of a card's movements), and before the
+    commit. A failed flush raises ``TakePythonPath``: the transaction is aborted and the caller
+    does the work again one operation at a time, which decides every refusal."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self._params: list[tuple[Any, ...]] = []
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def add(self, accrual: Accrual) -> None:
+        self._params.append(accrue_params(accrual, self.now))
+
+    def flush(self, conn: Connection) -> None:
+        params, self._params = self._params, []
+        if not params:
+            return
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        try:
+            with driver.cursor() as cursor:
+                cursor.executemany(ACCRUE_SQL, params)
+        except Exception:
+            # Even a key reused with other arguments: the one-by-one path names the right key.
+            raise TakePythonPath() from None
+
+
 class FastPath:
     """Calls the fast-path functions on an autocommit connection."""
 

@@ -38,6 +38,7 @@ from bonusbridge.errors import InsufficientBalance, LedgerError
 from bonusbridge.ledger import fastpath
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.ledger.fastpath import TakePythonPath
+from bonusbridge.ledger.intents import Accrual
 from bonusbridge.models import (
     SYNC_SLOTS,
     Card,
@@ -78,6 +79,8 @@ _MOVEMENTS_OF = "bonusbridge.sync.movements_of"
 _ROWS_OF = "bonusbridge.sync.rows_of"
 #: Set by a batch: the ledger's operations run as their PostgreSQL functions (one call each).
 _IN_SQL = "bonusbridge.sync.in_sql"
+#: A batch's accruals waiting to go to PostgreSQL together (``fastpath.AccrualPipeline``).
+_PIPELINE = "bonusbridge.sync.accrual_pipeline"
 
 
 class ParkedChange(Exception):
@@ -240,10 +243,15 @@ def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
         changes = [json.loads(m.payload) for m in messages]
         _prefetch(ctx, session, messages, changes)
         session.info[_IN_SQL] = fastpath.available(ctx.engine)
+        if session.info[_IN_SQL]:
+            session.info[_PIPELINE] = fastpath.AccrualPipeline(ctx.clock())
         try:
             for message, change in zip(messages, changes, strict=True):
+                if message.kind not in ("movement", "receipt"):
+                    _flush_accruals(session)
                 state, note = _apply(ctx, session, message, change)
                 marks.append({"b_id": message.id, "b_state": state.value, "b_note": note})
+            _flush_accruals(session)
         except (ParkedChange, MappingError, LedgerError, OneCError, TakePythonPath):
             session.rollback()
             return False
@@ -257,6 +265,13 @@ def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
         session.commit()
     cursors.note_success(ctx.engine, "inbound", ctx.clock())
     return True
+
+
+def _flush_accruals(session: Session) -> None:
+    """Send the batch's pipelined accruals now: what comes next may read or change their cards."""
+    pipeline: fastpath.AccrualPipeline | None = session.info.get(_PIPELINE)
+    if pipeline is not None:
+        pipeline.flush(session.connection())
 
 
 def _prefetch(ctx: SyncContext, session: Session, messages: list[Any], changes: list[dict[str, Any]]) -> None:
@@ -584,6 +599,26 @@ def apply_document(
         return SyncState.SKIPPED, stale
     if sorted((line, card, amount) for line, card, amount, _ in wanted) == sorted(current.values()):
         return SyncState.DONE, "no change in points"
+    pipeline: fastpath.AccrualPipeline | None = session.info.get(_PIPELINE)
+    if pipeline is not None and not current and all(amount > 0 for _, _, amount, _ in wanted):
+        accruals = [
+            Accrual.build(
+                card_id,
+                amount,
+                key=f"{ref}@{version}/{line}",
+                origin=Origin.ONEC,
+                now=pipeline.now,
+                document=ref,
+                occurred_at=occurred,
+                reason=f"1C {kind} line {line}",
+            )
+            for line, card_id, amount, occurred in sorted(wanted)
+        ]
+        if all(accrual.date_problem is None for accrual in accruals):
+            for accrual in accruals:  # a new receipt that only earns: sent with the batch's others
+                pipeline.add(accrual)
+            return SyncState.DONE, None
+    _flush_accruals(session)
     book = LedgerBook(session.connection(), now=ctx.clock(), in_sql=bool(session.info.get(_IN_SQL)))
     for movement_id in sorted(current):
         book.reverse(
@@ -687,6 +722,7 @@ def _current_rows(session: Session, ref: str) -> tuple[dict[int, tuple[int, int,
     if prefetched is not None and ref in prefetched:
         made = prefetched.pop(ref)  # once: a second version in the same batch reads what the first did
     else:
+        _flush_accruals(session)  # an earlier version of it may be among the batch's pipelined ones
         made = _movements_of(session, [ref]).get(ref, [])
     reversed_ids = {m.id for m in made if m.kind == MovementKind.REVERSAL}
     undone = (

@@ -22,7 +22,9 @@ def current_context() -> SyncContext:
     global _ctx
     if _ctx is None:
         settings = get_settings()
-        _ctx = SyncContext.from_settings(settings, build_hub(settings).engine)
+        # A drain that meets a connection killed moments ago fails and is asked for again (the
+        # listener's sweep, the relay's republishing): no ping per checkout, a round trip saved.
+        _ctx = SyncContext.from_settings(settings, build_hub(settings, ping="when_idle").engine)
     return _ctx
 
 

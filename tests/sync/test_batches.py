@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bonusbridge.ledger import fastpath
 from bonusbridge.models import InboxMessage, Movement, Origin, SyncState
 from connectors.sync import inbound
 from connectors.sync.inbound import store_changes
@@ -192,3 +193,98 @@ def test_deliveries_go_to_the_outbound_queue_unless_routed_otherwise():
     assert CeleryPublisher(app)._deliver_routing() == {"queue": "shop-7.outbound"}
     app.conf.task_routes = {DELIVER_TASK: {"queue": "to-1c"}}
     assert CeleryPublisher(app)._deliver_routing() == {}
+
+
+# --- a batch's accruals pipelined (PostgreSQL's fast path) ----------------------------------------
+
+
+def record_flushes(monkeypatch: Any) -> list[int]:
+    """The number of accruals each non-empty pipeline flush sent (stays empty off PostgreSQL)."""
+    sizes: list[int] = []
+    flush = fastpath.AccrualPipeline.flush
+
+    def recording(self: fastpath.AccrualPipeline, conn: Any) -> None:
+        if len(self):
+            sizes.append(len(self))
+        flush(self, conn)
+
+    monkeypatch.setattr(fastpath.AccrualPipeline, "flush", recording)
+    return sizes
+
+
+def uses_fast_path(h: Harness) -> bool:
+    return fastpath.available(h.ctx.engine)
+
+
+def test_a_batch_of_new_receipts_sends_its_accruals_together(harness, monkeypatch):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    sizes = record_flushes(monkeypatch)
+    receipts = [h.till(CARD_1_NUMBER, accrued=points) for points in ("1", "2", "3", "4", "5")]
+    store_changes(h.ctx, [receipt_change(h, r["ref"]) for r in receipts], source="amqp")
+    drain_everything(h.ctx)
+    assert sizes == ([5] if uses_fast_path(h) else [])  # one pipelined send, not five round trips
+    assert hub_card(h, CARD_1)[1] == Decimal("665") == h.onec_balance(CARD_1)
+    assert all(inbox_rows(h, r["ref"])[0].state == SyncState.DONE for r in receipts)
+
+
+def test_a_redemption_in_the_batch_goes_after_the_accruals_before_it(harness, monkeypatch):
+    """Card 2 has 100; an accrual of 50 then a redemption of 120 in ONE batch: the redemption
+    must see the pipelined accrual, so the pipeline is sent before it, and nothing goes row by row."""
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    card_2 = "40000000-0000-4000-8000-000000000002"
+    sizes = record_flushes(monkeypatch)
+    one_by_one: list[int] = []
+    single = inbound.apply
+    monkeypatch.setattr(inbound, "apply", lambda ctx, row: one_by_one.append(row.id) or single(ctx, row))
+    accrual = h.till("2000000000028", accrued="50")
+    redemption = h.till("2000000000028", redeemed="120")
+    both = [receipt_change(h, accrual["ref"]), receipt_change(h, redemption["ref"])]
+    store_changes(h.ctx, both, source="amqp")
+    drain_everything(h.ctx)
+    assert one_by_one == []
+    assert sizes == ([1] if uses_fast_path(h) else [])
+    assert hub_card(h, card_2)[1] == Decimal("30") == h.onec_balance(card_2)
+
+
+def test_a_repost_in_the_same_batch_undoes_the_pipelined_original(harness, monkeypatch):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    receipt = h.till(CARD_1_NUMBER, accrued="5")
+    original = receipt_change(h, receipt["ref"])
+    reposted = dict(original, DataVersion=version(7))
+    reposted["БонусныеБаллы"] = [dict(original["БонусныеБаллы"][0], СуммаБонусныхБаллов=9)]
+    store_changes(h.ctx, [original, reposted], source="amqp")
+    drain_everything(h.ctx)
+    assert hub_card(h, CARD_1)[1] == Decimal("659")
+    with h.ctx.session_factory() as s:
+        made = s.scalars(select(Movement.amount).where(Movement.document == receipt["ref"])).all()
+    assert sorted(made) == [Decimal("-5"), Decimal("5"), Decimal("9")]
+
+
+def test_a_declined_pipeline_sends_the_batch_row_by_row(harness, monkeypatch):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    if not uses_fast_path(h):
+        # Off PostgreSQL there is no pipeline to decline; the batch path is covered above.
+        assert fastpath.available(h.ctx.engine) is False
+        return
+    one_by_one: list[int] = []
+    single = inbound.apply
+    monkeypatch.setattr(inbound, "apply", lambda ctx, row: one_by_one.append(row.id) or single(ctx, row))
+
+    def decline(self: fastpath.AccrualPipeline, conn: Any) -> None:
+        if len(self):
+            raise fastpath.TakePythonPath()
+
+    monkeypatch.setattr(fastpath.AccrualPipeline, "flush", decline)
+    receipts = [h.till(CARD_1_NUMBER, accrued=points) for points in ("1", "2")]
+    store_changes(h.ctx, [receipt_change(h, r["ref"]) for r in receipts], source="amqp")
+    drain_everything(h.ctx)
+    assert len(one_by_one) == 2  # rolled back as a whole, then each on its own
+    assert hub_card(h, CARD_1)[1] == Decimal("653") == h.onec_balance(CARD_1)
