@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, select, update
+from sqlalchemy import Row, Table, and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -218,6 +218,17 @@ def apply(ctx: SyncContext, row: Row[Any]) -> str:
     return Outcome.DONE
 
 
+#: What ``apply_batch`` needs of each inbox row besides its id: read by the drain with the row.
+BATCH_COLUMNS = (
+    INBOX.c.kind,
+    INBOX.c.entity_set,
+    INBOX.c.onec_ref,
+    INBOX.c.data_version,
+    INBOX.c.received_at,
+    INBOX.c.payload,
+)
+
+
 def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
     """The drain's batch handler: several inbox rows, their effects and their marks in ONE
     transaction, so a busy till network costs one commit per batch instead of one per receipt.
@@ -227,19 +238,15 @@ def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
     retry. Rows apply in id order, as they would one by one. Lookups repeated within the batch (a
     card by its Ref_Key, its opening date, a document's earlier movements) are made once.
     """
-    ids = [row.id for row in rows]
-    query = select(
-        INBOX.c.id,
-        INBOX.c.kind,
-        INBOX.c.entity_set,
-        INBOX.c.onec_ref,
-        INBOX.c.data_version,
-        INBOX.c.received_at,
-        INBOX.c.payload,
-    ).where(INBOX.c.id.in_(ids), INBOX.c.state == SyncState.PENDING.value)
     marks: list[dict[str, Any]] = []
     with ctx.session_factory() as session:
-        messages = sorted(session.execute(query).all(), key=lambda m: m.id)
+        if all("payload" in row._fields for row in rows):  # the drain read them (BATCH_COLUMNS)
+            messages: list[Any] = sorted(rows, key=lambda m: m.id)
+        else:
+            query = select(*BATCH_COLUMNS, INBOX.c.id).where(
+                INBOX.c.id.in_([row.id for row in rows]), INBOX.c.state == SyncState.PENDING.value
+            )
+            messages = sorted(session.execute(query).all(), key=lambda m: m.id)
         changes = [json.loads(m.payload) for m in messages]
         _prefetch(ctx, session, messages, changes)
         session.info[_IN_SQL] = fastpath.available(ctx.engine)
@@ -290,16 +297,14 @@ def _prefetch(ctx: SyncContext, session: Session, messages: list[Any], changes: 
         card_refs.update(str(item["card_onec_ref"]) for item in rows if item.get("card_onec_ref"))
     if not card_refs:
         return
-    cards = session.scalars(select(Card).where(Card.onec_ref.in_(sorted(card_refs)))).all()
-    session.info.setdefault(_CARD_BY_REF, {}).update({str(card.onec_ref): card for card in cards})
+    found = session.execute(  # each card with its opening date (its link to 1C), one round trip
+        select(Card, SyncLink.opening_as_of)
+        .outerjoin(SyncLink, and_(SyncLink.kind == "card", SyncLink.entity_id == Card.id))
+        .where(Card.onec_ref.in_(sorted(card_refs)))
+    ).all()
+    session.info.setdefault(_CARD_BY_REF, {}).update({str(card.onec_ref): card for card, _ in found})
     openings: dict[int, datetime | None] = session.info.setdefault(_OPENING_OF, {})
-    openings.update(dict.fromkeys((card.id for card in cards), None))
-    found = session.execute(
-        select(SyncLink.entity_id, SyncLink.opening_as_of).where(
-            SyncLink.kind == "card", SyncLink.entity_id.in_([card.id for card in cards])
-        )
-    )
-    openings.update({int(entity_id): opening for entity_id, opening in found})
+    openings.update({card.id: opening for card, opening in found})
 
 
 def _behind(ctx: SyncContext, row: Row[Any], error: str) -> str:

@@ -33,6 +33,7 @@ def drain_inbound(ctx: SyncContext, slots: int | Sequence[int]) -> DrainReport:
         lambda row: inbound.apply(ctx, row),
         clock=ctx.clock,
         handle_batch=lambda rows: inbound.apply_batch(ctx, rows),
+        row_columns=inbound.BATCH_COLUMNS,
     )
 
 

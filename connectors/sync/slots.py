@@ -101,10 +101,17 @@ BatchHandler = Callable[[list[Row[Any]]], bool]
 
 
 def pending_rows(
-    engine: Engine, table: Table, slots: Sequence[int], *, after: int, limit: int
+    engine: Engine,
+    table: Table,
+    slots: Sequence[int],
+    *,
+    after: int,
+    limit: int,
+    extra: Sequence[ColumnElement[Any]] = (),
 ) -> list[Row[Any]]:
+    """``extra``: more columns for the handlers (the inbox's payload: no second read per batch)."""
     query = (
-        select(table.c.id, table.c.key, table.c.slot, table.c.next_attempt_at, table.c.attempts)
+        select(table.c.id, table.c.key, table.c.slot, table.c.next_attempt_at, table.c.attempts, *extra)
         .where(table.c.slot.in_(slots), table.c.state == SyncState.PENDING.value, table.c.id > after)
         .order_by(table.c.id)
         .limit(limit)
@@ -123,6 +130,7 @@ def drain(
     batch: int = 200,
     max_rows: int = 5000,
     handle_batch: BatchHandler | None = None,
+    row_columns: Sequence[ColumnElement[Any]] = (),
 ) -> DrainReport:
     """Handle the pending rows of ``slots`` in id order until none is left that may run now.
 
@@ -130,7 +138,8 @@ def drain(
     the row must stay pending (it set the row's ``next_attempt_at``), and then no later row of the
     same key runs in this drain. ``handle_batch``, if given, is tried first on each run of rows that
     may go now (one commit for many rows is what keeps up with a busy till network); when it
-    declines, those rows go through ``handle`` one by one.
+    declines, those rows go through ``handle`` one by one. ``row_columns``: what else the handlers
+    get with each row, read with it (the slot lock keeps it current until handled).
 
     Several slots drain together, rows of all of them in one id-ordered stream: a key lives in one
     slot, so its order is kept, and a batch is as large as the work, not as a slot's share of it.
@@ -146,7 +155,9 @@ def drain(
             report.busy.difference_update(got)
             if not got:
                 return report
-            _drain_locked(engine, table, got, handle, handle_batch, clock, batch, max_rows, report)
+            _drain_locked(
+                engine, table, got, handle, handle_batch, clock, batch, max_rows, report, row_columns
+            )
         if report.handled >= max_rows:
             return report
         wanted = _runnable(engine, table, got, report.waiting_keys, clock)
@@ -163,10 +174,11 @@ def _drain_locked(
     batch: int,
     max_rows: int,
     report: DrainReport,
+    row_columns: Sequence[ColumnElement[Any]],
 ) -> None:
     after = 0
     while report.handled < max_rows:
-        rows = pending_rows(engine, table, slots, after=after, limit=batch)
+        rows = pending_rows(engine, table, slots, after=after, limit=batch, extra=row_columns)
         if not rows:
             return
         now = clock()
