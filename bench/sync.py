@@ -5,11 +5,16 @@ It runs the deployed shape on this machine: PostgreSQL and RabbitMQ; the emulate
 process of its own (``bonusbridge emulator``, tills posting receipts through its HTTP service, its
 changes published to RabbitMQ as 1C's exchange module does); and the hub's processes —
 ``bonusbridge sync listen`` (the AMQP change feed), ``bonusbridge sync relay``, one
-``bonusbridge sync worker --queues outbound --concurrency 4`` (deliveries to 1C) and N ×
+``bonusbridge sync worker --queues outbound --concurrency 8`` (deliveries to 1C) and N ×
 ``bonusbridge sync worker --queues inbound`` (Celery; N is the worker count the results name).
 This process only posts (16 tills), edits and watches. For each worker count (default 1, then 2),
 on a fresh database and fresh queues:
 
+0. apply capacity: ``--backlog`` receipts posted and stored in the inbox before any inbound worker
+   runs; then the N workers start → the rows applied per second from the first batch's end to
+   the last one's. Only the workers and PostgreSQL work then (the emulated 1C, the tills and the
+   listener are idle): what adding a worker process adds, which the end-to-end figures below
+   cannot show on a 2-core machine where the emulated 1C and its tills take half the CPU;
 1. capacity: ``--burst`` receipts posted as fast as the emulator takes them → the receipts applied
    per second until the last is visible (what the workers can do, not what the tills send);
 2. sustained: ``--rate`` receipts per second for ``--seconds``, with ``--edit-rate`` profile edits
@@ -40,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -183,24 +188,30 @@ def bonusbridge_exe() -> str:
 
 
 @contextlib.contextmanager
-def hub_processes(settings: Settings, workers: int, logs: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``sync listen``, ``sync relay``, one ``sync worker --queues outbound --concurrency 4``
-    (deliveries to 1C wait on 1C more than they compute: four at once) and ``workers`` ×
-    ``sync worker --queues inbound`` (the applies measured); stopped (SIGTERM) after."""
+def hub_processes(
+    settings: Settings, logs: Path, outbound_concurrency: int
+) -> Iterator[Callable[[int], None]]:
+    """``sync listen``, ``sync relay`` and one ``sync worker --queues outbound`` (deliveries to 1C
+    wait on 1C more than they compute: ``outbound_concurrency`` at once) at once; yields a
+    function that starts N × ``sync worker --queues inbound`` (the applies measured), so a
+    backlog can be stored before they run. All stopped (SIGTERM) after."""
     exe = bonusbridge_exe()
     env = processes_env(settings)
-    commands = [
-        ["sync", "listen"],
-        ["sync", "relay"],
-        ["sync", "worker", "--queues", "outbound", "--concurrency", "4"],
-        *(["sync", "worker", "--queues", "inbound"] for _ in range(workers)),
-    ]
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*command: str) -> None:
+        out = (logs / f"{len(procs)}-{'-'.join(command[1:])}.log").open("wb")
+        procs.append(subprocess.Popen([exe, *command], env=env, stdout=out, stderr=subprocess.STDOUT))
+
+    def start_inbound(workers: int) -> None:
+        for _ in range(workers):
+            start("sync", "worker", "--queues", "inbound")
+
     try:
-        for n, command in enumerate(commands):
-            out = (logs / f"{n}-{'-'.join(command[1:])}.log").open("wb")
-            procs.append(subprocess.Popen([exe, *command], env=env, stdout=out, stderr=subprocess.STDOUT))
-        yield procs
+        start("sync", "listen")
+        start("sync", "relay")
+        start("sync", "worker", "--queues", "outbound", "--concurrency", str(outbound_concurrency))
+        yield start_inbound
     finally:
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
@@ -211,6 +222,30 @@ def hub_processes(settings: Settings, workers: int, logs: Path) -> Iterator[list
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def stored(engine: Engine) -> int:
+    """Inbox rows stored and not yet applied."""
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).where(INBOX.c.state == SyncState.PENDING.value)) or 0)
+
+
+def apply_rate(engine: Engine) -> float:
+    """Inbox rows applied per second, from the first batch's end to the last one's (the workers'
+    start-up is not in it): what the workers alone do with a backlog."""
+    with engine.connect() as conn:
+        first, last = conn.execute(
+            select(func.min(INBOX.c.finished_at), func.max(INBOX.c.finished_at)).where(
+                INBOX.c.state == SyncState.DONE.value
+            )
+        ).one()
+        if first is None or last is None or last <= first:
+            return 0.0
+        after_first = conn.scalar(
+            select(func.count()).where(INBOX.c.state == SyncState.DONE.value, INBOX.c.finished_at > first)
+        )
+    span: float = (last - first).total_seconds()
+    return float(after_first or 0) / span
 
 
 # ---------------------------------------------------------------------------------- measuring
@@ -579,7 +614,7 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             onec = ODataClient(root, *ADMIN, timeout=10)
             edits = Edits(onec, ctx.profile)
             stop = threading.Event()
-            with hub_processes(settings, workers, logs):
+            with hub_processes(settings, logs, args.outbound_concurrency) as start_inbound:
                 watchers = [
                     threading.Thread(target=prober, args=(stop, watched), daemon=True)
                     for watched in (receipts, edits)
@@ -587,6 +622,14 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                 for watcher in watchers:
                     watcher.start()
                 try:
+                    progress(f"apply capacity: {args.backlog} receipts stored, then {workers} worker(s)")
+                    post_receipts(root, receipts, hub, pairs, args.backlog, None, rng)
+                    if not wait_until(lambda: stored(engine) >= args.backlog, 120, "the backlog stored"):
+                        raise SystemExit(f"the listener did not store the backlog: see {logs}")
+                    start_inbound(workers)
+                    wait_until(lambda: receipts.outstanding() == 0, 300, "the backlog applied")
+                    apply_capacity = apply_rate(engine)
+                    progress(f"apply capacity: {apply_capacity:.0f} receipts/s")
                     post_receipts(root, receipts, hub, pairs, 20, None, rng)
                     if not wait_until(lambda: receipts.outstanding() == 0, 120, "the processes to start"):
                         raise SystemExit(f"the hub's processes did not apply anything: see {logs}")
@@ -664,6 +707,7 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "edit_p50_ms": ms(percentile(edits.latencies, 0.5)),
         "edit_p99_ms": ms(percentile(edits.latencies, 0.99)),
         "capacity_per_s": round(capacity, 1),
+        "apply_capacity_per_s": round(apply_capacity, 1),
         "lost": lost,
         "duplicated": duplicated,
         "consistent": comparison.ok,
@@ -676,9 +720,9 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
 
 
 def delete_broker_objects(url: str, tag: str) -> None:
-    import kombu
+    from kombu import Connection  # type: ignore[attr-defined]
 
-    with kombu.Connection(url) as conn:
+    with Connection(url) as conn:  # type: ignore[no-untyped-call]
         for action, target in (
             ("queue_delete", f"bench.feed.{tag}"),
             ("queue_delete", f"bench.feed.{tag}.dead"),
@@ -699,6 +743,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the sustained stream lasts")
     parser.add_argument("--edit-rate", type=float, default=20.0, help="website profile edits per second")
     parser.add_argument("--burst", type=int, default=5000, help="receipts in the capacity burst")
+    parser.add_argument(
+        "--backlog", type=int, default=10000, help="receipts stored before the workers start (apply capacity)"
+    )
+    parser.add_argument(
+        "--outbound-concurrency", type=int, default=8, help="processes of the worker delivering to 1C"
+    )
     parser.add_argument("--cards", type=int, default=2000, help="cards (one partner each) in 1C")
     parser.add_argument("--workers", default="1,2", help="worker process counts to run, in order")
     parser.add_argument("--seed", type=int, default=20261125)
@@ -714,13 +764,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results = []
+    results: list[dict[str, Any]] = []
     for workers in (int(n) for n in args.workers.split(",")):
         result = run(args, workers)
         if results:
             result["capacity_vs_first_run"] = round(
                 result["capacity_per_s"] / results[0]["capacity_per_s"], 2
             )
+            first_apply = results[0]["apply_capacity_per_s"]
+            if first_apply:
+                result["apply_capacity_vs_first_run"] = round(result["apply_capacity_per_s"] / first_apply, 2)
         results.append(result)
         print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0 if all(r["lost"] == 0 and r["duplicated"] == 0 and r["consistent"] for r in results) else 1
