@@ -499,6 +499,17 @@ def stage_lags(engine: Engine, since: float, answered: dict[str, float] | None =
         for what, query in queries.items():
             lags = [float(v) for v in conn.execute(text(query), {"start": start}).scalars()]
             progress(f"{what}: p50 {ms(percentile(lags, 0.5))} ms, p99 {ms(percentile(lags, 0.99))} ms")
+        # When the tail happens: the slowest stored→applied of each second of the run (a steady
+        # backlog and a stall of a few hundred milliseconds call for different remedies).
+        per_second = conn.execute(
+            text(
+                "SELECT floor(extract(epoch FROM received_at - :start)) AS s,"
+                " max(extract(epoch FROM finished_at - received_at)) FROM sync_inbox"
+                " WHERE finished_at IS NOT NULL AND received_at >= :start GROUP BY s ORDER BY s"
+            ),
+            {"start": start},
+        ).all()
+        progress("slowest stored→applied per second: " + " ".join(f"{ms(float(v))}" for _, v in per_second))
 
 
 def sync_idle(engine: Engine) -> bool:
