@@ -110,11 +110,11 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="A published message not finished by then is published again."
     )
     sync_slots_per_task: int = Field(
-        default=64,
+        default=16,
         ge=1,
         le=64,
-        description="At most this many inbox slots per apply task. A kick is split into one task "
-        "per worker consuming the apply queue anyway; a lower cap makes more, smaller tasks.",
+        description="Inbox slots one apply task drains together: fewer tasks with larger batches "
+        "(up to 64: one task per kick) or more tasks for more workers to share.",
     )
     sync_kick_interval_seconds: float = Field(
         default=0.05,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -122,10 +121,10 @@ class CeleryPublisher:
     One broker connection is kept and reused (opening one per batch would cost more than the
     batch); after any failure it is dropped and the next call opens a new one."""
 
-    #: At most this many slots per "apply" task by default (``sync_slots_per_task``).
-    SLOTS_PER_TASK = 64
-    #: How long the apply queue's consumer count is trusted before it is asked again.
-    CONSUMERS_TTL_SECONDS = 5.0
+    #: At most this many slots per "apply" task by default (``sync_slots_per_task``): a stored
+    #: batch touching many slots becomes a few tasks (at most four of the 64 slots), so several
+    #: workers share it, while each task drains its slots together, in batches as large as their work.
+    SLOTS_PER_TASK = 16
 
     def __init__(self, app: Any, *, slots_per_task: int = SLOTS_PER_TASK) -> None:
         self.app = app
@@ -134,7 +133,6 @@ class CeleryPublisher:
         self._lock = threading.Lock()
         self._connection: Any = None
         self._producer: Any = None
-        self._consumers: tuple[float, int] | None = None
 
     def _deliver_routing(self) -> dict[str, Any]:
         """The outbound queue, unless the deployment routes deliveries itself (``task_routes``)."""
@@ -198,34 +196,11 @@ class CeleryPublisher:
         return confirmed
 
     def kick_inbound(self, slots: list[int]) -> None:
-        """Ask workers to apply ``slots``: one task per worker consuming the apply queue (each task
-        has a fixed cost, and one worker gains nothing from two tasks), each of at most
-        ``slots_per_task`` slots. With two workers a kick's slots become two tasks of half each."""
+        size = self.slots_per_task
+        chunks = [slots[i : i + size] for i in range(0, len(slots), size)]
 
         def send(producer: Any) -> None:
-            parts = max(-(-len(slots) // self.slots_per_task), min(self._apply_consumers(), len(slots)))
-            size = -(-len(slots) // max(parts, 1))
-            for chunk in (slots[i : i + size] for i in range(0, len(slots), size)):
+            for chunk in chunks:
                 self.app.send_task(APPLY_TASK, args=[chunk], producer=producer, mandatory=True)
 
         self._send(send)
-
-    def _apply_consumers(self) -> int:
-        """The apply queue's consumers (RabbitMQ counts one per worker), asked on a channel of its
-        own (a passive declare of a missing queue closes its channel) at most every few seconds;
-        1 when the broker cannot say."""
-        now = time.monotonic()
-        if self._consumers is not None and now - self._consumers[0] < self.CONSUMERS_TTL_SECONDS:
-            return self._consumers[1]
-        count = 1
-        try:
-            channel = self._connection.channel()
-            try:
-                _, _, count = channel.queue_declare(queue=self.app.conf.task_default_queue, passive=True)
-            finally:
-                with contextlib.suppress(Exception):
-                    channel.close()
-        except Exception as exc:
-            log.debug("apply queue's consumers unknown (%s)", type(exc).__name__)
-        self._consumers = (now, max(1, int(count)))
-        return self._consumers[1]

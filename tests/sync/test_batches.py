@@ -38,6 +38,17 @@ def inbox_rows(h: Harness, ref: str) -> list[InboxMessage]:
         )
 
 
+def receipt_and_repost(h: Harness) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A till receipt of 5 on card 1, its change as 1C sent it, and a re-post of it earning 9."""
+    pull_full(h.ctx)
+    h.sync()
+    receipt = h.till(CARD_1_NUMBER, accrued="5")
+    original = receipt_change(h, receipt["ref"])
+    reposted = dict(original, DataVersion=version(7))
+    reposted["БонусныеБаллы"] = [dict(original["БонусныеБаллы"][0], СуммаБонусныхБаллов=9)]
+    return receipt, original, reposted
+
+
 def test_a_cards_receipts_apply_in_one_transaction(harness, monkeypatch):
     h = harness
     pull_full(h.ctx)
@@ -74,12 +85,7 @@ def test_a_batch_holding_an_unmappable_change_goes_row_by_row(harness):
 
 def test_an_older_version_of_a_document_arriving_late_is_stale(harness):
     h = harness
-    pull_full(h.ctx)
-    h.sync()
-    receipt = h.till(CARD_1_NUMBER, accrued="5")
-    original = receipt_change(h, receipt["ref"])
-    reposted = dict(original, DataVersion=version(7))
-    reposted["БонусныеБаллы"] = [dict(original["БонусныеБаллы"][0], СуммаБонусныхБаллов=9)]
+    receipt, original, reposted = receipt_and_repost(h)
     store_changes(h.ctx, [reposted], source="amqp")
     drain_everything(h.ctx)
     assert hub_card(h, CARD_1)[1] == Decimal("659")
@@ -252,12 +258,7 @@ def test_a_redemption_in_the_batch_goes_after_the_accruals_before_it(harness, mo
 
 def test_a_repost_in_the_same_batch_undoes_the_pipelined_original(harness, monkeypatch):
     h = harness
-    pull_full(h.ctx)
-    h.sync()
-    receipt = h.till(CARD_1_NUMBER, accrued="5")
-    original = receipt_change(h, receipt["ref"])
-    reposted = dict(original, DataVersion=version(7))
-    reposted["БонусныеБаллы"] = [dict(original["БонусныеБаллы"][0], СуммаБонусныхБаллов=9)]
+    receipt, original, reposted = receipt_and_repost(h)
     store_changes(h.ctx, [original, reposted], source="amqp")
     drain_everything(h.ctx)
     assert hub_card(h, CARD_1)[1] == Decimal("659")

@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from bonusbridge.celery_app import create_celery
 from bonusbridge.models import OutboxMessage, SyncState
-from bonusbridge.settings import load_settings
 from connectors.sync import tasks
 from connectors.sync.pull import pull_full
 from connectors.sync.relay import CeleryPublisher, Relay, outbound_queue
@@ -96,47 +95,3 @@ def test_an_unroutable_message_is_not_marked_published(broker_url, retail, db): 
             == 0
         )
     h.close()
-
-
-def sent_apply_tasks(publisher: CeleryPublisher, monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
-    """The slots of each apply task the publisher sends (recorded instead of sent)."""
-    sent: list[list[int]] = []
-    monkeypatch.setattr(publisher.app, "send_task", lambda name, args, **options: sent.append(args[0]))
-    return sent
-
-
-def test_a_kick_is_one_task_per_worker_consuming_the_apply_queue(broker_url, monkeypatch):  # noqa: F811
-    """Each apply task has a fixed cost: one worker gets one task per kick, two get one each."""
-    if broker_url.startswith("memory"):
-        pytest.skip("the consumer count comes from RabbitMQ")
-    from kombu import Connection, Queue
-
-    app = create_celery(load_settings(broker_url=broker_url))
-    app.conf.task_default_queue = f"bonusbridge-kick-test-{os.getpid()}"
-    publisher = CeleryPublisher(app)
-    sent = sent_apply_tasks(publisher, monkeypatch)
-    slots = list(range(64))
-    with Connection(broker_url) as conn:
-        queue = Queue(app.conf.task_default_queue, auto_delete=True)
-        first = conn.Consumer(queue.bind(conn.channel()), callbacks=[])
-        first.consume()
-        publisher.kick_inbound(slots)
-        assert sent == [slots]  # one worker: one task with every slot
-        second = conn.Consumer(queue.bind(conn.channel()), callbacks=[])
-        second.consume()
-        publisher._consumers = None  # as if the count's time-to-live had passed
-        sent.clear()
-        publisher.kick_inbound(slots)
-        assert sent == [slots[:32], slots[32:]]  # two workers: half each
-        second.cancel()
-        first.cancel()
-    publisher.close_connection()
-
-
-def test_a_kick_holds_at_most_slots_per_task(monkeypatch):
-    app = create_celery(load_settings(broker_url="memory://"))
-    publisher = CeleryPublisher(app, slots_per_task=16)
-    sent = sent_apply_tasks(publisher, monkeypatch)
-    publisher.kick_inbound(list(range(40)))
-    assert sent == [list(range(0, 14)), list(range(14, 28)), list(range(28, 40))]  # 3 even tasks
-    publisher.close_connection()
