@@ -40,13 +40,13 @@ from bonusbridge.services.members_file import MembersFileInvalid
 from web_cabinet.sessions import clocked_serializer
 from web_cabinet.staff.auth import Principal, Role
 from web_cabinet.staff.pages import (
-    StaffForbidden,
     StaffParts,
     Who,
     flash,
     parts_of,
     principal,
     render,
+    require_role,
     see_other,
     verify_csrf,
 )
@@ -54,8 +54,8 @@ from web_cabinet.staff.pages import (
 log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(verify_csrf), Depends(principal)])
 
-#: Who may download and import the members file: admin, and marketing once that role exists.
-MANAGERS = frozenset(role for role in (Role.ADMIN, getattr(Role, "MARKETING", None)) if role is not None)
+#: Who may download and import the members file.
+MANAGERS = frozenset({Role.ADMIN, Role.MARKETING})
 PAGE = 100
 WARNINGS_SHOWN = 100
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -65,11 +65,6 @@ _PLAN_SALT = "bonusbridge.staff.members-plan"
 
 def may_manage_members(who: Principal) -> bool:
     return bool(who.roles & MANAGERS)
-
-
-def _manager(who: Principal) -> None:
-    if not may_manage_members(who):
-        raise StaffForbidden
 
 
 def _actor(who: Principal) -> str:
@@ -104,7 +99,7 @@ def members_page(request: Request, who: Who, after: int = Query(0, ge=0)) -> Res
 def members_file(request: Request, who: Who, separator: str = Query("semicolon")) -> Response:
     """The members file, written to a spooled temporary file (memory up to 8 MB, then disk) and
     streamed: the customers are read in chunks, the whole base never sits in memory."""
-    _manager(who)
+    require_role(who, MANAGERS)
     parts = parts_of(request)
     chosen = SEPARATORS.get(separator, ";")
     now = parts.clock()
@@ -193,7 +188,7 @@ def _upload(file: UploadFile | None) -> Upload:
 
 @router.post("/members/import")
 def members_import(request: Request, who: Who, file: Annotated[UploadFile | None, File()] = None) -> Response:
-    _manager(who)
+    require_role(who, MANAGERS)
     parts = parts_of(request)
     upload = _upload(file)
     context: dict[str, Any] = {"file_name": upload.name, "plan": None, "errors": [], "token": None}
@@ -232,7 +227,7 @@ def _valid_form_id(value: str) -> bool:
 
 @router.post("/members/apply")
 def members_apply(request: Request, who: Who, plan: str = Form(""), form_id: str = Form("")) -> Response:
-    _manager(who)
+    require_role(who, MANAGERS)
     parts = parts_of(request)
     try:
         confirmed = signed_plan(parts, plan)

@@ -57,6 +57,12 @@ class StaffForbidden(Exception):
     pass
 
 
+def require_role(who: Principal, roles: frozenset[Role]) -> None:
+    """Refuse the page (403) unless ``who`` holds one of ``roles``."""
+    if not who.roles & roles:
+        raise StaffForbidden
+
+
 class StaffCsrfRefused(Exception):
     pass
 

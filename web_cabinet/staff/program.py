@@ -38,13 +38,13 @@ from bonusbridge.points.errors import BeforeProgramStart, PointsError, Retroacti
 from bonusbridge.points.program import WEEKDAYS, Campaign, Program, ProgramRules
 from web_cabinet.staff.auth import Principal, Role
 from web_cabinet.staff.pages import (
-    StaffForbidden,
     StaffParts,
     Who,
     flash,
     parts_of,
     principal,
     render,
+    require_role,
     see_other,
     verify_csrf,
 )
@@ -72,20 +72,6 @@ READERS = EDITORS | {Role.VIEWER}
 
 def may_edit_program(who: Principal) -> bool:
     return bool(who.roles & EDITORS)
-
-
-def may_read_program(who: Principal) -> bool:
-    return bool(who.roles & READERS)
-
-
-def _editor(who: Principal) -> None:
-    if not may_edit_program(who):
-        raise StaffForbidden
-
-
-def _reader(who: Principal) -> None:
-    if not may_read_program(who):
-        raise StaffForbidden
 
 
 async def posted(request: Request) -> FormData:
@@ -197,7 +183,7 @@ def _program_page(
 
 @router.get("/program")
 def program_page(request: Request, who: Who) -> Response:
-    _reader(who)
+    require_role(who, READERS)
     return _program_page(request, who)
 
 
@@ -233,7 +219,7 @@ def _version_page(
 
 @router.get("/program/versions/new")
 def version_form(request: Request, who: Who) -> Response:
-    _editor(who)
+    require_role(who, EDITORS)
     parts = parts_of(request)
     with parts.engine.connect() as conn:
         latest = points_store.load(conn, parts.settings).versions[-1].rules
@@ -244,7 +230,7 @@ def version_form(request: Request, who: Who) -> Response:
 
 @router.post("/program/versions")
 def version_submit(request: Request, who: Who, form: Posted) -> Response:
-    _editor(who)
+    require_role(who, EDITORS)
     parts = parts_of(request)
     values = {name: _text(form, name) for name in SETTING_KINDS if name in form}
     effective_from, reason, form_id = (
@@ -342,13 +328,13 @@ def _campaign_page(
 
 @router.get("/program/campaigns/new")
 def campaign_form(request: Request, who: Who) -> Response:
-    _editor(who)
+    require_role(who, EDITORS)
     return _campaign_page(request, values=campaign_fields(), reason="", form_id=new_form_id())
 
 
 @router.post("/program/campaigns")
 def campaign_submit(request: Request, who: Who, form: Posted) -> Response:
-    _editor(who)
+    require_role(who, EDITORS)
     parts = parts_of(request)
     texts = {name: _text(form, name, 500) for name in campaign_fields() if name != "weekdays"}
     weekdays = [day for day in form.getlist("weekdays") if isinstance(day, str)][:7]
@@ -385,7 +371,7 @@ def campaign_end(
     reason: str = Form(""),
     form_id: str = Form(""),
 ) -> Response:
-    _editor(who)
+    require_role(who, EDITORS)
     parts = parts_of(request)
     code, reason = code.strip()[:64], reason[:2000]
 
