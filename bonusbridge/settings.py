@@ -116,6 +116,14 @@ class Settings(BaseSettings):
         description="Inbox slots one apply task drains together: fewer tasks with larger batches "
         "(up to 64: one task per kick) or more tasks for more workers to share.",
     )
+    sync_listener_applies_at_most: int = Field(
+        default=100,
+        ge=0,
+        le=10_000,
+        description="The listener applies a stored batch of up to this many changes itself, in the "
+        "transaction that stores it, where no worker holds its slots and nothing of the same key "
+        "waits (0: never; workers apply everything). Larger batches (a backlog) go to the workers.",
+    )
     sync_kick_interval_seconds: float = Field(
         default=0.05,
         gt=0,

@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from sqlalchemy import ColumnElement, and_, select, update
@@ -23,9 +23,9 @@ from connectors.sync.slots import INBOX, OUTBOX
 app = typer.Typer(help="Two-way sync with 1C.", no_args_is_help=True)
 
 
-def _context() -> SyncContext:
+def _context(*, ping: Literal["always", "when_idle"] = "always") -> SyncContext:
     settings = settings_or_exit()
-    return SyncContext.from_settings(settings, build_hub(settings).engine)
+    return SyncContext.from_settings(settings, build_hub(settings, ping=ping).engine)
 
 
 def _now() -> datetime:
@@ -152,7 +152,8 @@ def listen() -> None:
     from connectors.sync.listener import Listener
     from connectors.sync.relay import CeleryPublisher
 
-    ctx = _context()
+    # A store that meets a connection killed moments ago fails; the feed then redelivers it.
+    ctx = _context(ping="when_idle")
     publisher = CeleryPublisher(celery_app, slots_per_task=ctx.settings.sync_slots_per_task)
     ctx.kick = lambda direction, slots: publisher.kick_inbound(slots)
     Listener(ctx, kick_interval=ctx.settings.sync_kick_interval_seconds).run(_stop_on_signals())

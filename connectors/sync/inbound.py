@@ -60,7 +60,7 @@ from connectors.sync.context import SyncContext
 from connectors.sync.merge import Merge, three_way
 from connectors.sync.outbound import MARKER_LABEL, coerce
 from connectors.sync.retry import backoff_delay, record_failure
-from connectors.sync.slots import INBOX, Outcome
+from connectors.sync.slots import INBOX, Outcome, slot_locks
 from mapping.errors import MappingError
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,79 @@ def store_changes(
     ctx: SyncContext, changes: Iterable[dict[str, Any]], *, source: str, message_no: int | None = None
 ) -> list[int]:
     """Store a batch of feed objects in one transaction; the slots that got new rows."""
+    rows = _inbox_rows(ctx, changes, source, message_no)
+    return _insert_rows(ctx, rows) if rows else []
+
+
+def store_and_apply(
+    ctx: SyncContext,
+    changes: Iterable[dict[str, Any]],
+    *,
+    source: str,
+    message_no: int | None = None,
+    apply_at_most: int = 100,
+) -> list[int]:
+    """Store a batch of feed objects and apply those that may go now, in ONE transaction (then the
+    feed acknowledges them); the slots left with rows for the workers.
+
+    A stored row applies here when its slot is free (no worker is draining it: the listener takes
+    the slot locks the workers take) and no older row of its key is still pending (waiting for a
+    retry, or stored and not yet applied): then nothing can come before it, and a change costs no
+    kick, no task and no second transaction. Everything else — a slot a worker holds, a key with a
+    row waiting, a batch that needs the careful one-by-one path (rolled back to a savepoint: the
+    rows stay stored), or more than ``apply_at_most`` rows (a burst: the workers share it) — is
+    left pending for the workers, whose slots are returned to be kicked.
+    """
+    rows = _inbox_rows(ctx, changes, source, message_no)
+    if not rows:
+        return []
+    if len(rows) > apply_at_most:
+        return _insert_rows(ctx, rows)
+    wanted = sorted({int(row["slot"]) for row in rows})
+    with slot_locks(ctx.engine, INBOX, wanted) as got, ctx.session_factory() as session:
+        stored = list(session.connection().execute(_insert_statement(ctx).returning(*INBOX.c), rows))
+        if not stored:
+            session.commit()
+            return []
+        held = set(got)
+        candidates = [m for m in stored if m.slot in held]
+        applied: set[int] = set()
+        if candidates:
+            eligible = _first_of_their_keys(session, candidates, {m.id for m in stored})
+            if eligible:
+                savepoint = session.begin_nested()
+                if _apply_in(ctx, session, eligible):
+                    savepoint.commit()
+                    applied = {m.id for m in eligible}
+                else:
+                    savepoint.rollback()
+        session.commit()
+    if applied:
+        cursors.note_success(ctx.engine, "inbound", ctx.clock())
+    return sorted({int(m.slot) for m in stored if m.id not in applied})
+
+
+def _first_of_their_keys(session: Session, candidates: list[Any], new_ids: set[int]) -> list[Any]:
+    """The candidates no older pending row of the same key stands before (one query)."""
+    keys = sorted({str(m.key) for m in candidates})
+    blocked = set(
+        session.scalars(
+            select(INBOX.c.key)
+            .where(
+                INBOX.c.state == SyncState.PENDING.value,
+                INBOX.c.slot.in_(sorted({int(m.slot) for m in candidates})),
+                INBOX.c.key.in_(keys),
+                INBOX.c.id.not_in(sorted(new_ids)),
+            )
+            .distinct()
+        )
+    )
+    return [m for m in candidates if m.key not in blocked]
+
+
+def _inbox_rows(
+    ctx: SyncContext, changes: Iterable[dict[str, Any]], source: str, message_no: int | None
+) -> list[dict[str, Any]]:
     rows = []
     keys: dict[tuple[str, str], str] = {}  # this batch's keys, for a deletion that follows a change
     for change in changes:
@@ -116,16 +189,20 @@ def store_changes(
         if row is not None:
             rows.append(row)
             keys[(row["entity_set"], row["onec_ref"])] = row["key"]
-    if not rows:
-        return []
+    return rows
+
+
+def _insert_statement(ctx: SyncContext) -> Any:
+    """An INSERT that skips an object version already stored (a redelivery)."""
     insert = pg_insert if ctx.engine.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(INBOX_TABLE).on_conflict_do_nothing(
-        index_elements=["entity_set", "onec_ref", "data_version"]
-    )
+    statement = insert(INBOX_TABLE)
+    return statement.on_conflict_do_nothing(index_elements=["entity_set", "onec_ref", "data_version"])
+
+
+def _insert_rows(ctx: SyncContext, rows: list[dict[str, Any]]) -> list[int]:
     with ctx.engine.begin() as conn:
-        result = conn.execute(statement.returning(INBOX_TABLE.c.slot), rows)
-        slots = sorted({int(s) for s in result.scalars()})
-    return slots
+        result = conn.execute(_insert_statement(ctx).returning(INBOX_TABLE.c.slot), rows)
+        return sorted({int(s) for s in result.scalars()})
 
 
 def _inbox_row(
@@ -238,39 +315,52 @@ def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
     retry. Rows apply in id order, as they would one by one. Lookups repeated within the batch (a
     card by its Ref_Key, its opening date, a document's earlier movements) are made once.
     """
-    marks: list[dict[str, Any]] = []
     with ctx.session_factory() as session:
         if all("payload" in row._fields for row in rows):  # the drain read them (BATCH_COLUMNS)
-            messages: list[Any] = sorted(rows, key=lambda m: m.id)
+            messages: list[Any] = list(rows)
         else:
             query = select(*BATCH_COLUMNS, INBOX.c.id).where(
                 INBOX.c.id.in_([row.id for row in rows]), INBOX.c.state == SyncState.PENDING.value
             )
-            messages = sorted(session.execute(query).all(), key=lambda m: m.id)
-        changes = [json.loads(m.payload) for m in messages]
-        _prefetch(ctx, session, messages, changes)
-        session.info[_IN_SQL] = fastpath.available(ctx.engine)
-        if session.info[_IN_SQL]:
-            session.info[_PIPELINE] = fastpath.AccrualPipeline(ctx.clock())
-        try:
-            for message, change in zip(messages, changes, strict=True):
-                if message.kind not in ("movement", "receipt"):
-                    _flush_accruals(session)
-                state, note = _apply(ctx, session, message, change)
-                marks.append({"b_id": message.id, "b_state": state.value, "b_note": note})
-            _flush_accruals(session)
-        except (ParkedChange, MappingError, LedgerError, OneCError, TakePythonPath):
+            messages = list(session.execute(query).all())
+        if not _apply_in(ctx, session, messages):
             session.rollback()
             return False
-        if marks:
-            session.execute(
-                update(INBOX)
-                .where(INBOX.c.id == bindparam("b_id"))
-                .values(state=bindparam("b_state"), last_error=bindparam("b_note"), finished_at=ctx.clock()),
-                marks,
-            )
         session.commit()
     cursors.note_success(ctx.engine, "inbound", ctx.clock())
+    return True
+
+
+def _apply_in(ctx: SyncContext, session: Session, messages: list[Any]) -> bool:
+    """Apply ``messages`` (inbox rows with ``BATCH_COLUMNS`` and ids), in id order, and mark them,
+    in the session's transaction; False, with the transaction to be rolled back, when a row needs
+    the careful one-by-one path (parked, retried, the fast path declined)."""
+    messages = sorted(messages, key=lambda m: m.id)
+    changes = [json.loads(m.payload) for m in messages]
+    _prefetch(ctx, session, messages, changes)
+    session.info[_IN_SQL] = fastpath.available(ctx.engine)
+    if session.info[_IN_SQL]:
+        session.info[_PIPELINE] = fastpath.AccrualPipeline(ctx.clock())
+    marks: list[dict[str, Any]] = []
+    try:
+        for message, change in zip(messages, changes, strict=True):
+            if message.kind not in ("movement", "receipt"):
+                _flush_accruals(session)
+            state, note = _apply(ctx, session, message, change)
+            marks.append({"b_id": message.id, "b_state": state.value, "b_note": note})
+        _flush_accruals(session)
+    except (ParkedChange, MappingError, LedgerError, OneCError, TakePythonPath):
+        return False
+    finally:
+        for name in (_PIPELINE, _MOVEMENTS_OF, _ROWS_OF):
+            session.info.pop(name, None)
+    if marks:
+        session.execute(
+            update(INBOX)
+            .where(INBOX.c.id == bindparam("b_id"))
+            .values(state=bindparam("b_state"), last_error=bindparam("b_note"), finished_at=ctx.clock()),
+            marks,
+        )
     return True
 
 

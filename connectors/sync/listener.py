@@ -1,6 +1,7 @@
-"""The listener: reads 1C's change feed, stores each change in the inbox, and only then lets the
+"""The listener: reads 1C's change feed, stores each change in the inbox — applying it in the same
+transaction when nothing stands before it (``inbound.store_and_apply``) — and only then lets the
 feed acknowledge it (SelectChanges' NotifyChangesReceived, or the AMQP ack). Then it asks the
-workers to apply the slots that got new rows.
+workers to apply what it left to them.
 
 Only one reader per exchange-plan node is safe (1C's own rule), so there is one listener; the work
 of applying is what scales, in the workers. The feed's position (the last acknowledged message
@@ -18,7 +19,7 @@ from typing import Any
 from connectors.onec.changefeed import AmqpChangeConsumer, SelectChangesPoller
 from connectors.sync import cursors
 from connectors.sync.context import SyncContext
-from connectors.sync.inbound import store_changes
+from connectors.sync.inbound import store_and_apply, store_changes
 from connectors.sync.slots import INBOX, slots_with_work
 
 log = logging.getLogger(__name__)
@@ -115,8 +116,15 @@ class Listener:
         self._last_sweep = time.monotonic()
 
     def _store(self, changes: list[dict[str, Any]], source: str, message_no: int | None) -> None:
+        """Store (and, when it may, apply) a batch; kick the workers for what is left to them."""
         self._remember_node()
-        slots = store_changes(self.ctx, changes, source=source, message_no=message_no)
+        at_most = self.ctx.settings.sync_listener_applies_at_most
+        if at_most:
+            slots = store_and_apply(
+                self.ctx, changes, source=source, message_no=message_no, apply_at_most=at_most
+            )
+        else:
+            slots = store_changes(self.ctx, changes, source=source, message_no=message_no)
         self.stored += len(changes)
         self._kick(slots)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ from connectors.sync.inbound import store_changes
 from connectors.sync.listener import Listener
 from connectors.sync.pull import pull_full
 from connectors.sync.runner import drain_everything
+from connectors.sync.slots import INBOX, slot_locks
 from tests.sync.conftest import Harness
 from tests.sync.test_end_to_end import CARD_1, hub_card
 
@@ -118,8 +120,9 @@ def test_a_deleted_document_takes_its_cards_key_and_is_reversed(harness):
     assert sorted(made) == [(Decimal("-5"), Origin.ONEC), (Decimal("5"), Origin.ONEC)]
 
 
-def test_a_kick_lost_with_the_broker_is_asked_for_again(harness):
-    h = harness
+def test_a_kick_lost_with_the_broker_is_asked_for_again(retail, db):
+    # The listener stores only (applying nothing itself), so the row waits for a worker's kick.
+    h = Harness(retail, db, sync_listener_applies_at_most=0)
     pull_full(h.ctx)
     h.sync()
     kicked: list[list[int]] = []
@@ -139,6 +142,7 @@ def test_a_kick_lost_with_the_broker_is_asked_for_again(harness):
     listener.sweep(every=0)
     slot = inbox_rows(h, receipt["ref"])[0].slot
     assert kicked and slot in kicked[0]
+    h.close()
 
 
 def test_a_redemption_that_overtook_its_accrual_waits_behind_it(harness):
@@ -289,3 +293,104 @@ def test_a_declined_pipeline_sends_the_batch_row_by_row(harness, monkeypatch):
     drain_everything(h.ctx)
     assert len(one_by_one) == 2  # rolled back as a whole, then each on its own
     assert hub_card(h, CARD_1)[1] == Decimal("653") == h.onec_balance(CARD_1)
+
+
+# --- the listener applies what it stores, when nothing stands before it ------------------------------
+
+
+def listening(h: Harness) -> tuple[Listener, list[int]]:
+    """A listener whose kicks are recorded: the slots it left to the workers."""
+    kicked: list[int] = []
+    h.ctx.kick = lambda direction, slots: kicked.extend(slots)
+    return Listener(h.ctx), kicked
+
+
+def test_the_listener_applies_a_change_in_the_transaction_that_stores_it(harness):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    listener, kicked = listening(h)
+    receipt = h.till(CARD_1_NUMBER, accrued="5")
+    listener._store([receipt_change(h, receipt["ref"])], "amqp", None)
+    row = inbox_rows(h, receipt["ref"])[0]
+    assert row.state == SyncState.DONE and row.finished_at is not None
+    assert kicked == []  # nothing left for a worker: no task, no second transaction
+    assert hub_card(h, CARD_1)[1] == Decimal("655") == h.onec_balance(CARD_1)
+    listener._store([receipt_change(h, receipt["ref"])], "amqp", None)  # redelivered: stored once
+    assert len(inbox_rows(h, receipt["ref"])) == 1 and hub_card(h, CARD_1)[1] == Decimal("655")
+
+
+def test_a_slot_a_worker_holds_is_left_to_the_workers(harness):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    listener, kicked = listening(h)
+    receipt = h.till(CARD_1_NUMBER, accrued="5")
+    slot = inbound.slot_of(CARD_1)
+    with slot_locks(h.ctx.engine, INBOX, [slot]) as got:  # a worker draining that slot
+        assert got == [slot]
+        listener._store([receipt_change(h, receipt["ref"])], "amqp", None)
+    assert inbox_rows(h, receipt["ref"])[0].state == SyncState.PENDING and kicked == [slot]
+    drain_everything(h.ctx)
+    assert hub_card(h, CARD_1)[1] == Decimal("655")
+
+
+def test_a_change_waits_behind_an_older_pending_change_of_its_card(harness):
+    """Card 2 has 100; 1C took an accrual of 50, then a redemption of 120. The redemption is
+    stored first and still pending; the listener must not apply the accrual ahead of it (the
+    workers keep the key's order, and put the redemption behind the accrual it needs)."""
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    card_2 = "40000000-0000-4000-8000-000000000002"
+    listener, kicked = listening(h)
+    accrual = h.till("2000000000028", accrued="50")
+    redemption = h.till("2000000000028", redeemed="120")
+    # The feed reordered them: the redemption is stored first (and not applied: no points yet).
+    store_changes(h.ctx, [receipt_change(h, redemption["ref"])], source="amqp")
+    listener._store([receipt_change(h, accrual["ref"])], "amqp", None)
+    assert inbox_rows(h, accrual["ref"])[0].state == SyncState.PENDING
+    assert kicked == [inbound.slot_of(card_2)]
+    deadline = time.monotonic() + 10
+    while hub_card(h, card_2)[1] != Decimal("30") and time.monotonic() < deadline:
+        drain_everything(h.ctx)
+        time.sleep(0.05)
+    assert hub_card(h, card_2)[1] == Decimal("30") == h.onec_balance(card_2)
+
+
+def test_a_batch_that_needs_the_careful_path_stays_stored_for_the_workers(harness):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    listener, kicked = listening(h)
+    card = h.onec.get("Catalog_ИнформационныеКарты", CARD_1)
+    bad = {
+        "odata.type": "StandardODATA.Catalog_ИнформационныеКарты",
+        **card,
+        "Статус": "Потеряна",
+        "DataVersion": version(99),
+    }
+    receipt = h.till(CARD_1_NUMBER, accrued="7")
+    listener._store([bad, receipt_change(h, receipt["ref"])], "amqp", None)
+    # Rolled back to the savepoint: both stored, both pending, handed to the workers.
+    assert [r.state for r in inbox_rows(h, CARD_1)] == [SyncState.PENDING]
+    assert inbox_rows(h, receipt["ref"])[0].state == SyncState.PENDING
+    assert kicked == [inbound.slot_of(CARD_1)]
+    drain_everything(h.ctx)
+    assert [r.state for r in inbox_rows(h, CARD_1)] == [SyncState.PARKED]
+    assert inbox_rows(h, receipt["ref"])[0].state == SyncState.DONE
+    assert hub_card(h, CARD_1)[1] == Decimal("657")
+
+
+def test_a_burst_larger_than_the_limit_goes_to_the_workers(retail, db):
+    h = Harness(retail, db, sync_listener_applies_at_most=2)
+    pull_full(h.ctx)
+    h.sync()
+    listener, kicked = listening(h)
+    receipts = [h.till(CARD_1_NUMBER, accrued=points) for points in ("1", "2", "3")]
+    listener._store([receipt_change(h, r["ref"]) for r in receipts], "amqp", None)
+    assert all(inbox_rows(h, r["ref"])[0].state == SyncState.PENDING for r in receipts)
+    assert kicked == [inbound.slot_of(CARD_1)]
+    drain_everything(h.ctx)
+    assert hub_card(h, CARD_1)[1] == Decimal("656")
+    h.close()
