@@ -194,7 +194,8 @@ def test_a_message_that_keeps_failing_is_dead_lettered_and_can_be_replayed(retai
 
     monkeypatch.setenv("BONUSBRIDGE_DATABASE_URL", db.url.render_as_string(hide_password=False))
     get_settings.cache_clear()  # the CLI reads settings once per process
-    monkeypatch.setattr("connectors.sync.cli.build_hub", lambda settings, **_: type("H", (), {"engine": db})())
+    hub = type("H", (), {"engine": db})()
+    monkeypatch.setattr("connectors.sync.cli.build_hub", lambda settings, **_: hub)
     env: dict[str, str] = {}
     result = CliRunner().invoke(app, ["dlq"], env=env)
     assert result.exit_code == 0 and "doomed" not in result.output and "attempt(s)" in result.output
