@@ -10,13 +10,16 @@ changes published to RabbitMQ as 1C's exchange module does); and the hub's proce
 This process only posts (16 tills), edits and watches. For each worker count (default 1, then 2),
 on a fresh database and fresh queues:
 
-0. apply capacity: ``--backlog`` receipts posted and stored in the inbox before any inbound worker
-   runs; then the N workers start → the rows applied per second from the first batch's end to
-   the last one's. Only the workers and PostgreSQL work then (the emulated 1C, the tills and the
-   listener are idle): what adding a worker process adds, which the end-to-end figures below
-   cannot show on a 2-core machine where the emulated 1C and its tills take half the CPU;
+0. apply capacity: ``--backlog`` receipts posted and stored in the inbox by a listener that only
+   stores (``sync_listener_applies_at_most=0``), before any inbound worker runs; then that listener
+   gives way to the deployed one and the N workers start → the rows applied per second
+   from the first batch's end to the last one's. Only the workers and PostgreSQL work then (the
+   emulated 1C, the tills and the listener are idle): what adding a worker process adds, which the
+   end-to-end figures below cannot show on a 2-core machine where the emulated 1C and its tills
+   take half the CPU;
 1. capacity: ``--burst`` receipts posted as fast as the emulator takes them → the receipts applied
-   per second until the last is visible (what the workers can do, not what the tills send);
+   per second until the last is visible (what the hub can do, the listener applying what it may
+   and the workers the rest; not what the tills send);
 2. sustained: ``--rate`` receipts per second for ``--seconds``, with ``--edit-rate`` profile edits
    per second through the hub's service layer → each change's latency until visible on the other
    side (a receipt: the hub's ``LedgerService.balance`` shows it; an edit: 1C's OData answers it).
@@ -45,7 +48,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -55,7 +58,7 @@ from typing import Any
 
 import httpx
 import yaml
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, and_, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from bonusbridge.db import create_db_engine
@@ -188,62 +191,71 @@ def bonusbridge_exe() -> str:
 
 
 @contextlib.contextmanager
-def hub_processes(
-    settings: Settings, logs: Path, outbound_concurrency: int
-) -> Iterator[Callable[[int], None]]:
-    """``sync listen``, ``sync relay`` and one ``sync worker --queues outbound`` (deliveries to 1C
-    wait on 1C more than they compute: ``outbound_concurrency`` at once) at once; yields a
-    function that starts N × ``sync worker --queues inbound`` (the applies measured), so a
-    backlog can be stored before they run. All stopped (SIGTERM) after."""
-    exe = bonusbridge_exe()
-    env = processes_env(settings)
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(*command: str) -> None:
-        out = (logs / f"{len(procs)}-{'-'.join(command[1:])}.log").open("wb")
-        procs.append(subprocess.Popen([exe, *command], env=env, stdout=out, stderr=subprocess.STDOUT))
-
-    def start_inbound(workers: int) -> None:
-        for _ in range(workers):
-            start("sync", "worker", "--queues", "inbound")
-
+def hub_processes(settings: Settings, logs: Path, outbound_concurrency: int) -> Iterator[HubProcesses]:
+    """``sync relay`` and one ``sync worker --queues outbound`` (deliveries to 1C wait on 1C more
+    than they compute: ``outbound_concurrency`` at once) at once; the listener and the inbound
+    workers when the run asks (``HubProcesses``). All stopped (SIGTERM) after."""
+    processes = HubProcesses(bonusbridge_exe(), processes_env(settings), logs)
     try:
-        start("sync", "listen")
-        start("sync", "relay")
-        start("sync", "worker", "--queues", "outbound", "--concurrency", str(outbound_concurrency))
-        yield start_inbound
+        processes.start("sync", "relay")
+        processes.start("sync", "worker", "--queues", "outbound", "--concurrency", str(outbound_concurrency))
+        yield processes
     finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for proc in processes.procs:
+            stop_process(proc)
+
+
+@dataclass
+class HubProcesses:
+    exe: str
+    env: dict[str, str]
+    logs: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *command: str, **settings: str) -> subprocess.Popen[bytes]:
+        """``bonusbridge <command>`` with these ``BONUSBRIDGE_*`` settings besides the run's."""
+        env = {**self.env, **{f"BONUSBRIDGE_{k.upper()}": v for k, v in settings.items()}}
+        out = (self.logs / f"{len(self.procs)}-{'-'.join(command[1:])}.log").open("wb")
+        proc = subprocess.Popen([self.exe, *command], env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def listener(self, *, applies: bool = True) -> subprocess.Popen[bytes]:
+        """``sync listen``; ``applies=False``: it only stores (a backlog left to the workers)."""
+        return self.start("sync", "listen", **({} if applies else {"sync_listener_applies_at_most": "0"}))
+
+    def inbound_workers(self, count: int) -> None:
+        for _ in range(count):
+            self.start("sync", "worker", "--queues", "inbound")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def stored(engine: Engine) -> int:
-    """Inbox rows stored and not yet applied."""
+    """Inbox rows stored (applied or not)."""
     with engine.connect() as conn:
-        return int(conn.scalar(select(func.count()).where(INBOX.c.state == SyncState.PENDING.value)) or 0)
+        return int(conn.scalar(select(func.count()).select_from(INBOX)) or 0)
 
 
-def apply_rate(engine: Engine) -> float:
-    """Inbox rows applied per second, from the first batch's end to the last one's (the workers'
-    start-up is not in it): what the workers alone do with a backlog."""
+def apply_rate(engine: Engine, since: datetime) -> float:
+    """Inbox rows the workers applied per second, from the first batch's end to the last one's
+    (their start-up is not in it; rows the listener applied before ``since`` are not either)."""
+    applied = and_(INBOX.c.state == SyncState.DONE.value, INBOX.c.finished_at >= since)
     with engine.connect() as conn:
         first, last = conn.execute(
-            select(func.min(INBOX.c.finished_at), func.max(INBOX.c.finished_at)).where(
-                INBOX.c.state == SyncState.DONE.value
-            )
+            select(func.min(INBOX.c.finished_at), func.max(INBOX.c.finished_at)).where(applied)
         ).one()
         if first is None or last is None or last <= first:
             return 0.0
-        after_first = conn.scalar(
-            select(func.count()).where(INBOX.c.state == SyncState.DONE.value, INBOX.c.finished_at > first)
-        )
+        after_first = conn.scalar(select(func.count()).where(applied, INBOX.c.finished_at > first))
     span: float = (last - first).total_seconds()
     return float(after_first or 0) / span
 
@@ -625,7 +637,7 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
             onec = ODataClient(root, *ADMIN, timeout=10)
             edits = Edits(onec, ctx.profile)
             stop = threading.Event()
-            with hub_processes(settings, logs, args.outbound_concurrency) as start_inbound:
+            with hub_processes(settings, logs, args.outbound_concurrency) as processes:
                 watchers = [
                     threading.Thread(target=prober, args=(stop, watched), daemon=True)
                     for watched in (receipts, edits)
@@ -634,12 +646,18 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                     watcher.start()
                 try:
                     progress(f"apply capacity: {args.backlog} receipts stored, then {workers} worker(s)")
+                    # A listener that only stores makes the backlog; one listener at a time (one
+                    # reader per feed keeps its order), so it stops before the applying one starts.
+                    storing = processes.listener(applies=False)
                     post_receipts(root, receipts, hub, pairs, args.backlog, None, rng)
                     if not wait_until(lambda: stored(engine) >= args.backlog, 120, "the backlog stored"):
                         raise SystemExit(f"the listener did not store the backlog: see {logs}")
-                    start_inbound(workers)
+                    stop_process(storing)
+                    processes.listener()
+                    workers_started = datetime.now(UTC)
+                    processes.inbound_workers(workers)
                     wait_until(lambda: receipts.outstanding() == 0, 300, "the backlog applied")
-                    apply_capacity = apply_rate(engine)
+                    apply_capacity = apply_rate(engine, workers_started)
                     progress(f"apply capacity: {apply_capacity:.0f} receipts/s")
                     post_receipts(root, receipts, hub, pairs, 20, None, rng)
                     if not wait_until(lambda: receipts.outstanding() == 0, 120, "the processes to start"):
