@@ -3,7 +3,8 @@ emulator, with the sync's processes as deployed: ``bonusbridge sync relay``, ``s
 ``sync worker`` run as subprocesses (``tests/sync/processes.py``), each test with broker queues and
 an emulated base of its own.
 
-Both directions end to end; a worker ``kill -9``-ed in the middle of a batch; RabbitMQ restarted
+Both directions end to end; a worker ``kill -9``-ed in the middle of a batch, and the listener in
+the middle of applying what it stored; RabbitMQ restarted
 mid-stream; 1C answering 5xx, timing out, slow or with lock conflicts; duplicated and reordered
 task messages and feed messages; 1C down for a while, then back. Every test ends in
 ``assert_in_step``: the hub and 1C compared by ``reconciliation.compare.compare_hub_with_onec`` (per
@@ -251,7 +252,9 @@ class Rig:
         return env
 
     def start(self, name: str, *command: str) -> SyncProcess:
-        process = SyncProcess(name, ["sync", *command], self.env(), self.log_dir).start()
+        # libpq's PGAPPNAME names the process's sessions in pg_stat_activity (a test can find them).
+        env = {**self.env(), "PGAPPNAME": f"bb-test-{name}"}
+        process = SyncProcess(name, ["sync", *command], env, self.log_dir).start()
         self.processes.append(process)
         return process
 
@@ -692,6 +695,49 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(rig: Rig, victim: s
     rig.faults()
     assert_in_step(rig)
     documents_in_order(rig.h.onec, rig)
+
+
+def test_the_listener_killed_while_it_applies_loses_and_doubles_nothing(rig: Rig) -> None:
+    """The listener stores and applies a batch of till receipts in one transaction, and only then
+    acknowledges the feed's messages. Here a card's balance row is locked from outside, so the
+    listener's transaction waits inside the apply — its inbox rows inserted, not committed — and
+    the listener is ``kill -9``-ed right there. Nothing of that batch may remain, and a new
+    listener must get the same messages again from the broker and apply each exactly once."""
+    rig.onec.publish_to(rig.broker, rig.exchange)
+    rig.pull()
+    worker, listener, relay = rig.start_all()
+    card_id = rig.card_id(CARD_2)
+    with rig.engine.connect() as blocker:
+        blocker.execute(
+            text("SELECT total FROM card_balances WHERE card_id = :card FOR UPDATE"), {"card": card_id}
+        )
+        receipts = [rig.till(CARD_2, accrued="2"), rig.till(CARD_2, accrued="3")]
+
+        def listener_waits_in_its_apply() -> bool:
+            with rig.engine.connect() as conn:
+                return bool(
+                    conn.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                            " 'bb-test-listener' AND wait_event_type = 'Lock' AND state = 'active'"
+                        )
+                    )
+                )
+
+        wait_for(listener_waits_in_its_apply, timeout=30, what="the listener to wait inside its apply")
+        refs = [r["ref"] for r in receipts]
+        assert rig.count(InboxMessage, InboxMessage.onec_ref.in_(refs)) == 0  # not committed
+        listener.kill9()
+        blocker.rollback()
+    wait_for(  # the broker puts the dead listener's unacknowledged messages back in the queue
+        lambda: queue_messages(rig.changes_queue) >= 2, timeout=15, what="the changes back in the queue"
+    )
+    rig.start_listener()
+    rig.till(CARD_2, accrued="4")
+    assert_in_step(rig)
+    stored_once(rig)
+    dead = [p.name for p in (worker, relay) if not p.alive()]
+    assert not dead, f"processes that died with the listener: {dead}"
 
 
 # --- 3. RabbitMQ restarted mid-stream ---------------------------------------------------------------
