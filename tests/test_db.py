@@ -69,3 +69,22 @@ def test_the_default_engine_pings_every_checkout(db, monkeypatch):
         assert len(pings) == 2  # the web's engine: no request ever meets a dead connection
     finally:
         engine.dispose()
+
+
+def test_a_sql_constant_is_written_into_the_statement():
+    from sqlalchemy import column, select
+    from sqlalchemy.dialects import postgresql
+
+    from bonusbridge.db import sql_constant
+
+    sql = str(
+        select(column("id"))
+        .where(column("state") == sql_constant("pending"), column("n") > sql_constant(0))
+        .compile(dialect=postgresql.dialect())
+    )
+    assert "state = 'pending'" in sql and "n > 0" in sql
+    assert sql_constant("it's") is not None  # quotes are doubled, not an injection
+    assert "'it''s'" in str(sql_constant("it's"))
+    for wrong in (1.5, None, True, ["pending"]):
+        with pytest.raises(TypeError):
+            sql_constant(wrong)  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ from bonusbridge.ledger import statements as sql
 from bonusbridge.ledger.intents import Accrual, Redemption, check_key, fingerprint, parse_amount
 from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, TransferRecord
 from bonusbridge.ledger.statements import (
+    OPEN,
     POINTS,
     balances,
     cards,
@@ -98,7 +99,7 @@ def _balances_statement() -> Any:
     return (
         select(balances.c.card_id, *_balance_columns())
         .select_from(
-            balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0))
+            balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > OPEN))
         )
         .where(balances.c.card_id.in_(bindparam("card_ids", expanding=True)))
         .group_by(balances.c.card_id, balances.c.total, balances.c.held)
@@ -114,7 +115,7 @@ def card_balance_statement() -> Any:
         select(cards.c.status, balances.c.card_id, *_balance_columns())
         .select_from(
             cards.outerjoin(balances, balances.c.card_id == cards.c.id).outerjoin(
-                lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > 0)
+                lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > OPEN)
             )
         )
         .where(cards.c.id == bindparam("card"))
@@ -590,7 +591,7 @@ class LedgerBook:
             select(lots.c.id, _free(), lots.c.available_from, lots.c.expires_at)
             .where(
                 lots.c.card_id == card_id,
-                lots.c.remaining > 0,
+                lots.c.remaining > OPEN,
                 lots.c.remaining > lots.c.held,
                 lots.c.expires_at <= as_of,
             )

@@ -25,7 +25,7 @@ from bonusbridge.ledger.book import ZERO, LedgerBook
 from bonusbridge.ledger.fastpath import FastPath, TakePythonPath
 from bonusbridge.ledger.intents import Accrual, Redemption
 from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, TransferRecord
-from bonusbridge.ledger.statements import holds, lots
+from bonusbridge.ledger.statements import OPEN, holds, lots
 from bonusbridge.models import HoldStatus, Origin, utcnow
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,9 @@ class LedgerService:
             with self.engine.connect() as conn:
                 query = (
                     select(lots.c.card_id)
-                    .where(lots.c.remaining > lots.c.held, lots.c.expires_at <= as_of, lots.c.remaining > 0)
+                    .where(
+                        lots.c.remaining > lots.c.held, lots.c.expires_at <= as_of, lots.c.remaining > OPEN
+                    )
                     .distinct()
                     .order_by(lots.c.card_id)
                     .limit(batch)

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import Executable
 
+from bonusbridge.db import sql_constant
 from bonusbridge.models import (
     Card,
     CardBalance,
@@ -38,6 +39,8 @@ holds = cast(Table, Hold.__table__)
 hold_allocations = cast(Table, HoldAllocation.__table__)
 
 POINTS = Points()
+#: ``remaining > 0`` as the open-lot partial indexes are written (``db.sql_constant``).
+OPEN = sql_constant(0)
 _card: BindParameter[int] = bindparam("b_card")
 _amount = bindparam("b_amount", type_=POINTS)
 _now = bindparam("b_now", type_=UTCDateTime())
@@ -101,7 +104,7 @@ INSERT_LOT_ALLOCATIONS = lot_allocations.insert()
 
 _open = select(lots.c.id, lots.c.remaining, lots.c.held, lots.c.available_from, lots.c.expires_at).where(
     lots.c.card_id == _card,
-    lots.c.remaining > 0,
+    lots.c.remaining > OPEN,
     lots.c.remaining > lots.c.held,
     (lots.c.expires_at.is_(None)) | (lots.c.expires_at > _now),
 )
@@ -119,7 +122,7 @@ REVERSIBLE_LOTS = (
     select(lots.c.id, lots.c.remaining, lots.c.held, lots.c.available_from, lots.c.expires_at)
     .where(
         lots.c.card_id == _card,
-        lots.c.remaining > 0,
+        lots.c.remaining > OPEN,
         lots.c.remaining > lots.c.held,
         (lots.c.movement_id == _prefer)
         | ((lots.c.available_from <= _now) & ((lots.c.expires_at.is_(None)) | (lots.c.expires_at > _now))),

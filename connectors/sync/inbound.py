@@ -29,11 +29,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, select, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bonusbridge.db import sql_constant
 from bonusbridge.errors import InsufficientBalance, LedgerError
 from bonusbridge.ledger import fastpath
 from bonusbridge.ledger.book import LedgerBook
@@ -60,7 +61,7 @@ from connectors.sync.context import SyncContext
 from connectors.sync.merge import Merge, three_way
 from connectors.sync.outbound import MARKER_LABEL, coerce
 from connectors.sync.retry import backoff_delay, record_failure
-from connectors.sync.slots import INBOX, Outcome, slot_locks
+from connectors.sync.slots import INBOX, PENDING, Outcome, slot_locks
 from mapping.errors import MappingError
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ _MOVEMENTS_OF = "bonusbridge.sync.movements_of"
 _ROWS_OF = "bonusbridge.sync.rows_of"
 #: Set by a batch: the ledger's operations run as their PostgreSQL functions (one call each).
 _IN_SQL = "bonusbridge.sync.in_sql"
+#: ``origin = 'onec'`` as ``ix_movements_onec_document`` is written (``sql_constant``).
+ONEC_ORIGIN = sql_constant(Origin.ONEC.value)
 #: A batch's accruals waiting to go to PostgreSQL together (``fastpath.AccrualPipeline``).
 _PIPELINE = "bonusbridge.sync.accrual_pipeline"
 
@@ -168,7 +171,7 @@ def _first_of_their_keys(session: Session, candidates: list[Any], new_ids: set[i
         session.scalars(
             select(INBOX.c.key)
             .where(
-                INBOX.c.state == SyncState.PENDING.value,
+                INBOX.c.state == PENDING,
                 INBOX.c.slot.in_(sorted({int(m.slot) for m in candidates})),
                 INBOX.c.key.in_(keys),
                 INBOX.c.id.not_in(sorted(new_ids)),
@@ -785,19 +788,21 @@ def _movements_of(session: Session, refs: list[str]) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {ref: [] for ref in refs}
     if not refs:
         return found
-    rows = session.execute(
-        select(
-            Movement.id,
-            Movement.card_id,
-            Movement.amount,
-            Movement.external_id,
-            Movement.kind,
-            Movement.document,
-        ).where(Movement.origin == Origin.ONEC, Movement.document.in_(sorted(set(refs))))
-    ).all()
-    for row in rows:
+    for row in session.execute(movements_of_query(refs)).all():
         found[str(row.document)].append(row)
     return found
+
+
+def movements_of_query(refs: list[str]) -> Select[*tuple[Any, ...]]:
+    """What 1C's documents ``refs`` made in the hub (``ix_movements_onec_document``)."""
+    return select(
+        Movement.id,
+        Movement.card_id,
+        Movement.amount,
+        Movement.external_id,
+        Movement.kind,
+        Movement.document,
+    ).where(Movement.origin == ONEC_ORIGIN, Movement.document.in_(sorted(set(refs))))
 
 
 def _stale_document(seen: set[str], version: str) -> str | None:

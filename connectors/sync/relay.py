@@ -26,9 +26,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bonusbridge.models import SyncState
 from connectors.sync.context import SyncContext
-from connectors.sync.slots import OUTBOX, due
+from connectors.sync.slots import OUTBOX, PENDING, due
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class Relay:
             result = conn.execute(
                 update(OUTBOX)
                 .where(
-                    OUTBOX.c.state == SyncState.PENDING.value,
+                    OUTBOX.c.state == PENDING,
                     OUTBOX.c.published_at.is_not(None),
                     OUTBOX.c.published_at < cutoff,
                 )

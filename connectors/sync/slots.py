@@ -22,13 +22,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Engine, Integer, Row, Table, and_, column, func, or_, select
+from sqlalchemy import ColumnElement, Engine, Integer, Row, Select, Table, and_, column, func, or_, select
 from sqlalchemy.dialects.postgresql import array
 
+from bonusbridge.db import sql_constant
 from bonusbridge.models import InboxMessage, OutboxMessage, SyncState
 
 OUTBOX = cast(Table, OutboxMessage.__table__)
 INBOX = cast(Table, InboxMessage.__table__)
+#: ``state = 'pending'`` as the partial indexes of both tables are written (``sql_constant``).
+PENDING = sql_constant(SyncState.PENDING.value)
 #: Advisory-lock namespaces (the first int4 of the two-key form), one per table.
 _NAMESPACE = {"sync_outbox": 0x4242_0001, "sync_inbox": 0x4242_0002}
 _local_locks: dict[tuple[str, int], threading.Lock] = {}
@@ -110,14 +113,20 @@ def pending_rows(
     extra: Sequence[ColumnElement[Any]] = (),
 ) -> list[Row[Any]]:
     """``extra``: more columns for the handlers (the inbox's payload: no second read per batch)."""
-    query = (
+    with engine.connect() as conn:
+        return list(conn.execute(pending_query(table, slots, after=after, limit=limit, extra=extra)))
+
+
+def pending_query(
+    table: Table, slots: Sequence[int], *, after: int, limit: int, extra: Sequence[ColumnElement[Any]] = ()
+) -> Select[Any]:
+    """The pending rows of ``slots`` after id ``after``, oldest first (``ix_*_pending_slot``)."""
+    return (
         select(table.c.id, table.c.key, table.c.slot, table.c.next_attempt_at, table.c.attempts, *extra)
-        .where(table.c.slot.in_(slots), table.c.state == SyncState.PENDING.value, table.c.id > after)
+        .where(table.c.slot.in_(slots), table.c.state == PENDING, table.c.id > after)
         .order_by(table.c.id)
         .limit(limit)
     )
-    with engine.connect() as conn:
-        return list(conn.execute(query))
 
 
 def drain(
@@ -208,7 +217,7 @@ def _drain_locked(
 def due(table: Table, now: datetime) -> ColumnElement[bool]:
     """Pending rows whose next try may run now (never tried, or their backoff is over)."""
     return and_(
-        table.c.state == SyncState.PENDING.value,
+        table.c.state == PENDING,
         or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from bonusbridge.models import SyncState
 from connectors.sync import cursors
-from connectors.sync.slots import INBOX, OUTBOX
+from connectors.sync.slots import INBOX, OUTBOX, PENDING
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _count(conn: Any, table: Any, state: SyncState) -> int:
 
 
 def _oldest(conn: Any, table: Any, column: Any) -> datetime | None:
-    value = conn.execute(select(func.min(column)).where(table.c.state == SyncState.PENDING.value)).scalar()
+    value = conn.execute(select(func.min(column)).where(table.c.state == PENDING)).scalar()
     if isinstance(value, str):  # SQLite aggregates lose the column type
         value = datetime.fromisoformat(value)
     if value is not None and value.tzinfo is None:
