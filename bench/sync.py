@@ -150,12 +150,7 @@ def emulator_process(fixtures: Path, amqp: str, exchange: str, logs: Path) -> It
             time.sleep(0.1)
         yield root
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 # ---------------------------------------------------------------------------------- the hub side

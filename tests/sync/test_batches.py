@@ -65,17 +65,22 @@ def test_a_cards_receipts_apply_in_one_transaction(harness, monkeypatch):
     assert hub_card(h, CARD_1)[1] == Decimal("660") == h.onec_balance(CARD_1)
 
 
-def test_a_batch_holding_an_unmappable_change_goes_row_by_row(harness):
-    h = harness
-    pull_full(h.ctx)
-    h.sync()
+def lost_card_change(h: Harness) -> dict[str, Any]:
+    """Card 1 marked lost in 1C: a status the mapping does not know, so the change is parked."""
     card = h.onec.get("Catalog_ИнформационныеКарты", CARD_1)
-    bad = {
+    return {
         "odata.type": "StandardODATA.Catalog_ИнформационныеКарты",
         **card,
         "Статус": "Потеряна",
         "DataVersion": version(99),
     }
+
+
+def test_a_batch_holding_an_unmappable_change_goes_row_by_row(harness):
+    h = harness
+    pull_full(h.ctx)
+    h.sync()
+    bad = lost_card_change(h)
     receipt = h.till(CARD_1_NUMBER, accrued="7")
     # The same key (the card), so the same slot and one batch: the bad change first.
     store_changes(h.ctx, [bad, receipt_change(h, receipt["ref"])], source="amqp")
@@ -363,13 +368,7 @@ def test_a_batch_that_needs_the_careful_path_stays_stored_for_the_workers(harnes
     pull_full(h.ctx)
     h.sync()
     listener, kicked = listening(h)
-    card = h.onec.get("Catalog_ИнформационныеКарты", CARD_1)
-    bad = {
-        "odata.type": "StandardODATA.Catalog_ИнформационныеКарты",
-        **card,
-        "Статус": "Потеряна",
-        "DataVersion": version(99),
-    }
+    bad = lost_card_change(h)
     receipt = h.till(CARD_1_NUMBER, accrued="7")
     listener._store([bad, receipt_change(h, receipt["ref"])], "amqp", None)
     # Rolled back to the savepoint: both stored, both pending, handed to the workers.
