@@ -116,10 +116,6 @@ def store_changes(
     return _insert_rows(ctx, rows) if rows else []
 
 
-#: How long the listener waits, at most, for the slots a worker is draining (``slot_locks``).
-SLOT_WAIT_SECONDS = 0.1
-
-
 def store_and_apply(
     ctx: SyncContext,
     changes: Iterable[dict[str, Any]],
@@ -132,13 +128,12 @@ def store_and_apply(
     feed acknowledges them); the slots left with rows for the workers.
 
     A stored row applies here when its slot is free (no worker is draining it: the listener takes
-    the slot locks the workers take, waiting up to ``SLOT_WAIT_SECONDS`` for a drain to end) and
-    no older row of its key is still pending (waiting for a retry, or stored and not yet applied):
-    then nothing can come before it, and a change costs no kick, no task and no second
-    transaction. Everything else is left pending for the workers, whose slots are returned to be
-    kicked: a slot a worker still holds, a key with a row waiting, a batch that needs the careful
-    one-by-one path (rolled back to a savepoint: the rows stay stored), or more than
-    ``apply_at_most`` rows (a backlog: the workers share it).
+    the slot locks the workers take) and no older row of its key is still pending (waiting for a
+    retry, or stored and not yet applied): then nothing can come before it, and a change costs no
+    kick, no task and no second transaction. Everything else — a slot a worker holds, a key with a
+    row waiting, a batch that needs the careful one-by-one path (rolled back to a savepoint: the
+    rows stay stored), or more than ``apply_at_most`` rows (a burst: the workers share it) — is
+    left pending for the workers, whose slots are returned to be kicked.
     """
     rows = _inbox_rows(ctx, changes, source, message_no)
     if not rows:
@@ -146,10 +141,7 @@ def store_and_apply(
     if len(rows) > apply_at_most:
         return _insert_rows(ctx, rows)
     wanted = sorted({int(row["slot"]) for row in rows})
-    with (
-        slot_locks(ctx.engine, INBOX, wanted, wait=SLOT_WAIT_SECONDS) as got,
-        ctx.session_factory() as session,
-    ):
+    with slot_locks(ctx.engine, INBOX, wanted) as got, ctx.session_factory() as session:
         stored = list(session.connection().execute(_insert_statement(ctx).returning(*INBOX.c), rows))
         if not stored:
             session.commit()

@@ -16,30 +16,14 @@ lock on SQLite, where the embedded default runs everything in one process anyway
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    Integer,
-    Row,
-    Select,
-    Table,
-    and_,
-    column,
-    func,
-    or_,
-    select,
-    text,
-)
+from sqlalchemy import ColumnElement, Engine, Integer, Row, Select, Table, and_, column, func, or_, select
 from sqlalchemy.dialects.postgresql import array
-from sqlalchemy.exc import OperationalError
 
 from bonusbridge.db import sql_constant
 from bonusbridge.models import InboxMessage, OutboxMessage, SyncState
@@ -55,15 +39,9 @@ _local_guard = threading.Lock()
 
 
 @contextmanager
-def slot_locks(
-    engine: Engine, table: Table, slots: Iterable[int], *, wait: float = 0.0
-) -> Iterator[list[int]]:
-    """Try to take each of ``slots``; yields those this caller got, and releases them on exit. One
-    connection and two statements however many slots: a worker's kick names several.
-
-    ``wait``: how long, at most, to wait for slots another caller holds (0: never wait). The
-    listener waits a little for a worker's drain to end rather than hand its rows to the workers:
-    a handed-over row costs a kick and a task, and keeps a worker holding those slots."""
+def slot_locks(engine: Engine, table: Table, slots: Iterable[int]) -> Iterator[list[int]]:
+    """Try to take each of ``slots``; yields those this caller got (never waits), and releases them
+    on exit. One connection and two statements however many slots: a worker's kick names several."""
     wanted = sorted(set(slots))
     if engine.dialect.name == "postgresql":
         namespace = _NAMESPACE[table.name]
@@ -77,8 +55,6 @@ def slot_locks(
                     select(listed.c.slot).where(func.pg_try_advisory_lock(namespace, listed.c.slot))
                 )
             ]
-            if wait > 0 and len(got) < len(wanted):
-                got += _wait_for_locks(conn, namespace, [s for s in wanted if s not in got], wait)
             try:
                 yield sorted(got)
             finally:
@@ -89,42 +65,16 @@ def slot_locks(
             conn.close()
         return
     got = []
-    deadline = time.monotonic() + wait
     try:
         for slot_no in wanted:
             with _local_guard:
                 lock = _local_locks.setdefault((table.name, slot_no), threading.Lock())
-            if (
-                lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
-                if wait > 0
-                else lock.acquire(False)
-            ):
+            if lock.acquire(blocking=False):
                 got.append(slot_no)
         yield got
     finally:
         for slot_no in got:
             _local_locks[(table.name, slot_no)].release()
-
-
-def _wait_for_locks(conn: Connection, namespace: int, slots: list[int], wait: float) -> list[int]:
-    """Wait for each of ``slots`` in turn, all of them within ``wait`` seconds (``lock_timeout``);
-    the ones taken. A timed-out wait leaves nothing behind: the connection is in autocommit."""
-    deadline = time.monotonic() + wait
-    got = []
-    try:
-        for slot in slots:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            if remaining_ms < 1:
-                break
-            conn.execute(text(f"SET lock_timeout = {remaining_ms}"))
-            try:
-                conn.execute(select(func.pg_advisory_lock(namespace, slot)))
-            except OperationalError:  # lock_timeout: the holder is still draining
-                break
-            got.append(slot)
-    finally:
-        conn.execute(text("SET lock_timeout = 0"))
-    return got
 
 
 def _as_rows(slots: list[int]) -> Any:
