@@ -316,17 +316,11 @@ def apply_batch(ctx: SyncContext, rows: list[Row[Any]]) -> bool:
     All or nothing: if any row would be parked or must wait for 1C, the whole transaction is rolled
     back and ``False`` sends the rows through ``apply`` one by one, which knows how to park and
     retry. Rows apply in id order, as they would one by one. Lookups repeated within the batch (a
-    card by its Ref_Key, its opening date, a document's earlier movements) are made once.
+    card by its Ref_Key, its opening date, a document's earlier movements) are made once. The rows
+    carry ``BATCH_COLUMNS``: the drain reads them with each row (``row_columns``).
     """
     with ctx.session_factory() as session:
-        if all("payload" in row._fields for row in rows):  # the drain read them (BATCH_COLUMNS)
-            messages: list[Any] = list(rows)
-        else:
-            query = select(*BATCH_COLUMNS, INBOX.c.id).where(
-                INBOX.c.id.in_([row.id for row in rows]), INBOX.c.state == SyncState.PENDING.value
-            )
-            messages = list(session.execute(query).all())
-        if not _apply_in(ctx, session, messages):
+        if not _apply_in(ctx, session, list(rows)):
             session.rollback()
             return False
         session.commit()
@@ -700,16 +694,7 @@ def apply_document(
     pipeline: fastpath.AccrualPipeline | None = session.info.get(_PIPELINE)
     if pipeline is not None and not current and all(amount > 0 for _, _, amount, _ in wanted):
         accruals = [
-            Accrual.build(
-                card_id,
-                amount,
-                key=f"{ref}@{version}/{line}",
-                origin=Origin.ONEC,
-                now=pipeline.now,
-                document=ref,
-                occurred_at=occurred,
-                reason=f"1C {kind} line {line}",
-            )
+            _line_accrual(kind, ref, version, line, card_id, amount, occurred, now=pipeline.now)
             for line, card_id, amount, occurred in sorted(wanted)
         ]
         if all(accrual.date_problem is None for accrual in accruals):
@@ -726,28 +711,44 @@ def apply_document(
             reason=f"1C document {ref} changed ({version})",
         )
     for line, card_id, amount, occurred in sorted(wanted):
-        key = f"{ref}@{version}/{line}"
-        document = ref
         if amount > 0:
-            book.accrue(
-                card_id,
-                amount,
-                key=key,
-                origin=Origin.ONEC,
-                document=document,
-                occurred_at=occurred,
-                reason=f"1C {kind} line {line}",
-            )
+            accrual = _line_accrual(kind, ref, version, line, card_id, amount, occurred, now=book.now)
+            book.apply_accrual(accrual)
         else:
             book.redeem(
                 card_id,
                 -amount,
-                key=key,
+                key=f"{ref}@{version}/{line}",
                 origin=Origin.ONEC,
-                document=document,
+                document=ref,
                 reason=f"1C {kind} line {line}",
             )
     return SyncState.DONE, None
+
+
+def _line_accrual(
+    kind: str,
+    ref: str,
+    version: str,
+    line: int,
+    card_id: int,
+    amount: Decimal,
+    occurred: datetime | None,
+    *,
+    now: datetime,
+) -> Accrual:
+    """The accrual a 1C document's bonus line makes, keyed ``<ref>@<version>/<line>`` (whether it
+    goes through the ledger's book or the batch's pipeline)."""
+    return Accrual.build(
+        card_id,
+        amount,
+        key=f"{ref}@{version}/{line}",
+        origin=Origin.ONEC,
+        now=now,
+        document=ref,
+        occurred_at=occurred,
+        reason=f"1C {kind} line {line}",
+    )
 
 
 def _document_rows(ctx: SyncContext, kind: str, change: dict[str, Any]) -> list[dict[str, Any]]:
