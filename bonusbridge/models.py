@@ -642,6 +642,11 @@ class ApiOrder(Base):
     refunded: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"))
     accrual_movement_id: Mapped[int | None] = mapped_column(ForeignKey("movements.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The order total its holds were made against (the spend share's base); None: no hold yet.
+    spend_total: Mapped[Decimal | None] = mapped_column(Points)
+    # Money refunded by amount (``/refunds``), apart from the returned lines' money the receipt
+    # keeps: together they say what a mix of refunds and returns reverses.
+    refunded_by_amount: Mapped[Decimal] = mapped_column(Points, default=Decimal("0"), server_default="0")
 
 
 class ApiIdempotencyKey(Base):
