@@ -62,6 +62,23 @@ class InsufficientBalance(LedgerError):
         self.available = available
 
 
+class BalanceLimitExceeded(LedgerError):
+    """A credit would take a card's points above the most a balance may hold (NUMERIC(15,2), as in
+    1C's bonus register: ``bonusbridge.ledger.intents.MAX_BALANCE``)."""
+
+    code = "balance_limit_exceeded"
+
+    def __init__(self, card_id: int, amount: Decimal, total: Decimal, limit: Decimal) -> None:
+        super().__init__(
+            f"card {card_id} holds {total} points; {amount} more would exceed the most a balance may "
+            f"hold, {limit}"
+        )
+        self.card_id = card_id
+        self.amount = amount
+        self.total = total
+        self.limit = limit
+
+
 class UnknownHold(LedgerError):
     code = "unknown_hold"
 

@@ -27,7 +27,14 @@ from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
 from bonusbridge.ledger import fastpath
 from bonusbridge.ledger import statements as sql
-from bonusbridge.ledger.intents import Accrual, Redemption, check_key, fingerprint, parse_amount
+from bonusbridge.ledger.intents import (
+    MAX_BALANCE,
+    Accrual,
+    Redemption,
+    check_key,
+    fingerprint,
+    parse_amount,
+)
 from bonusbridge.ledger.records import BalanceView, HoldRecord, MovementRecord, TransferRecord
 from bonusbridge.ledger.statements import (
     OPEN,
@@ -419,6 +426,7 @@ class LedgerBook:
                 return None
         else:
             picks = self._pick_lots(from_card_id, points, include_pending=True)
+        self._refuse_above_limit(to_card_id, points)
         outgoing = self._insert_movement(
             claim.operation_id,
             from_card_id,
@@ -517,8 +525,13 @@ class LedgerBook:
         origin: Origin,
         actor: str | None = None,
         reason: str | None = None,
+        on_card: int | None = None,
     ) -> MovementRecord:
         """Undo all or part of an accrual, redemption or adjustment with a new, opposite movement.
+
+        ``on_card``: the card that holds the movement's points now, when it is not the movement's
+        own (a card merged away: its points moved to the card it was merged into, so a refund takes
+        back or gives back there, with the consumed lots' expiry dates).
 
         Reversing a credit takes the points back from the lot it created first (even if still
         pending), then from the card's other spendable points; if the customer already spent them,
@@ -526,9 +539,10 @@ class LedgerBook:
         with the expiry dates of the lots it consumed.
         """
         points = None if amount is None else parse_amount(amount)
-        claim = self._claim(
-            "reverse", key, origin, actor, movement_id=movement_id, amount=points, reason=reason
-        )
+        args: dict[str, Any] = {"movement_id": movement_id, "amount": points, "reason": reason}
+        if on_card is not None:
+            args["on_card"] = on_card
+        claim = self._claim("reverse", key, origin, actor, **args)
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
         original = self.conn.execute(select(movements).where(movements.c.id == movement_id)).first()
@@ -539,7 +553,8 @@ class LedgerBook:
                 f"movement {movement_id} is a {original.kind.value}; only accruals, redemptions and "
                 "adjustments are reversed (transfers are undone by a transfer back)"
             )
-        self._refuse_blocked(original.card_id, self._lock_card(original.card_id))
+        card_id = original.card_id if on_card is None else on_card
+        self._refuse_blocked(card_id, self._lock_card(card_id))
         already = self._reversed_so_far(movement_id)
         left = abs(original.amount) - already
         if left == 0:
@@ -550,9 +565,11 @@ class LedgerBook:
                 f"only {left} of movement {movement_id} is left to reverse, not {points}"
             )
         signed = -points if original.amount > 0 else points
+        if signed > 0:
+            self._refuse_above_limit(original.card_id, points)
         record = self._insert_movement(
             claim.operation_id,
-            original.card_id,
+            card_id,
             MovementKind.REVERSAL,
             signed,
             origin,
@@ -563,16 +580,16 @@ class LedgerBook:
             reverses_id=movement_id,
         )
         if original.amount > 0:
-            picks = self._pick_lots(original.card_id, points, prefer_movement_id=movement_id)
-            self._consume(original.card_id, record.id, picks)
+            picks = self._pick_lots(card_id, points, prefer_movement_id=movement_id)
+            self._consume(card_id, record.id, picks)
         else:
             restored = _take(_skip(self._allocation_picks(movement_id), already), points)
             self._insert_lots(
-                original.card_id,
+                card_id,
                 record.id,
                 [(pick.amount, pick.available_from, pick.expires_at, pick.lot_id) for pick in restored],
             )
-            self._change_totals(original.card_id, total=points)
+            self._change_totals(card_id, total=points)
         return record
 
     # ------------------------------------------------------------------ time-driven work
@@ -654,6 +671,7 @@ class LedgerBook:
         states = self._lock_cards(from_card_id, to_card_id)
         self._refuse_blocked(from_card_id, states[from_card_id])
         self._refuse_blocked(to_card_id, states[to_card_id])
+        self._refuse_above_limit(to_card_id, total)
         outgoing = self._insert_movement(
             claim.operation_id,
             from_card_id,
@@ -762,11 +780,22 @@ class LedgerBook:
         return CardStatus(status)
 
     def _credit(self, card_id: int, amount: Decimal) -> None:
-        """Raise the card's total, taking its lock; refuse an unknown or blocked card."""
-        status = self.conn.execute(sql.CREDIT, {"b_card": card_id, "b_amount": amount}).scalar()
+        """Raise the card's total, taking its lock; refuse an unknown or blocked card, or a credit
+        that would take the card above the most a balance may hold."""
+        params = {"b_card": card_id, "b_amount": amount, "b_room": MAX_BALANCE - amount}
+        status = self.conn.execute(sql.CREDIT, params).scalar()
         if status is None:
-            raise errors.UnknownCard(card_id)
+            self._refuse(card_id, self._lock_card(card_id), spending=False)
+            self._refuse_above_limit(card_id, amount)
+            raise AssertionError(f"card {card_id}: a credit found no row yet the card has room")
         self._refuse(card_id, status, spending=False)
+
+    def _refuse_above_limit(self, card_id: int, amount: Decimal) -> None:
+        """Refuse crediting ``amount`` to a card (locked by the caller) whose total would then
+        exceed ``MAX_BALANCE``: a typed refusal rather than a numeric overflow of the column."""
+        total = self.conn.execute(sql.CARD_TOTAL, {"b_card": card_id}).scalar_one()
+        if total + amount > MAX_BALANCE:
+            raise errors.BalanceLimitExceeded(card_id, amount, total, MAX_BALANCE)
 
     def _debit(self, card_id: int, amount: Decimal, *, spending: bool, statement: Any = sql.DEBIT) -> None:
         """Lower the card's free points (``DEBIT``: the total; ``RESERVE``: raise ``held``), taking
@@ -782,6 +811,12 @@ class LedgerBook:
                 spendable = sum((pick.amount for pick in self._open_lots(card_id)), ZERO)
                 raise errors.InsufficientBalance(card_id, amount, spendable)
         self._refuse(card_id, status, spending=spending)
+
+    @staticmethod
+    def refuse_spending(card_id: int, status: CardStatus) -> None:
+        """Who may spend — the rule every spending path asks (holds, captures, redemptions, the
+        order service): a blocked card nothing, an accumulation-only card no spending."""
+        LedgerBook._refuse(card_id, status, spending=True)
 
     @staticmethod
     def _refuse(card_id: int, status: CardStatus, *, spending: bool) -> None:

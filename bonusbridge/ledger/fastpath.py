@@ -8,8 +8,10 @@ straight on the pooled psycopg connection.
 
 Only the success path lives in SQL. Whatever the function does not handle raises SQLSTATE BB100
 and the statement is rolled back; the caller then runs the operation through ``LedgerBook``,
-which decides every refusal. A replay is answered by the function; its record is read back by
-the Python path, exactly as for any replay.
+which decides every refusal. That includes an accrual that would take a card above
+``intents.MAX_BALANCE`` (migration 0013): ``bb_accrue`` declines it rather than overflow the
+NUMERIC(15,2) column, and the Python path refuses it with ``BalanceLimitExceeded``. A replay is
+answered by the function; its record is read back by the Python path, exactly as for any replay.
 """
 
 from __future__ import annotations

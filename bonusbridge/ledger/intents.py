@@ -22,6 +22,10 @@ from bonusbridge.types import CENT
 
 #: 1C's bonus register is NUMERIC(15,2): anything larger cannot be stored on either side.
 MAX_AMOUNT = Decimal("9999999999999.99")
+#: The most points a card may hold (its ``total``, in the same NUMERIC(15,2) column): a credit that
+#: would take a card above it is refused with ``BalanceLimitExceeded`` on every path that credits
+#: (accrual, positive adjustment, reversal of a debit, transfer in), never left to overflow.
+MAX_BALANCE = MAX_AMOUNT
 MAX_KEY_LENGTH = 200
 
 

@@ -54,13 +54,18 @@ LOCK_CARD = (
     .with_for_update(of=balances)
 )
 
-#: Credit the card's total; locks the row and returns the card's status.
+#: Credit the card's total only if it stays within the most a balance may hold (``b_room`` is
+#: that maximum less the amount); locks the row and returns the card's status. Zero rows means
+#: "look closer": an unknown card, or one with no room left.
 CREDIT = (
     balances.update()
-    .where(balances.c.card_id == _card)
+    .where(balances.c.card_id == _card, balances.c.total <= bindparam("b_room", type_=POINTS))
     .values(total=balances.c.total + _amount)
     .returning(_status)
 )
+
+#: A card's total (its row already locked by the caller).
+CARD_TOTAL = select(balances.c.total).where(balances.c.card_id == _card)
 
 #: Debit the total only if enough is free (not held); zero rows means "look closer".
 DEBIT = (
