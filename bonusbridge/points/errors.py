@@ -42,3 +42,25 @@ class ContradictoryCampaigns(PointsError):
     """Two campaigns for the same items, customers and times that give different multipliers."""
 
     code = "contradictory_campaigns"
+
+
+class SpendRefused(PointsError):
+    """The program lets these points not pay for this order (the quote says why with the same code)."""
+
+    code = "spend_refused"
+
+
+class BelowMinimumOrder(SpendRefused):
+    code = "below_minimum_order"
+
+
+class BelowSpendThreshold(SpendRefused):
+    """The card's balance has not reached the program's spend threshold yet."""
+
+    code = "below_threshold"
+
+
+class SpendLimitExceeded(SpendRefused):
+    """More points than the order's share limit, the absolute maximum or its value allow."""
+
+    code = "spend_limit_exceeded"

@@ -13,17 +13,30 @@ Rounding (points and money keep two decimals, like 1C's bonus register):
 * a line earns ``base × earn rate × multiplier`` rounded **down** to 0.01 (never a point not
   earned), and the receipt earns the sum of its lines, so lines and total always agree;
 * the points that may be spent are rounded down to 0.01; their value is rounded half up.
+
+Exact, then once: the whole formula of a line (VAT, the advantages' share, rate, multiplier) and of
+the spend limit (share, point value) is computed with ``fractions.Fraction``, and only its result is
+rounded. ``Decimal`` division keeps 28 digits, so 40.00 TTC at 20 % VAT ×3 came to
+99.999…9 and rounded down to 99.99 instead of the exact 100.00.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 
 from bonusbridge.points import multipliers
-from bonusbridge.points.errors import InvalidBasket, UnknownCurrency
+from bonusbridge.points.errors import (
+    BelowMinimumOrder,
+    BelowSpendThreshold,
+    InvalidBasket,
+    SpendLimitExceeded,
+    UnknownCurrency,
+)
 from bonusbridge.points.multipliers import CustomerFacts
 from bonusbridge.points.program import Program, ProgramRules, Tier
 
@@ -91,6 +104,11 @@ class Quote:
     rule: str  # e.g. "100 points = 1.00 RUB"
 
 
+def cents_down(value: Fraction) -> Decimal:
+    """An exact quantity rounded down (towards zero for the non-negative amounts used here) to 0.01."""
+    return (Decimal(math.floor(value * 100)) / 100).quantize(CENT)
+
+
 def _check(lines: Sequence[Line]) -> list[Decimal]:
     if not lines:
         raise InvalidBasket("the basket has no lines")
@@ -113,16 +131,59 @@ def spend_limit(rules: ProgramRules, total: Decimal, wallet: Wallet) -> tuple[De
     """The most points that may pay for an order of ``total``, and why none may (a stable code)."""
     if wallet.refused is not None:
         return ZERO, wallet.refused
+    refused = spend_refusal(rules, total, wallet.available)
+    if refused is not None:
+        return ZERO, refused
+    return min(order_spend_limit(rules, total), wallet.available), None
+
+
+def spend_refusal(rules: ProgramRules, total: Decimal, balance: Decimal) -> str | None:
+    """Why the program lets no points pay for an order of ``total`` from a card whose spendable
+    balance (before this order) is ``balance``: the order's minimum, then the spend threshold."""
     if total <= 0 or total < rules.min_order_amount:
-        return ZERO, "below_minimum_order"
-    if wallet.available < rules.spend_threshold:
-        return ZERO, "below_threshold"
-    limit = min(wallet.available, total / rules.point_value)
-    if rules.max_spend_points is not None:
-        limit = min(limit, rules.max_spend_points)
+        return "below_minimum_order"
+    if balance < rules.spend_threshold:
+        return "below_threshold"
+    return None
+
+
+def check_spend(
+    rules: ProgramRules, total: Decimal, available: Decimal, points: Decimal, *, already: Decimal = ZERO
+) -> None:
+    """Refuse ``points`` more for an order of ``total`` that already reserves or spent ``already``,
+    from a card with ``available`` spendable points besides them — the quote's rule, raised as the
+    typed refusal every spending path (checkout holds, captures) answers with."""
+    refused = spend_refusal(rules, total, available + already)
+    if refused == "below_minimum_order":
+        raise BelowMinimumOrder(
+            f"points may pay only for orders of at least {rules.min_order_amount:.2f} {rules.currency}; "
+            f"this one totals {total:.2f}"
+        )
+    if refused == "below_threshold":
+        raise BelowSpendThreshold(
+            f"points become usable once the balance reaches {rules.spend_threshold:.2f}; "
+            f"it is {available + already:.2f}"
+        )
+    left = order_spend_limit(rules, total) - already
+    if points > left:
+        share = (
+            f"{rules.max_spend_share:%} of the order" if rules.max_spend_share is not None else "the order"
+        )
+        raise SpendLimitExceeded(
+            f"points may pay at most {share}: {max(left, ZERO):.2f} more points at most, not {points:.2f}"
+        )
+
+
+def order_spend_limit(rules: ProgramRules, total: Decimal) -> Decimal:
+    """The most points the program lets pay for an order of ``total``, whatever the balance: the
+    order's value, its share limit and the absolute maximum, computed exactly, rounded down."""
+    value = Fraction(rules.point_value)
+    limit = Fraction(total) / value
     if rules.max_spend_share is not None:
-        limit = min(limit, total * rules.max_spend_share / rules.point_value)
-    return max(limit.quantize(CENT, ROUND_DOWN), ZERO), None
+        limit = min(limit, Fraction(total) * Fraction(rules.max_spend_share) / value)
+    if rules.max_spend_points is not None:
+        limit = min(limit, Fraction(rules.max_spend_points))
+    return max(cents_down(limit), ZERO)
 
 
 def value_of(points: Decimal, rules: ProgramRules) -> Decimal:
@@ -168,7 +229,7 @@ def quote(
     advantages = ZERO
     if rules.advantages_reduce_base and total > 0:
         advantages = min(basket.vouchers + basket.points_to_spend * rules.point_value, total)
-    paid_share = (total - advantages) / total if total > 0 else Decimal(0)
+    paid_share = Fraction(total - advantages) / Fraction(total) if total > 0 else Fraction(0)
 
     rate, rate_why = rules.earn_rate, f"{rules.earn_rate} points per {rules.currency}"
     tier = customer_tier(rules, customer)
@@ -189,6 +250,7 @@ def quote(
         category = line.category.casefold() if line.category else None
         brand = line.brand.casefold() if line.brand else None
         why: list[str]
+        exact = Fraction(0)
         if category is not None and category in excluded_categories:
             base, factor, points, why = ZERO, Decimal(1), ZERO, [f"category {line.category} earns nothing"]
         elif brand is not None and brand in excluded_brands:
@@ -196,24 +258,23 @@ def quote(
         elif rules.exclude_discounted and line.discount > 0:
             base, factor, points, why = ZERO, Decimal(1), ZERO, ["discounted items earn nothing"]
         else:
-            base = amount
+            exact = Fraction(amount)
             if rules.earn_base == "net_of_vat" and line.vat_rate:
-                base = base * HUNDRED / (HUNDRED + line.vat_rate)
-            base *= paid_share
+                exact = exact * 100 / (100 + Fraction(line.vat_rate))
+            exact *= paid_share
+            base = cents_down(exact)
             item = (line.sku.casefold(), category, brand)
             combined = seen.get(item)
             if combined is None:
                 found = personal + index.for_item(*item)
                 combined = seen[item] = multipliers.combine(rules, found)
             factor, why = combined[0], list(combined[1])
-            points = (base * rate * factor).quantize(CENT, ROUND_DOWN)
+            points = cents_down(exact * Fraction(rate) * Fraction(factor))
             why = [rate_why, *why]
             if advantages:
                 why.append(f"advantages {advantages:.2f} {rules.currency} earn nothing")
         earned += points
-        quoted.append(
-            LineQuote(line.sku, amount, base.quantize(CENT, ROUND_DOWN), factor, points, tuple(why))
-        )
+        quoted.append(LineQuote(line.sku, amount, base, factor, points, tuple(why)))
 
     spendable, refused = spend_limit(rules, total, wallet)
     after = wallet.available - spendable if rules.partial_spending or spendable == 0 else ZERO

@@ -1,31 +1,26 @@
-"""The points engine behind the API: quotes for the website and the tills, receipts and returns.
+"""The points engine behind the API: request bodies turned into the hub's baskets, and quotes for the
+website and the tills.
 
-The rules are the hub's (``bonusbridge.points``); this module only turns request bodies into
-baskets, reads the card's facts and balance, and books what the engine decided through the ledger,
-on the shop's order rows (``orders``), so ``/accruals``, ``/refunds``, ``/receipts`` and returns
-share one order, one accrual and one set of reversals.
+The rules are the hub's (``bonusbridge.points``); orders, receipts, refunds and returns are the hub's
+order service (``bonusbridge.orders``), so this module only translates.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
 from bonusbridge import errors
 from bonusbridge.ledger.book import LedgerBook
-from bonusbridge.models import ApiOrder, Card, CardStatus, PointsReceipt
-from bonusbridge.points import receipts, store, tiers
-from bonusbridge.points.errors import InvalidBasket
+from bonusbridge.models import Card, CardStatus
+from bonusbridge.points import store
 from bonusbridge.points.program import Program
 from bonusbridge.points.quote import Basket, Line, Quote, Wallet, quote
 from bonusbridge.settings import Settings
-from web_cabinet.api import opt_in, orders, schemas
+from web_cabinet.api import opt_in, schemas
 from web_cabinet.api.cardnumbers import normalize_card_number, normalized_column
-from web_cabinet.api.idempotency import Write
 from web_cabinet.api.problems import ApiProblem
 
 ZERO = Decimal("0.00")
@@ -33,14 +28,18 @@ ZERO = Decimal("0.00")
 NOT_A_MEMBER_RULE = "not a member of the loyalty program: earns nothing"
 
 
+def hub_lines(lines: list[schemas.BasketLine]) -> list[Line]:
+    return [
+        Line(line.sku, line.quantity, line.price, line.discount, line.category, line.brand, line.vat_rate)
+        for line in lines
+    ]
+
+
 def basket(
     lines: list[schemas.BasketLine], body: schemas.Advantages, now: datetime, points_to_spend: Decimal
 ) -> Basket:
     return Basket(
-        lines=[
-            Line(line.sku, line.quantity, line.price, line.discount, line.category, line.brand, line.vat_rate)
-            for line in lines
-        ],
+        lines=hub_lines(lines),
         at=body.at or now,
         currency=body.currency,
         vouchers=body.vouchers,
@@ -127,128 +126,3 @@ def till_card(conn: Connection, raw_number: str) -> int:
     if not rows:
         raise errors.UnknownCard(0)
     raise ApiProblem("invalid_card_number", "several programs issued this number: scan the primary card")
-
-
-# --- receipts and returns -------------------------------------------------------------------------
-
-
-def without_points(computed: Quote, reason: str) -> Quote:
-    """The quote with every line earning nothing, and why: a receipt that may not earn is still
-    recorded with its lines, so its returns and refunds work and take back nothing."""
-    lines = tuple(replace(line, points=ZERO, rules=(*line.rules, reason)) for line in computed.lines)
-    return replace(computed, points=ZERO, points_value=ZERO, lines=lines)
-
-
-def apply_receipt(
-    book: LedgerBook,
-    write: Write,
-    program: Program,
-    *,
-    card_id: int,
-    body: schemas.ReceiptIn,
-    earns: bool = True,
-) -> tuple[orders.Accrued, Quote, datetime, datetime | None]:
-    """Accrue a paid receipt through the quote, once per receipt (the shop's order); ``earns``
-    False: recorded, earning nothing (the owner is not in a program that requires joining)."""
-    at = body.at or book.now
-    if at > book.now:
-        raise errors.InvalidDates(f"the receipt is dated {at.isoformat()}, in the future")
-    order = orders.open_order(book, write, body.receipt_id, card_id)
-    if order.total is not None:
-        raise ApiProblem(
-            "order_already_accrued", f"receipt {body.receipt_id!r} already had its points accrued"
-        )
-    spent = orders.points_spent(book.conn, order)
-    computed = quote(
-        program, basket(body.lines, body, at, spent), store.customer_facts(book.conn, card_id, at)
-    )
-    if not earns:
-        computed = without_points(computed, NOT_A_MEMBER_RULE)
-    rules = program.version_at(at).rules
-    available_from, expires_at = receipts.accrual_dates(rules, at)
-    movement_id = None
-    if computed.points > 0:
-        record = book.accrue(
-            card_id,
-            computed.points,
-            key=f"{write.ledger_key}:accrual",
-            origin=orders.ORIGIN,
-            document=order.document,
-            actor=write.client.name,
-            reason=f"receipt {body.receipt_id}",
-            occurred_at=at,
-            available_from=max(available_from, book.now),
-            expires_at=expires_at,
-        )
-        movement_id = record.id
-    elif orders.card_status(book.conn, card_id) is CardStatus.BLOCKED:
-        raise errors.CardBlocked(card_id)
-    book.conn.execute(
-        update(ApiOrder)
-        .where(ApiOrder.id == order.id)
-        .values(total=computed.total, accrual_movement_id=movement_id)
-    )
-    tiers.review_card(book.conn, program, card_id, book.now, f"receipt {body.receipt_id}")
-    lines = receipts.receipt_lines(computed, [line.quantity for line in body.lines])
-    book.conn.execute(
-        insert(PointsReceipt).values(
-            order_id=order.id,
-            version_id=computed.version_id,
-            occurred_at=at,
-            lines=json.dumps([line.to_json() for line in lines]),
-        )
-    )
-    return orders.Accrued(order, spent, computed.points), computed, max(available_from, book.now), expires_at
-
-
-def return_lines(
-    book: LedgerBook, write: Write, program: Program, *, reference: str, body: schemas.ReturnIn
-) -> orders.Refunded:
-    """Reverse the points of the returned lines in proportion; give back spent points in proportion
-    to the money returned. Returning every line restores the balance as it was before the receipt."""
-    order = orders.find_order(book.conn, write.client.client_id, reference, lock=True)
-    if order is None:
-        raise ApiProblem("unknown_order", f"no receipt {reference!r} of this client")
-    row = book.conn.execute(
-        select(PointsReceipt.lines, PointsReceipt.occurred_at).where(PointsReceipt.order_id == order.id)
-    ).first()
-    if row is None or order.total is None:
-        raise ApiProblem("order_not_accrued", f"order {reference!r} was not applied as a receipt")
-    lines = [receipts.ReceiptLine.from_json(raw) for raw in json.loads(row.lines)]
-    try:
-        shares = receipts.apply_return(lines, [(line.line, line.quantity) for line in body.lines])
-    except InvalidBasket as exc:
-        raise ApiProblem("invalid_return", str(exc)) from None
-    refunded = min(order.refunded + shares.amount, order.total)
-    full_money = shares.full or refunded == order.total
-    money_share = refunded / order.total if order.total else Decimal(1)
-    reason = f"return on receipt {reference}"
-    returned = sum(
-        (
-            orders.reverse_share(book, write, movement_id, spent, money_share, full_money, "return", reason)
-            for movement_id, spent in orders.capture_movements(book.conn, order)
-        ),
-        orders.ZERO,
-    )
-    reversed_points = orders.ZERO
-    rules = program.version_at(row.occurred_at).rules
-    if order.accrual_movement_id is not None and rules.credit_notes_reduce_points:
-        accrued = orders.points_accrued(book.conn, order)
-        reversed_points = orders.reverse_share(
-            book,
-            write,
-            order.accrual_movement_id,
-            accrued,
-            shares.points_share,
-            shares.full,
-            "reverse",
-            reason,
-        )
-    book.conn.execute(update(ApiOrder).where(ApiOrder.id == order.id).values(refunded=refunded))
-    tiers.review_card(book.conn, program, order.card_id, book.now, reason)
-    book.conn.execute(
-        update(PointsReceipt)
-        .where(PointsReceipt.order_id == order.id)
-        .values(lines=json.dumps([line.to_json() for line in lines]))
-    )
-    return orders.Refunded(order, refunded, reversed_points, returned)

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.ledger.records import BalanceView
 from bonusbridge.models import Card, CardStatus, Customer, Program
+from bonusbridge.orders import service as orders
 from bonusbridge.privacy import mask_card_number
 from bonusbridge.settings import Settings
 from mapping.phones import normalize_phone
-from web_cabinet.api import ids, orders, schemas
+from web_cabinet.api import ids, schemas
 from web_cabinet.api.cardnumbers import normalize_card_number, normalized_column
 from web_cabinet.api.problems import ApiProblem
 

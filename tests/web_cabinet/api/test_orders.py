@@ -52,6 +52,7 @@ def test_accrual_earns_on_the_part_paid_with_money(api, make_card, fund, card_id
         "refunded_total": "0.00",
         "points_accrued": "7.00",
         "points_spent": "300.00",
+        "state": "accrued",
     }
 
 

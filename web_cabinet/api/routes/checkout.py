@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from bonusbridge.ledger.book import LedgerBook
-from web_cabinet.api import checkout, schemas
+from bonusbridge.orders import service as orders
+from web_cabinet.api import schemas
 from web_cabinet.api.auth import Principal, requires
 from web_cabinet.api.idempotency import IdempotencyKey, Write
 from web_cabinet.api.problems import responses
@@ -17,7 +18,19 @@ from web_cabinet.api.routes import shared
 
 router = APIRouter()
 
-_HOLD_PROBLEMS = ("unknown_hold", "hold_expired", "hold_not_pending", "card_blocked", "idempotency_conflict")
+_HOLD_PROBLEMS = (
+    "unknown_hold",
+    "hold_expired",
+    "hold_not_pending",
+    "card_blocked",
+    "accumulation_only",
+    "idempotency_conflict",
+    "order_already_accrued",
+    "order_refunded",
+    "below_minimum_order",
+    "below_threshold",
+    "spend_limit_exceeded",
+)
 
 
 @router.post(
@@ -34,7 +47,11 @@ _HOLD_PROBLEMS = ("unknown_hold", "hold_expired", "hold_not_pending", "card_bloc
             "insufficient_balance",
             "order_card_mismatch",
             "order_already_accrued",
+            "order_refunded",
+            "order_total_mismatch",
             "idempotency_conflict",
+            "below_minimum_order",
+            "below_threshold",
             "spend_limit_exceeded",
         ),
     },
@@ -47,14 +64,19 @@ def create_hold(
     client: Annotated[Principal, Depends(requires("checkout"))],
 ) -> JSONResponse:
     """Points stay on the card as `held` until captured or voided; a hold not captured within its
-    time to live is released. Scope `checkout`."""
+    time to live is released. The same rule as the quote decides: the card must be allowed to spend
+    (`card_blocked`, `accumulation_only`), the order must reach the program's minimum
+    (`below_minimum_order`) and the balance its spend threshold (`below_threshold`), and the
+    order's holds together stay within its share and absolute limits (`spend_limit_exceeded`). An
+    order's holds all state the same `order_total` (`order_total_mismatch`); a paid and accrued
+    order takes no new hold. Scope `checkout`."""
     row_id = shared.card_row_id(request, body.card_id)
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
-        record, order = checkout.hold(
+        record, order = orders.hold(
             book,
-            write,
-            shared.program(request, book.conn).version_at(book.now).rules,
+            shared.caller(write),
+            shared.program(request, book.conn),
             card_id=row_id,
             reference=body.order_id,
             points=body.points,
@@ -79,8 +101,8 @@ def get_hold(
     row_id = shared.hold_row_id(request, hold_id)
 
     def work(book: LedgerBook) -> BaseModel:
-        record, order = checkout.owned_hold(book.conn, client.client_id, row_id)
-        return shared.hold_out(request, record, order)
+        record, order = orders.hold_of(book.conn, client.client_id, row_id)
+        return shared.hold_out(request, record.read_at(book.now), order)  # expired before it is swept
 
     return shared.read(request, work)
 
@@ -99,12 +121,16 @@ def capture_hold(
     client: Annotated[Principal, Depends(requires("checkout"))],
     body: schemas.CaptureIn | None = None,
 ) -> JSONResponse:
-    """Captures `points` (default: all) and releases the rest in the same step. Scope `checkout`."""
+    """Captures `points` (default: all) and releases the rest in the same step, under the program
+    rules the hold was made with. With partial spending off (seed 003) the rest of the card's
+    spendable balance goes with the order (a refund gives it back). Refused once the order is
+    accrued (`order_already_accrued`) or refunded (`order_refunded`). Scope `checkout`."""
     row_id = shared.hold_row_id(request, hold_id)
     points = body.points if body is not None else None
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
-        record, order = checkout.capture(book, write, hold_id=row_id, points=points)
+        program = shared.program(request, book.conn)
+        record, order = orders.capture(book, shared.caller(write), program, hold_id=row_id, points=points)
         return 200, shared.hold_out(request, record, order)
 
     fingerprinted = {"hold_id": hold_id, "points": None if points is None else f"{points:.2f}"}
@@ -131,7 +157,7 @@ def void_hold(
     row_id = shared.hold_row_id(request, hold_id)
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
-        record, order = checkout.void(book, write, hold_id=row_id)
+        record, order = orders.void(book, shared.caller(write), hold_id=row_id)
         return 200, shared.hold_out(request, record, order)
 
     return shared.write(request, client, idempotency_key, "void", {"hold_id": hold_id}, work)

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from bonusbridge.ledger.book import LedgerBook
-from bonusbridge.points import tiers
-from web_cabinet.api import opt_in, orders, schemas
+from bonusbridge.orders import service as orders
+from web_cabinet.api import opt_in, schemas
 from web_cabinet.api.auth import Principal, requires
 from web_cabinet.api.deps import settings_of
 from web_cabinet.api.idempotency import IdempotencyKey, Write
@@ -32,6 +32,7 @@ router = APIRouter()
             "card_blocked",
             "order_card_mismatch",
             "order_already_accrued",
+            "order_hold_pending",
             "idempotency_conflict",
         ),
     },
@@ -43,9 +44,11 @@ def accrue(
     idempotency_key: IdempotencyKey,
     client: Annotated[Principal, Depends(requires("accrue"))],
 ) -> JSONResponse:
-    """Points at the program's base earn rate (no item rules: `/receipts` applies those) on the
-    part of the total paid with money (the total less the value
-    of the points captured for the order), once per order. Accumulation-only cards accrue too.
+    """The points the program's engine quotes for the order as one line (`/receipts` knows its
+    lines): its earn rate, tier and the campaigns that name no items, on the part paid with money
+    when the program says advantages earn nothing, with the program's pending days and validity —
+    once per order. The order's holds must be captured or voided first (`order_hold_pending`);
+    points spent beyond what the paid total allows are given back. Accumulation-only cards accrue.
     `join_program` enrols the card's owner with this accrual; when the program requires joining
     and the owner has not joined, the order is recorded and earns nothing (`earn_refused:
     not_a_member`). Scope `accrue`."""
@@ -53,12 +56,11 @@ def accrue(
     settings = settings_of(request)
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
-        rules = shared.program(request, book.conn).version_at(book.now).rules
         joined = opt_in.for_order(book, write, settings, row_id, body.join_program)
         done = orders.accrue(
             book,
-            write,
-            rules,
+            shared.caller(write),
+            shared.program(request, book.conn),
             card_id=row_id,
             reference=body.order_id,
             total=body.order_total,
@@ -87,6 +89,7 @@ def accrue(
         **responses(
             "unknown_order",
             "order_not_accrued",
+            "order_card_mismatch",
             "refund_exceeds_order",
             "insufficient_balance",
             "card_blocked",
@@ -103,13 +106,16 @@ def refund(
 ) -> JSONResponse:
     """Refunding a share of the order's total takes back that share of the points it earned and
     gives back that share of the points spent on it; refunding the whole order leaves the balance
-    as it was before the order. Refunds beyond the total are refused. If the customer already spent
-    the earned points, the refund is refused with `insufficient_balance`. Scope `refund`."""
+    as it was before the order; refunds by amount and returns of lines (`/receipts/{id}/returns`)
+    mix freely and together never reverse more or less than one full refund. Earned points are taken
+    back only when the program's credit notes reduce points. A card merged away since: the refund
+    follows the merge to the card that holds the points now. Refunds beyond the total are refused.
+    If the customer already spent the earned points, the refund is refused with
+    `insufficient_balance`. Scope `refund`."""
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
-        done = orders.refund(book, write, reference=body.order_id, amount=body.amount)
-        reason = f"refund of shop order {body.order_id}"
-        tiers.review_card(book.conn, shared.program(request, book.conn), done.order.card_id, book.now, reason)
+        program = shared.program(request, book.conn)
+        done = orders.refund(book, shared.caller(write), program, reference=body.order_id, amount=body.amount)
         assert done.order.total is not None
         return 201, schemas.RefundOut(
             order_id=body.order_id,

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from bonusbridge.ledger.book import LedgerBook
+from bonusbridge.orders import service as orders
 from bonusbridge.points import receipt_text
-from web_cabinet.api import engine, ids, opt_in, orders, schemas
+from web_cabinet.api import engine, ids, opt_in, schemas
 from web_cabinet.api.auth import Principal, requires
 from web_cabinet.api.deps import id_secret, settings_of
 from web_cabinet.api.idempotency import IdempotencyKey, Write
@@ -34,6 +35,7 @@ ReceiptPath = Annotated[str, Path(pattern=schemas.ORDER_PATTERN, description="Th
             "card_blocked",
             "order_card_mismatch",
             "order_already_accrued",
+            "order_hold_pending",
             "invalid_basket",
             "unknown_currency",
             "before_program_start",
@@ -63,11 +65,21 @@ def apply_receipt(
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
         program = shared.program(request, book.conn)
         joined = opt_in.for_order(book, write, settings, row_id, body.join_program)
-        done, computed, available_from, expires_at = engine.apply_receipt(
-            book, write, program, card_id=row_id, body=body, earns=joined.earns
+        done = orders.apply_receipt(
+            book,
+            shared.caller(write),
+            program,
+            card_id=row_id,
+            reference=body.receipt_id,
+            lines=engine.hub_lines(body.lines),
+            at=body.at,
+            currency=body.currency,
+            vouchers=body.vouchers,
+            earns=joined.earns,
         )
+        computed, available_from, expires_at = done.quote, done.available_from, done.expires_at
         rules = program.version_at(body.at or book.now).rules
-        view = book.balance(row_id)
+        view = book.balance(done.card_id)
         balance = view.available + view.pending
         facts = receipt_text.ReceiptFacts(
             earned=done.accrued,
@@ -127,17 +139,20 @@ def return_lines(
 ) -> JSONResponse:
     """Takes back the points the returned lines earned (in proportion to the quantity returned) and
     gives back the points spent on the receipt in proportion to the money returned; returning every
-    line leaves the balance as it was before the receipt. Returning more than was bought is refused
+    line leaves the balance as it was before the receipt, also after refunds by amount of the same
+    order (one record per order of what was reversed). Returning more than was bought is refused
     (`invalid_return`). Scope `refund`."""
 
     def work(book: LedgerBook, write: Write) -> tuple[int, BaseModel]:
         program = shared.program(request, book.conn)
-        before = orders.find_order(book.conn, write.client.client_id, receipt_id)
-        done = engine.return_lines(book, write, program, reference=receipt_id, body=body)
-        assert done.order.total is not None and before is not None
+        returned = [(line.line, line.quantity) for line in body.lines]
+        done = orders.return_lines(
+            book, shared.caller(write), program, reference=receipt_id, returned=returned
+        )
+        assert done.order.total is not None
         return 201, schemas.ReturnOut(
             receipt_id=receipt_id,
-            amount=done.refunded_total - before.refunded,
+            amount=done.amount,
             refunded_total=done.refunded_total,
             order_total=done.order.total,
             points_reversed=done.reversed_accrual,

@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from bonusbridge.ledger.book import LedgerBook
-from web_cabinet.api import engine, ids, lookups, orders, schemas
+from bonusbridge.orders import service as orders
+from web_cabinet.api import engine, ids, lookups, schemas
 from web_cabinet.api.auth import Principal, requires
 from web_cabinet.api.deps import hub_of, id_secret, settings_of
 from web_cabinet.api.problems import ApiProblem, responses
@@ -122,12 +123,10 @@ def quote(
 def get_order(
     request: Request, order_id: shared.OrderPath, client: Annotated[Principal, Depends(requires("read"))]
 ) -> BaseModel:
-    """The order's total, refunds so far, and the points it earned and spent. Scope `read`."""
+    """The order's total, refunds so far, the points it earned and spent, and its state. Scope `read`."""
 
     def work(book: LedgerBook) -> BaseModel:
-        order = orders.find_order(book.conn, client.client_id, order_id)
-        if order is None:
-            raise ApiProblem("unknown_order", f"no order {order_id!r} of this client")
+        order = orders.require(book.conn, client.client_id, order_id)
         return schemas.OrderOut(
             order_id=order.reference,
             card_id=ids.encode("card", order.card_id, id_secret(request)),
@@ -135,6 +134,7 @@ def get_order(
             refunded_total=order.refunded,
             points_accrued=orders.points_accrued(book.conn, order),
             points_spent=orders.points_spent(book.conn, order),
+            state=orders.state(book.conn, order, book.now).value,
         )
 
     return shared.read(request, work)

@@ -12,9 +12,10 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from bonusbridge.ledger.book import LedgerBook
+from bonusbridge.orders import service as orders
 from bonusbridge.points import store
 from bonusbridge.points.program import Program
-from web_cabinet.api import ids, orders, schemas
+from web_cabinet.api import ids, schemas
 from web_cabinet.api.auth import Principal
 from web_cabinet.api.deps import hub_of, id_secret, settings_of
 from web_cabinet.api.idempotency import REPLAY_HEADER, Write, run_write
@@ -92,6 +93,11 @@ def write(
         status_code=outcome.status_code,
         headers={REPLAY_HEADER: "true" if outcome.replayed else "false"},
     )
+
+
+def caller(write: Write) -> orders.Caller:
+    """The order service's caller for an idempotent write: the client, and the request's key."""
+    return orders.Caller(write.client.client_id, write.client.name, write.ledger_key)
 
 
 def hold_out(request: Request, record: Any, order: orders.Order) -> schemas.HoldOut:
