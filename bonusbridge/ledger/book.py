@@ -21,10 +21,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, select, type_coerce
+from sqlalchemy import Connection, Row, bindparam, case, func, select, type_coerce
 
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
+from bonusbridge.db import sql_constant
 from bonusbridge.ledger import fastpath
 from bonusbridge.ledger import statements as sql
 from bonusbridge.ledger.intents import (
@@ -78,10 +79,27 @@ def _balance_columns() -> list[Any]:
     """Per card: total, held, pending, expired (not yet swept), expiring soon, next expiry — the
     columns both balance statements select, over ``balances`` outer-joined to the card's live lots.
 
+    A hold past its time to live reserves nothing any more, even before the sweeper (or the card's
+    next debit) releases it: its points are read back into their lots — available, expiring soon,
+    or expired with their lot — and out of ``held``, at read time, writing nothing. Only a lot
+    something holds (``held > 0``, rare) looks up its expired holds, through the allocation index.
+
     Parameters: ``now`` and ``horizon`` (now + the "expiring soon" window)."""
     now = bindparam("now", type_=UTCDateTime())
     horizon = bindparam("horizon", type_=UTCDateTime())
-    free = lots.c.remaining - lots.c.held
+    stale_of_lot = (
+        select(func.sum(hold_allocations.c.amount))
+        .select_from(hold_allocations.join(holds, holds.c.id == hold_allocations.c.hold_id))
+        .where(
+            hold_allocations.c.lot_id == lots.c.id,
+            holds.c.status == sql_constant(HoldStatus.PENDING.value),
+            holds.c.expires_at <= now,
+        )
+        .correlate(lots)
+        .scalar_subquery()
+    )
+    stale = case((lots.c.held > OPEN, func.coalesce(stale_of_lot, OPEN)), else_=OPEN)
+    free = lots.c.remaining - lots.c.held + stale
     is_pending = lots.c.available_from > now
     is_expired = (lots.c.available_from <= now) & (lots.c.expires_at <= now)
     is_expiring = (lots.c.available_from <= now) & (lots.c.expires_at > now) & (lots.c.expires_at <= horizon)
@@ -91,7 +109,7 @@ def _balance_columns() -> list[Any]:
 
     return [
         balances.c.total,
-        balances.c.held,
+        type_coerce(balances.c.held - func.coalesce(func.sum(stale), 0), POINTS),
         total_of(is_pending),
         total_of(is_expired),
         total_of(is_expiring),
@@ -705,6 +723,14 @@ class LedgerBook:
 
     # ------------------------------------------------------------------ reading
 
+    def read_hold(self, hold_id: int) -> HoldRecord:
+        """A hold as it stands now (``HoldRecord.read_at``): past its time to live, a pending hold
+        reads as expired though the sweeper has not released it yet. Writes nothing."""
+        row = self.conn.execute(select(holds).where(holds.c.id == hold_id)).first()
+        if row is None:
+            raise errors.UnknownHold(hold_id)
+        return hold_record(row).read_at(self.now)
+
     def balance(self, card_id: int, *, expiring_within: timedelta = timedelta(days=30)) -> BalanceView:
         """The card's balance now: one query on its balance row and its open lots."""
         found = self.balances([card_id], expiring_within=expiring_within)
@@ -1045,17 +1071,7 @@ class LedgerBook:
 
     def _read_hold(self, hold_id: int, *, replayed: bool = False) -> HoldRecord:
         row = self.conn.execute(select(holds).where(holds.c.id == hold_id)).one()
-        return HoldRecord(
-            id=row.id,
-            card_id=row.card_id,
-            amount=row.amount,
-            captured=row.captured,
-            status=row.status,
-            document=row.document,
-            expires_at=row.expires_at,
-            capture_movement_id=row.capture_movement_id,
-            replayed=replayed,
-        )
+        return hold_record(row, replayed=replayed)
 
     # ------------------------------------------------------------------ replays
 
@@ -1115,6 +1131,21 @@ class LedgerBook:
             return self._read_hold(voided_hold, replayed=True)
         current = self._read_hold(created_hold, replayed=True)
         return replace(current, status=HoldStatus.PENDING, captured=ZERO, capture_movement_id=None)
+
+
+def hold_record(row: Any, *, replayed: bool = False) -> HoldRecord:
+    """A ``holds`` row as a record, with its stored status (``HoldRecord.read_at`` for a reader's)."""
+    return HoldRecord(
+        id=row.id,
+        card_id=row.card_id,
+        amount=row.amount,
+        captured=row.captured,
+        status=row.status,
+        document=row.document,
+        expires_at=row.expires_at,
+        capture_movement_id=row.capture_movement_id,
+        replayed=replayed,
+    )
 
 
 def _free() -> Any:

@@ -6,7 +6,7 @@ is left out of equality so that a replay compares equal to the first result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -43,6 +43,14 @@ class HoldRecord:
     expires_at: datetime
     capture_movement_id: int | None
     replayed: bool = field(default=False, compare=False)
+
+    def read_at(self, now: datetime) -> HoldRecord:
+        """The hold as it stands at ``now``: a pending hold past its time to live reads as
+        ``expired`` — it can no longer be captured and reserves nothing — even before the sweeper
+        (or the card's next debit) records that. Reading writes nothing."""
+        if self.status is HoldStatus.PENDING and self.expires_at <= now:
+            return replace(self, status=HoldStatus.EXPIRED)
+        return self
 
 
 @dataclass(frozen=True)
