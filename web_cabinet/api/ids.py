@@ -20,6 +20,10 @@ _TAG_BYTES = 10
 _ID_BYTES = 8
 #: The body is 18 bytes: exactly 24 base64url characters, no padding.
 BODY_LENGTH = 24
+#: The largest row id a table holds (its ``id`` is an SQL INTEGER). Eight bytes can carry more; a
+#: signed id beyond this names no row, and is answered as one (404) rather than sent to the
+#: database, which refuses the number (an overflow, a 500).
+MAX_ROW_ID = 2**31 - 1
 
 
 def pattern(kind: Kind) -> str:
@@ -49,4 +53,5 @@ def decode(kind: Kind, public_id: str, secret: bytes) -> int | None:
     body, tag = raw[:_ID_BYTES], raw[_ID_BYTES:]
     if len(tag) != _TAG_BYTES or not hmac.compare_digest(tag, _tag(secret, kind, body)):
         return None
-    return int.from_bytes(body, "big")
+    row_id = int.from_bytes(body, "big")
+    return row_id if 0 < row_id <= MAX_ROW_ID else None

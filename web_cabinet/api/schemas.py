@@ -18,27 +18,67 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
+from bonusbridge.ledger.intents import MAX_AMOUNT as LEDGER_MAX_AMOUNT
 from web_cabinet.api import ids
+
+#: The largest amount of points or money the API takes or a card's balance may reach: 1C's bonus
+#: register and the ledger's columns are NUMERIC(15,2) (``bonusbridge.ledger.intents.MAX_AMOUNT``).
+MAX_AMOUNT = LEDGER_MAX_AMOUNT
+MAX_QUANTITY = Decimal("999999999.999")
+MAX_VAT_RATE = Decimal("99.99")
 
 POINTS_PATTERN = r"^([1-9][0-9]{0,12}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
 MONEY_PATTERN = r"^(0|[1-9][0-9]{0,12})(\.[0-9]{1,2})?$"
-QUANTITY_PATTERN = r"^([1-9][0-9]{0,8}(\.[0-9]{1,3})?|0\.[0-9]{0,2}[1-9])$"
+QUANTITY_PATTERN = r"^([1-9][0-9]{0,8}(\.[0-9]{1,3})?|0\.([1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))$"
+VAT_PATTERN = r"^(0|[1-9][0-9]?)(\.[0-9]{1,2})?$"
 ORDER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"
 SIGNED_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
 
+_DIGITS = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
-def _decimal_string(pattern: str, places: int) -> Any:
+
+def _refuse(message: str) -> PydanticCustomError:
+    """A validation error whose message is exactly ``message`` (a ``ValueError`` would be prefixed
+    with "Value error, "): the words a shop's developer reads in ``errors[].message``."""
+    return PydanticCustomError("invalid_decimal_string", message)
+
+
+def _decimal_string(pattern: str, places: int, *, maximum: Decimal, positive: bool) -> Any:
+    """A parser of a decimal string matching ``pattern`` (the OpenAPI document's), whose refusals
+    say what is wrong in words ("at most 2 decimals"), never by quoting the pattern."""
     regex = re.compile(pattern)
     quantum = Decimal(1).scaleb(-places)
+    example = "150.00" if places == 2 else "1.250"
+
+    def why(value: str) -> str:
+        if not _DIGITS.fullmatch(value):
+            return (
+                f'must be a number written with digits and a dot, such as "{example}" '
+                "(no spaces, commas, signs or exponents)"
+            )
+        if value.startswith("-"):
+            return "must not be negative"
+        whole, _, fraction = value.partition(".")
+        if len(fraction) > places:
+            return f"must have at most {places} decimals"
+        if len(whole) > 1 and whole.startswith("0"):
+            return f'must not start with a zero (write "{Decimal(value)}")'
+        if Decimal(value) > maximum:
+            return f"must be at most {maximum}"
+        if positive and Decimal(value) == 0:
+            return "must be more than 0"
+        return f'is not a valid amount; write it like "{example}"'
 
     def parse(value: object) -> Decimal:
         if not isinstance(value, str):
-            raise ValueError('must be a decimal string such as "150.00", not a JSON number')
+            raise _refuse(f'must be a decimal string such as "{example}", not a JSON number')
         if not regex.fullmatch(value):
-            raise ValueError(f"must match {pattern}")
+            raise _refuse(why(value))
         return Decimal(value).quantize(quantum)
 
     return parse
@@ -48,23 +88,29 @@ def _two_places(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
+_MAX_NOTE = f"At most {MAX_AMOUNT} (NUMERIC(15,2), as in 1C's bonus register)."
+
 #: Points or money in a request: a positive decimal string, at most 2 decimals.
 PositiveAmount = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string(POINTS_PATTERN, 2)),
+    BeforeValidator(_decimal_string(POINTS_PATTERN, 2, maximum=MAX_AMOUNT, positive=True)),
     PlainSerializer(_two_places, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": POINTS_PATTERN, "examples": ["150.00"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": POINTS_PATTERN, "examples": ["150.00"], "description": _MAX_NOTE}
+    ),
 ]
 #: Money that may be zero (a discount).
 NonNegativeAmount = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string(MONEY_PATTERN, 2)),
+    BeforeValidator(_decimal_string(MONEY_PATTERN, 2, maximum=MAX_AMOUNT, positive=False)),
     PlainSerializer(_two_places, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["0.00"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": MONEY_PATTERN, "examples": ["0.00"], "description": _MAX_NOTE}
+    ),
 ]
 Quantity = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string(QUANTITY_PATTERN, 3)),
+    BeforeValidator(_decimal_string(QUANTITY_PATTERN, 3, maximum=MAX_QUANTITY, positive=True)),
     PlainSerializer(lambda value: f"{value:.3f}", return_type=str),
     WithJsonSchema({"type": "string", "pattern": QUANTITY_PATTERN, "examples": ["2", "1.250"]}),
 ]
@@ -76,18 +122,30 @@ Amount = Annotated[
 ]
 VatRate = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string(r"^(0|[1-9][0-9]?)(\.[0-9]{1,2})?$", 2)),
+    BeforeValidator(_decimal_string(VAT_PATTERN, 2, maximum=MAX_VAT_RATE, positive=False)),
     PlainSerializer(_two_places, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(0|[1-9][0-9]?)(\.[0-9]{1,2})?$", "examples": ["20"]}),
+    WithJsonSchema({"type": "string", "pattern": VAT_PATTERN, "examples": ["20"]}),
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 
 
 def _plausible_moment(value: datetime) -> datetime:
-    """A purchase's moment within years 2000-2999: far dates cannot be a receipt's, and at the
-    calendar's ends the engine's date arithmetic (months of validity, local days) would overflow."""
+    """A purchase's moment with its offset, within years 2000-2999.
+
+    Without an offset a time names no instant (14:05 in Moscow is not 14:05 in Vladivostok), so
+    it is refused rather than read in some zone the sender may not mean. Far dates cannot be a
+    receipt's, and at the calendar's ends the engine's date arithmetic (months of validity, local
+    days) would overflow."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise PydanticCustomError(
+            "timezone_required",
+            "must carry a time-zone offset, e.g. 2026-12-03T14:05:00+03:00 or 2026-12-03T11:05:00Z "
+            "(1C dates carry none: add the base's offset)",
+        )
     if not 2000 <= value.year <= 2999:
-        raise ValueError("a purchase date must be between the years 2000 and 2999")
+        raise PydanticCustomError(
+            "implausible_date", "a purchase date must be between the years 2000 and 2999"
+        )
     return value
 
 
@@ -168,8 +226,10 @@ class BasketLine(Body):
 class Advantages(Body):
     at: Moment | None = Field(
         default=None,
-        description="When the purchase happens (with offset, years 2000-2999); default now. Rules in force "
-        "then apply.",
+        description="When the purchase happens, with its time-zone offset (e.g. `2026-12-03T14:05:00+03:00` "
+        "or `...Z`), years 2000-2999; default now. Rules in force then apply. A time without an offset "
+        "is refused (422 `validation_error` with `errors[].location` `body.at`): it is never read in "
+        "some zone the sender may not mean.",
     )
     currency: Currency | None = Field(default=None, description="ISO 4217; default the program's.")
     vouchers: NonNegativeAmount = Field(
@@ -263,10 +323,11 @@ class AccrualIn(Body):
     card_id: CardId
     order_id: OrderId
     order_total: NonNegativeAmount = Field(description="The paid order's total, including points spent.")
-    join_program: bool = Field(
+    join_program: StrictBool = Field(
         default=False,
         description="The customer ticked the box to join the loyalty program at checkout: the card's "
-        "owner joins in this request's transaction (nothing for a member or a card with no owner).",
+        "owner joins in this request's transaction (nothing for a member or a card with no owner). "
+        'A JSON `true` or `false` only: `"yes"`, `1` or `"true"` are refused.',
     )
 
 
@@ -321,10 +382,11 @@ class ReceiptIn(Advantages):
         description="The shop's order (or till receipt) number: points once per receipt."
     )
     lines: list[BasketLine] = Field(min_length=1, max_length=500)
-    join_program: bool = Field(
+    join_program: StrictBool = Field(
         default=False,
         description="The customer ticked the box to join the loyalty program at checkout: the card's "
-        "owner joins in this request's transaction (nothing for a member or a card with no owner).",
+        "owner joins in this request's transaction (nothing for a member or a card with no owner). "
+        'A JSON `true` or `false` only: `"yes"`, `1` or `"true"` are refused.',
     )
 
 
