@@ -75,19 +75,12 @@ class LotPart:
 BALANCES_PER_QUERY = 10_000
 
 
-def _balance_columns() -> list[Any]:
-    """Per card: total, held, pending, expired (not yet swept), expiring soon, next expiry — the
-    columns both balance statements select, over ``balances`` outer-joined to the card's live lots.
-
-    A hold past its time to live reserves nothing any more, even before the sweeper (or the card's
-    next debit) releases it: its points are read back into their lots — available, expiring soon,
-    or expired with their lot — and out of ``held``, at read time, writing nothing. Only a lot
-    something holds (``held > 0``, rare) looks up its expired holds, through the allocation index.
-
-    Parameters: ``now`` and ``horizon`` (now + the "expiring soon" window)."""
-    now = bindparam("now", type_=UTCDateTime())
-    horizon = bindparam("horizon", type_=UTCDateTime())
-    stale_of_lot = (
+def stale_held(now: Any) -> Any:
+    """Per lot, what holds past their time to live at ``now`` (a value or a bound parameter) still
+    hold of it: points those holds no longer reserve, though the sweeper (or the card's next debit)
+    has not released them yet. Only a lot something holds (``held > 0``, rare) looks its holds up,
+    through the allocation index."""
+    of_lot = (
         select(func.sum(hold_allocations.c.amount))
         .select_from(hold_allocations.join(holds, holds.c.id == hold_allocations.c.hold_id))
         .where(
@@ -98,7 +91,27 @@ def _balance_columns() -> list[Any]:
         .correlate(lots)
         .scalar_subquery()
     )
-    stale = case((lots.c.held > OPEN, func.coalesce(stale_of_lot, OPEN)), else_=OPEN)
+    return case((lots.c.held > OPEN, func.coalesce(of_lot, OPEN)), else_=OPEN)
+
+
+def free_points(now: Any) -> Any:
+    """Per lot, the points nothing holds at ``now``: its ``remaining`` less what live holds
+    reserve. A hold past its time to live reserves nothing, even before it is swept: its points
+    read as they will once released — available, expiring soon, or expired with their lot — and
+    reading writes nothing."""
+    return lots.c.remaining - lots.c.held + stale_held(now)
+
+
+def _balance_columns() -> list[Any]:
+    """Per card: total, held, pending, expired (not yet swept), expiring soon, next expiry — the
+    columns both balance statements select, over ``balances`` outer-joined to the card's live lots.
+    Holds past their time to live count as released (``free_points``): out of ``held``, back in
+    their lots.
+
+    Parameters: ``now`` and ``horizon`` (now + the "expiring soon" window)."""
+    now = bindparam("now", type_=UTCDateTime())
+    horizon = bindparam("horizon", type_=UTCDateTime())
+    stale = stale_held(now)
     free = lots.c.remaining - lots.c.held + stale
     is_pending = lots.c.available_from > now
     is_expired = (lots.c.available_from <= now) & (lots.c.expires_at <= now)

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bonusbridge import errors
+from bonusbridge.ledger.book import free_points
 from bonusbridge.ledger.statements import POINTS
 from bonusbridge.models import Card, CardStatus, Customer, FormUse, Lot, Movement, Origin
 from bonusbridge.services import queries
@@ -148,10 +149,11 @@ class Expiring:
 def expiring_lots(
     session: Session, card_ids: Sequence[int], *, now: datetime, horizon: datetime
 ) -> list[Expiring]:
-    """What expires between now and ``horizon`` and when, per date, spendable points only."""
+    """What expires between now and ``horizon`` and when, per date, spendable points only (those
+    of a hold past its time to live included, as in the balance: ``ledger.book.free_points``)."""
     if not card_ids:
         return []
-    free = type_coerce(func.sum(Lot.remaining - Lot.held), POINTS)
+    free = type_coerce(func.sum(free_points(now)), POINTS)
     rows = session.execute(
         select(type_coerce(Lot.expires_at, UTCDateTime()), free)
         .where(
