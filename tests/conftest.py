@@ -21,6 +21,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bonusbridge.db import create_db_engine
+from bonusbridge.ledger.audit import check_ledger
 from bonusbridge.ledger.service import LedgerService
 from bonusbridge.models import Base, Card, CardStatus
 from bonusbridge.schema import upgrade
@@ -92,8 +93,10 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def db(engine: Engine) -> Engine:
-    """The engine, with every table emptied first."""
+def db(engine: Engine, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The engine, with every table emptied first; after the test, ``ledger check`` must be clean
+    (every balance agrees with its movements, lots and holds), whatever path the test drove —
+    except in a test marked ``ledger_drift`` that breaks the ledger on purpose to see it found."""
     tables = list(reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -101,7 +104,11 @@ def db(engine: Engine) -> Engine:
         else:
             for table in tables:
                 conn.execute(table.delete())
-    return engine
+    yield engine
+    if request.node.get_closest_marker("ledger_drift") is None:
+        with engine.connect() as conn:
+            findings = check_ledger(conn)
+        assert findings == [], f"ledger check after the test: {findings[:5]}"
 
 
 @pytest.fixture

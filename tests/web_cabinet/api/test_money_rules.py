@@ -316,3 +316,84 @@ def test_accruals_obey_validity_pending_days_and_whether_advantages_reduce_the_b
         ).scalar_one()
         assert accrual.available_from == clock.now + timedelta(days=14)
         assert accrual.expires_at == add_months(clock.now, 6)
+
+
+# --- each spending rule through every path ------------------------------------------------------
+
+SCENARIOS = {
+    # name: (program settings, card status, balance, order total, points asked, refusal or None)
+    "threshold": (
+        {"spend_threshold": "200"},
+        CardStatus.ACTIVE,
+        "150.00",
+        "100.00",
+        "10.00",
+        "below_threshold",
+    ),
+    "minimum_order": (
+        {"min_order_amount": "30"},
+        CardStatus.ACTIVE,
+        "500.00",
+        "29.99",
+        "10.00",
+        "below_minimum_order",
+    ),
+    "share": (
+        {"max_spend_share": "0.2"},
+        CardStatus.ACTIVE,
+        "500.00",
+        "100.00",
+        "20.01",
+        "spend_limit_exceeded",
+    ),
+    "maximum": (
+        {"max_spend_points": "15"},
+        CardStatus.ACTIVE,
+        "500.00",
+        "100.00",
+        "15.01",
+        "spend_limit_exceeded",
+    ),
+    "accumulation_only": ({}, CardStatus.ACCUMULATION_ONLY, "500.00", "100.00", "10.00", "accumulation_only"),
+    "blocked": ({}, CardStatus.BLOCKED, "500.00", "100.00", "10.00", "card_blocked"),
+    "allowed": ({"max_spend_share": "0.2"}, CardStatus.ACTIVE, "500.00", "100.00", "20.00", None),
+}
+QUOTE_SAYS = {"card_blocked": "blocked", "spend_limit_exceeded": None}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_each_spending_rule_answers_the_same_on_the_quote_the_till_the_hold_and_the_capture(
+    name, api, make_api, rules, make_card, fund, card_id, db
+):
+    settings, status, funds, total, points, refusal = SCENARIOS[name]
+    rules(point_value="1.00", **settings)
+    row = make_card(number="2000-7777-0001")
+    fund(row, funds)
+    card = card_id(row)
+    lines = [{"sku": "x", "quantity": "1", "price": total}]
+    # A hold made while the card could spend, to capture once the rule applies.
+    capture_first = status is not CardStatus.ACTIVE
+    if capture_first:
+        early = api.post("/holds", hold_body(card, points=points, total=total, order="EARLY"))
+        assert early.status_code == 201, early.text
+    with Session(db) as session:
+        session.get(Card, row).status = status  # type: ignore[union-attr]
+        session.commit()
+
+    on_site = api.read("/quotes", {"card_id": card, "lines": lines}).json()
+    at_till = make_api("till").read("/onec/quote", {"card_number": "2000-7777-0001", "lines": lines}).json()
+    assert on_site == at_till
+    expected = QUOTE_SAYS.get(refusal, refusal) if refusal else None
+    assert on_site["spend_refused"] == expected
+    may = Decimal(on_site["max_spend_points"]) >= Decimal(points)
+    assert may is (refusal is None)
+
+    held = api.post("/holds", hold_body(card, points=points, total=total))
+    if refusal is None:
+        assert held.status_code == 201, held.text
+        assert api.post(f"/holds/{held.json()['hold_id']}/capture").status_code == 200
+    else:
+        assert held.json()["code"] == refusal
+    if capture_first:
+        hold_id = early.json()["hold_id"]
+        assert api.post(f"/holds/{hold_id}/capture").json()["code"] == refusal
