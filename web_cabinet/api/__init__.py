@@ -23,7 +23,12 @@ tills' quote, so a 1C till and the website compute points with the same rules.
 
 * **Keys.** Send `Authorization: Bearer <key>` (or `X-API-Key`). Keys are per client and scoped:
   `read`, `quote`, `checkout`, `accrue`, `refund`, `till`; each operation names the scope it needs.
-* **Amounts** (points and money) are decimal strings with at most two decimals, never JSON numbers.
+* **Amounts** (points and money) are decimal strings with at most two decimals, never JSON numbers,
+  at most `9999999999999.99` (NUMERIC(15,2), as in 1C). A card's balance has the same maximum: a
+  credit beyond it (an accrual, a receipt, a refund giving points back) is refused with
+  `balance_limit_exceeded` (422) and changes nothing.
+* **Times** (`at`) carry their offset (`+03:00`, `Z`); a time without one is refused (422
+  `validation_error` naming `body.at`), never guessed. **Booleans** are JSON `true`/`false` only.
 * **Writes** need an `Idempotency-Key` header. A retry with the same key and body gets the first
   answer again (header `Idempotent-Replayed: true`); the same key with another body is refused
   with `idempotency_conflict`. Refused writes change nothing and may be retried.
