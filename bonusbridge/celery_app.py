@@ -20,6 +20,7 @@ from bonusbridge.settings import Settings, get_settings
 
 HUB_TASKS = "bonusbridge.tasks"
 REVIEW_TIERS_TASK = "bonusbridge.points.review_tiers"
+RECHECK_CARDS_TASK = "bonusbridge.cards.recheck"
 
 
 def task_modules() -> list[str]:
@@ -65,6 +66,9 @@ def create_celery(settings: Settings) -> Celery:
             # rest (receipts leaving the 12-month window, grace periods ending). 01:30 UTC is 04:30
             # in Moscow, after the nightly reconciliation (00:15 UTC by default) and before the tills open.
             "review-card-tiers": {"task": REVIEW_TIERS_TASK, "schedule": crontab(hour=1, minute=30)},
+            # The spending lock of every owned card against its owner's profile and the current
+            # BONUSBRIDGE_PROFILE_REQUIRED_FIELDS (``bonusbridge cards recheck``): 01:00 UTC.
+            "recheck-card-locks": {"task": RECHECK_CARDS_TASK, "schedule": crontab(hour=1, minute=0)},
             **plugin_schedules(),
         },
     )

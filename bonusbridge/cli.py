@@ -1,6 +1,6 @@
 """The ``bonusbridge`` command.
 
-The hub owns ``db``, ``ledger`` and ``demo``. Other packages add their own command groups through
+The hub owns ``db``, ``ledger``, ``cards`` and ``demo``. Other packages add their own command groups through
 the ``bonusbridge.commands`` entry-point group (name = group name, value = a ``typer.Typer``), so
 the hub never imports them.
 """
@@ -24,8 +24,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The bonus ledger.", no_args_is_help=True)
+cards_app = typer.Typer(help="Cards and their spending lock.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(cards_app, name="cards")
 
 
 @db_app.command("upgrade")
@@ -50,6 +52,45 @@ def ledger_check() -> None:
         typer.echo(f"{len(findings)} finding(s): the ledger does not add up", err=True)
         raise typer.Exit(1)
     typer.echo("ledger consistent: every balance equals its movements, lots and holds")
+
+
+@cards_app.command("recheck")
+def cards_recheck() -> None:
+    """Give every owned card the status its owner's profile calls for (after a change of
+    BONUSBRIDGE_PROFILE_REQUIRED_FIELDS, say); print how many changed. Safe to run again."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bonusbridge.services.cards import recheck_all_cards
+
+    settings = settings_or_exit()
+    try:
+        hub = build_hub(settings)
+        result = recheck_all_cards(hub.unit_of_work, required_fields=settings.profile_required_fields)
+    except SQLAlchemyError as exc:
+        url = make_url_safe(settings.database_url)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        typer.echo(
+            f"bonusbridge: cannot recheck the cards in {url}: {reason} "
+            "(is the database reachable and upgraded? `bonusbridge db upgrade`)",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    required = ", ".join(settings.profile_required_fields) or "none"
+    typer.echo(
+        f"{result.changed} card(s) changed of {result.checked} owned usable card(s) checked "
+        f"(required profile fields: {required})"
+    )
+
+
+def make_url_safe(url: str) -> str:
+    """The database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "the configured database"
 
 
 @app.command("demo")

@@ -13,6 +13,7 @@ from decimal import Decimal
 from bonusbridge.app import Hub
 from bonusbridge.models import Card, CardStatus, Customer, Origin
 from bonusbridge.privacy import mask_card_number, mask_phone
+from bonusbridge.services.cards import refresh_spending_status
 from bonusbridge.unit_of_work import normalize_card_number
 
 
@@ -82,6 +83,15 @@ def load_demo(hub: Hub) -> DemoReport:
             owner.customer_id = customer.id
             owner.is_primary = True
             report.say("created a customer without phone owning card ••••0003")
+        if owner is not None and owner.customer_id is not None:
+            customer_row = uow.customers.get(owner.customer_id)
+            if customer_row is not None:  # a bound card's status follows its owner's profile
+                refresh_spending_status(
+                    uow,
+                    customer_row,
+                    required_fields=hub.settings.profile_required_fields,
+                    origin=Origin.ADMIN,
+                )
         uow.commit()
 
     ledger = hub.ledger

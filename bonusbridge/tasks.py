@@ -1,8 +1,9 @@
-"""The hub's own Celery tasks: the time-driven sweeps of the ledger, and the nightly tier review.
+"""The hub's own Celery tasks: the time-driven sweeps of the ledger, the nightly tier review and
+the nightly recheck of the cards' spending lock.
 
 All are safe to run twice or concurrently: expiry is keyed per card and cut-off instant, releasing
 a hold that is no longer pending does nothing, and a tier review at the same instant changes
-nothing the second time.
+nothing the second time, and a recheck changes only cards still wrong.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bonusbridge.app import Hub, build_hub
-from bonusbridge.celery_app import REVIEW_TIERS_TASK, app
+from bonusbridge.celery_app import RECHECK_CARDS_TASK, REVIEW_TIERS_TASK, app
 from bonusbridge.points import store, tiers
+from bonusbridge.services.cards import recheck_all_cards
 from bonusbridge.settings import get_settings
 
 _hub: Hub | None = None
@@ -54,3 +56,12 @@ def review_tiers(as_of: str | None = None) -> dict[str, int]:
         program = store.load(conn, hub.settings)
     summary = tiers.review_all(hub.engine, program, moment)
     return {"reviewed": summary.reviewed, "changed": summary.changed}
+
+
+@app.task(name=RECHECK_CARDS_TASK)  # type: ignore[untyped-decorator]
+def recheck_cards() -> dict[str, int]:
+    """Settle every owned card's spending lock against its owner's profile and the required
+    fields as configured now (``bonusbridge cards recheck``)."""
+    hub = current_hub()
+    result = recheck_all_cards(hub.unit_of_work, required_fields=hub.settings.profile_required_fields)
+    return {"checked": result.checked, "changed": result.changed}

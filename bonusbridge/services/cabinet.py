@@ -25,7 +25,13 @@ from bonusbridge.ledger.book import free_points
 from bonusbridge.ledger.statements import POINTS
 from bonusbridge.models import Card, CardStatus, Customer, FormUse, Lot, Movement, Origin
 from bonusbridge.services import queries
-from bonusbridge.services.cards import PrimaryChoice, bind_card, choose_primary
+from bonusbridge.services.cards import (
+    PrimaryChoice,
+    bind_card,
+    choose_primary,
+    refresh_spending_status,
+    required_or_default,
+)
 from bonusbridge.types import UTCDateTime
 from bonusbridge.unit_of_work import UnitOfWork
 
@@ -39,28 +45,42 @@ class Step(StrEnum):
     HOME = "home"
 
 
-def customer_for_verified_phone(uow: UnitOfWork, phone_e164: str, *, locale: str | None = None) -> Customer:
+def customer_for_verified_phone(
+    uow: UnitOfWork,
+    phone_e164: str,
+    *,
+    locale: str | None = None,
+    required_fields: Sequence[str] | None = None,
+) -> Customer:
     """The customer whose phone was just proven by SMS; found, marked verified, or created.
 
     A verified customer with that phone wins. Otherwise an unverified customer row with that phone
     (1C's partner, loaded by sync) becomes verified: its data prefill the profile. Several such rows
     are legacy duplicates, the oldest is taken (reconciliation merges the rest). Otherwise a new
     customer is created. Verifying is the website's change and goes to 1C like any other.
+
+    Then the spending lock of the customer's cards is settled (``cards.refresh_spending_status``,
+    ``required_fields`` defaulting to the setting): a card bound earlier (by 1C, a migration, a
+    staff merge) may have been left ``active`` with an incomplete profile, and logging in is when
+    its owner starts to spend.
     """
+    required = required_or_default(required_fields)
     customer = uow.customers.by_verified_phone(phone_e164)
-    if customer is not None:
-        return customer
-    now = uow.clock()
-    customer = uow.session.scalars(
-        select(Customer).where(Customer.phone_e164 == phone_e164).order_by(Customer.id).limit(1)
-    ).first()
     if customer is None:
-        customer = Customer(phone_e164=phone_e164, locale=locale, changed_by=Origin.WEBSITE)
-        uow.customers.add(customer)
-    customer.phone_verified_at = now
-    customer.changed_by = Origin.WEBSITE
-    uow.session.flush()
-    return customer
+        now = uow.clock()
+        customer = uow.session.scalars(
+            select(Customer).where(Customer.phone_e164 == phone_e164).order_by(Customer.id).limit(1)
+        ).first()
+        if customer is None:
+            customer = Customer(phone_e164=phone_e164, locale=locale, changed_by=Origin.WEBSITE)
+            uow.customers.add(customer)
+        customer.phone_verified_at = now
+        customer.changed_by = Origin.WEBSITE
+        uow.session.flush()
+    locked = queries.lock_customer(uow.session, customer.id)
+    assert locked is not None
+    refresh_spending_status(uow, locked, required_fields=required, origin=Origin.WEBSITE)
+    return locked
 
 
 def card_choices(session: Session, customer: Customer) -> list[Card]:

@@ -21,7 +21,7 @@ Conventions, as in every service of this package:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -57,15 +57,43 @@ class PrimaryChoice:
     replayed: bool = field(default=False, compare=False)
 
 
-# --------------------------------------------------------------------------- spending status
+# --------------------------------------------------------------------------- the spending lock
+#
+# The lock is a derived invariant: a card's ``active`` / ``accumulation_only`` status is never set
+# by hand, it follows from the card and its owner's profile through ``lock_status`` and nothing
+# else, and every event that changes one of its inputs settles it again through
+# ``settle_card_status`` (one card) or ``refresh_spending_status`` (a customer's cards):
+#
+# - the owner's profile: a save in the cabinet, a staff edit, 1C's partner update
+#   (``profiles.update_profile``, ``connectors.sync.inbound.apply_customer``);
+# - the owner: a binding (``bind_card``), a merge and an unmerge (``merge_locked``,
+#   ``reconciliation.merges``), 1C's card update and the initial load (``apply_card``), a verified
+#   phone at login (``cabinet.customer_for_verified_phone``), the demo seeds;
+# - the rule itself, ``BONUSBRIDGE_PROFILE_REQUIRED_FIELDS``: ``recheck_all_cards``
+#   (``bonusbridge cards recheck``, and Celery beat every night).
 
 
 def spending_status(customer: Customer, required_fields: Sequence[str]) -> tuple[CardStatus, str | None]:
-    """The status the customer's usable cards should have, and why: spending waits for the profile."""
+    """The status an owned, usable card of ``customer`` has, and why: spending waits for the profile.
+
+    The profile half of ``lock_status``; ask ``lock_status`` about a card."""
     missing = customer.missing_fields(list(required_fields))
     if not missing:
         return CardStatus.ACTIVE, None
     return CardStatus.ACCUMULATION_ONLY, "profile incomplete, missing: " + ", ".join(missing)
+
+
+def lock_status(
+    card: Card, owner: Customer | None, required_fields: Sequence[str]
+) -> tuple[CardStatus, str | None]:
+    """The one rule: the status (and its reason) ``card`` must have, given its owner's profile.
+
+    A blocked card stays blocked, and a card nobody owns keeps the status it has (its program's;
+    binding it decides). An owned card is ``active`` when the owner's profile has every required
+    field, else ``accumulation_only`` with ``status_reason`` naming the missing fields."""
+    if card.status is CardStatus.BLOCKED or owner is None:
+        return card.status, card.status_reason
+    return spending_status(owner, required_fields)
 
 
 def status_change_origin(origin: Origin) -> Origin:
@@ -78,6 +106,35 @@ def status_change_origin(origin: Origin) -> Origin:
     return Origin.SYSTEM if origin is Origin.ONEC else origin
 
 
+def settle_card_status(
+    card: Card, owner: Customer | None, *, required_fields: Sequence[str], origin: Origin
+) -> bool:
+    """Give ``card`` the status ``lock_status`` calls for; True when the card changed.
+
+    Only sets attributes (the caller's flush writes them, together with any other change of the
+    row, so a row is written once): ``changed_by`` becomes ``status_change_origin(origin)``, never
+    1C, so the outbox triggers tell 1C. A card already right is not touched, and while it stays
+    accumulation-only it is rewritten only when the list of missing fields in its reason changes.
+    The caller holds the card's row (locked, or written in this transaction) and read ``owner``
+    after that, so a concurrent profile save cannot slip between the read and the write."""
+    status, reason = lock_status(card, owner, required_fields)
+    return _set_status(card, status, reason, status_change_origin(origin))
+
+
+def refresh_cards_of(
+    session: Session, customer: Customer, *, required_fields: Sequence[str], origin: Origin
+) -> list[Card]:
+    """Lock every card of ``customer`` and settle each one's status (``settle_card_status``);
+    flush, and return the cards that were written. For callers on a bare session (the 1C sync)."""
+    changed = [
+        card
+        for card in queries.lock_cards_of_customer(session, customer.id)
+        if settle_card_status(card, customer, required_fields=required_fields, origin=origin)
+    ]
+    session.flush()
+    return changed
+
+
 def refresh_spending_status(
     uow: UnitOfWork, customer: Customer, *, required_fields: Sequence[str], origin: Origin
 ) -> list[Card]:
@@ -85,23 +142,102 @@ def refresh_spending_status(
 
     A complete profile (``Customer.is_complete(required_fields)``) makes the cards ``active``; an
     incomplete one ``accumulation_only``, with ``status_reason`` naming the missing fields. A card
-    is written (with ``changed_by=origin``) only when its status changes, or, while it stays
-    accumulation-only, when the list of missing fields in its reason does; a card already right is
-    not touched. Blocked cards stay blocked. Returns the cards that were written.
+    is written (with ``changed_by=status_change_origin(origin)``) only when its status changes, or,
+    while it stays accumulation-only, when the list of missing fields in its reason does; a card
+    already right is not touched. Blocked cards stay blocked. Returns the cards that were written.
     """
-    status, reason = spending_status(customer, required_fields)
-    changed = [
-        card
-        for card in queries.lock_cards_of_customer(uow.session, customer.id)
-        if card.status is not CardStatus.BLOCKED and _set_status(card, status, reason, origin)
-    ]
-    uow.session.flush()
+    return refresh_cards_of(uow.session, customer, required_fields=required_fields, origin=origin)
+
+
+def settle_card(session: Session, card: Card, *, required_fields: Sequence[str], origin: Origin) -> bool:
+    """Settle one card after its owner or status was changed by ``origin`` (1C's card update):
+    take the card's row lock first (flushing the change), then read its owner as committed, then
+    write the status the rule calls for. True when the status changed."""
+    locked = queries.lock_card(session, card.id)
+    if locked is None or locked.customer_id is None:
+        return False
+    owner = session.scalars(
+        select(Customer).where(Customer.id == locked.customer_id).execution_options(populate_existing=True)
+    ).first()
+    changed = settle_card_status(locked, owner, required_fields=required_fields, origin=origin)
+    session.flush()
     return changed
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """What ``recheck_all_cards`` did: owned usable cards looked at, and the ones it changed."""
+
+    checked: int
+    changed: int
+
+
+def recheck_all_cards(
+    uow_factory: Callable[[], UnitOfWork],
+    *,
+    required_fields: Sequence[str] | None = None,
+    origin: Origin = Origin.SYSTEM,
+    chunk: int = 500,
+) -> Recheck:
+    """Settle the status of every owned, usable card: after ``BONUSBRIDGE_PROFILE_REQUIRED_FIELDS``
+    changed, or to repair a card some path left wrong (``bonusbridge cards recheck``, beat nightly).
+
+    Reads the cards with their owners ``chunk`` customers at a time; each customer with a card
+    whose status the rule disagrees with is settled in its own short transaction (customer row
+    locked, then its cards, as every service does), so a recheck of a large base never holds many
+    locks, and a concurrent edit is either seen or settles the card itself. Idempotent: a second
+    run changes nothing."""
+    required = required_or_default(required_fields)
+    checked = changed = 0
+    after = 0
+    while True:
+        with uow_factory() as uow:
+            rows = uow.session.execute(
+                select(Card, Customer)
+                .join(Customer, Customer.id == Card.customer_id)
+                .where(
+                    Card.customer_id.in_(
+                        select(Card.customer_id)
+                        .where(Card.customer_id > after, Card.status != CardStatus.BLOCKED)
+                        .group_by(Card.customer_id)
+                        .order_by(Card.customer_id)
+                        .limit(chunk)
+                        .scalar_subquery()
+                    ),
+                    Card.status != CardStatus.BLOCKED,
+                )
+                .order_by(Card.customer_id, Card.id)
+            ).all()
+            if not rows:
+                return Recheck(checked, changed)
+            checked += len(rows)
+            wrong = sorted(
+                {
+                    customer.id
+                    for card, customer in rows
+                    if _differs(card, lock_status(card, customer, required))
+                }
+            )
+            after = max(customer.id for _, customer in rows)
+        for customer_id in wrong:
+            with uow_factory() as uow:
+                customer = queries.lock_customer(uow.session, customer_id)
+                if customer is None:
+                    continue
+                changed += len(
+                    refresh_spending_status(uow, customer, required_fields=required, origin=origin)
+                )
+                uow.commit()
+
+
+def _differs(card: Card, wanted: tuple[CardStatus, str | None]) -> bool:
+    status, reason = wanted
+    return card.status is not status or (status is not CardStatus.ACTIVE and card.status_reason != reason)
 
 
 def _set_status(card: Card, status: CardStatus, reason: str | None, origin: Origin) -> bool:
     """Set the card's spending status unless it already has it; True when something changed."""
-    if card.status is status and (status is CardStatus.ACTIVE or card.status_reason == reason):
+    if not _differs(card, (status, reason)):
         return False
     card.status = status
     card.status_reason = reason
@@ -145,10 +281,9 @@ def bind_card(
 
     primary = not queries.has_primary_card(uow.session, customer_id, other_than=card.id)
     binds = card.customer_id != customer_id or card.is_primary != primary
-    status, reason = spending_status(customer, required)
     # One row, one writer: when the status changes too, it is credited as a derived status change
     # (the same origin, except that 1C's binding still makes 1C learn the status it implies).
-    if not _set_status(card, status, reason, status_change_origin(origin)) and binds:
+    if not settle_card_status(card, customer, required_fields=required, origin=origin) and binds:
         card.changed_by = origin
     if binds:
         card.customer_id = customer_id
@@ -250,6 +385,7 @@ def merge_locked(
     actor: str | None,
     note: str | None,
     bound_for_merge: Sequence[int] = (),
+    required_fields: Sequence[str] | None = None,
 ) -> CardMerge | None:
     """The merge engine every path shares (the cabinet's ``choose_primary``, staff's
     ``reconciliation.merges.merge_cards``): move each of ``others``' points to ``chosen`` (one
@@ -262,7 +398,9 @@ def merge_locked(
     The caller has checked everything and claimed its idempotency key; the customer's card rows
     (``cards``, all of them) and the balances of ``chosen`` and ``others`` are locked.
     ``bound_for_merge``: cards that had no owner and were bound to the customer for this merge
-    (their ``customer_before`` is None, so an unmerge unbinds them again)."""
+    (their ``customer_before`` is None, so an unmerge unbinds them again). The cards left usable
+    (``chosen`` and any not absorbed) get the status the owner's profile calls for
+    (``settle_card_status``; ``required_fields`` defaults to the setting)."""
     session = uow.session
     previous_primary = next((card.id for card in cards if card.is_primary), None)
     record = None
@@ -311,6 +449,13 @@ def merge_locked(
             items[card.id].transfer_operation_id = found
     # Each card is written once (one outbox message each); the old primary loses its flag before
     # the chosen card gets it, as the partial unique index on (customer_id) WHERE is_primary wants.
+    # The cards that stay usable get the status the owner's profile calls for (the lock follows a
+    # merge like any change of a card's owner), in the same write as their other changes.
+    owner = session.get(Customer, customer_id)
+    required = required_or_default(required_fields)
+    for card in cards:
+        if card is not chosen and card not in others:
+            settle_card_status(card, owner, required_fields=required, origin=origin)
     for card in others:
         card.status = CardStatus.BLOCKED
         card.status_reason = reason
@@ -322,10 +467,11 @@ def merge_locked(
             card.is_primary = False  # a primary card that had been blocked before
             card.changed_by = origin
     session.flush()
+    settle_card_status(chosen, owner, required_fields=required, origin=origin)
     if not chosen.is_primary:
         chosen.is_primary = True
         chosen.changed_by = origin
-        session.flush()
+    session.flush()
     if record is not None:
         record.points_moved = moved
         session.flush()

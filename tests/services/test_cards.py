@@ -201,13 +201,14 @@ def test_refresh_updates_the_reason_when_the_missing_fields_change(world):
     assert card.changed_by is Origin.SYSTEM
 
 
-def test_refresh_by_1c_queues_no_message(world):
+def test_a_status_derived_from_1cs_change_is_credited_to_the_system_so_1c_learns_it(world):
     customer = world.customer(**COMPLETE)
     card_id = world.card(customer, primary=True, status=CardStatus.ACCUMULATION_ONLY)
     mark = world.mark()
     assert refresh(world, customer, origin=Origin.ONEC) == [card_id]
-    assert world.get_card(card_id).status is CardStatus.ACTIVE
-    assert world.outbox(mark) == []
+    card = world.get_card(card_id)
+    assert (card.status, card.changed_by) == (CardStatus.ACTIVE, Origin.SYSTEM)
+    assert world.outbox(mark) == [Message("card", card_id, "system")]
 
 
 # --------------------------------------------------------------------------- block_card
