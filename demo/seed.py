@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bonusbridge.app import Hub
 from bonusbridge.models import Card, CardStatus, Customer, Origin
+from bonusbridge.services.cards import refresh_spending_status
 from bonusbridge.unit_of_work import UnitOfWork, normalize_card_number
 
 
@@ -89,6 +90,13 @@ def seed_hub(hub: Hub) -> list[str]:
             owner.phone_verified_at = owner.created_at
             owner.changed_by = Origin.WEBSITE
             done.append(f"{BOUND_ELSEWHERE.phone} verified in the cabinet (owner of card {BOUND_CARD})")
+        if owner is not None:
+            # A verified phone is an input of the spending lock: her profile from 1C lacks the
+            # birth date, so her card only accumulates until she completes it in the cabinet.
+            uow.session.flush()
+            refresh_spending_status(
+                uow, owner, required_fields=hub.settings.profile_required_fields, origin=Origin.WEBSITE
+            )
         uow.commit()
     now = hub.ledger.clock()
     for _, number, amount, days in LEGACY_CARDS:

@@ -68,10 +68,9 @@ from bonusbridge.services import queries
 from bonusbridge.services.cards import (
     claim_operation,
     find_operation,
+    lock_status,
     merge_locked,
-    refresh_spending_status,
     required_or_default,
-    spending_status,
 )
 from bonusbridge.unit_of_work import UnitOfWork, normalize_card_number
 
@@ -324,10 +323,7 @@ def merge_cards(
         note=note,
         bound_for_merge=bound,
     )
-    assert record is not None
-    if primary_card_id in bound:
-        # A card bound now gets the status the profile calls for, as a binding in the cabinet does.
-        refresh_spending_status(uow, customer, required_fields=required_or_default(None), origin=STAFF_ORIGIN)
+    assert record is not None  # the merge engine settled the spending lock of the cards left usable
     return MergeResult(
         record.id, customer_id, primary_card_id, tuple(absorbed_ids), record.points_moved, tuple(bound)
     )
@@ -461,9 +457,9 @@ def unmerge(
         card = cards[item.card_id]
         card.status = item.status_before
         card.status_reason = item.status_reason_before
-        restored_owner = customer is not None and item.customer_before is not None
-        if item.status_before is not CardStatus.BLOCKED and customer is not None and restored_owner:
-            card.status, card.status_reason = spending_status(customer, required)
+        # The lock follows the profile as it is now (it may have been completed since the merge).
+        owner = customer if item.customer_before is not None else None
+        card.status, card.status_reason = lock_status(card, owner, required)
         card.merged_into_id = item.merged_into_before
         card.customer_id = item.customer_before
         card.is_primary = item.was_primary and item.customer_before is not None

@@ -54,6 +54,7 @@ from bonusbridge.models import (
     SyncLink,
     SyncState,
 )
+from bonusbridge.services.cards import refresh_cards_of, settle_card
 from bonusbridge.unit_of_work import CardRepository
 from connectors.onec.errors import OneCError, OneCNotFound
 from connectors.sync import cursors, links
@@ -495,8 +496,16 @@ def apply_customer(
         for name in merge.to_hub:
             setattr(customer, name, coerce(name, theirs[name]))
         customer.changed_by = Origin.ONEC
+        session.flush()  # 1C's edit written as 1C's (no echo), before the cards' status
+        # The profile is an input of the spending lock: the cards follow, and 1C learns their
+        # new status (credited to the system by the rule, never to 1C).
+        refresh_cards_of(session, customer, required_fields=_required(ctx), origin=Origin.ONEC)
     _settle(session, "customer", customer.id, ref, version, merge, now)
     return SyncState.DONE, None
+
+
+def _required(ctx: SyncContext) -> list[str]:
+    return list(ctx.settings.profile_required_fields)
 
 
 def apply_card(
@@ -544,6 +553,8 @@ def apply_card(
                 base={k: theirs.get(k) for k in fields if k in theirs},
                 now=now,
             )
+            # 1C's status is where a card starts; an owned card's spending lock is the hub's rule.
+            settle_card(session, card, required_fields=_required(ctx), origin=Origin.ONEC)
             return SyncState.DONE, "created"
         card.onec_ref = ref
     ours = links.card_values(session, card, fields)
@@ -559,6 +570,8 @@ def apply_card(
             else:
                 setattr(card, name, coerce(name, theirs[name]))
         card.changed_by = Origin.ONEC
+        # A new owner or a status from 1C: the lock follows the owner's profile (1C learns it).
+        settle_card(session, card, required_fields=_required(ctx), origin=Origin.ONEC)
     _settle(session, "card", card.id, ref, version, merge, now)
     return SyncState.DONE, None
 

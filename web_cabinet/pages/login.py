@@ -155,7 +155,9 @@ def _log_in(request: Request, phone: str, lang: str) -> tuple[int, Any]:
     for attempt in (1, 2):
         try:
             with parts.hub.unit_of_work() as uow:
-                customer = customer_for_verified_phone(uow, phone, locale=lang)
+                customer = customer_for_verified_phone(
+                    uow, phone, locale=lang, required_fields=parts.settings.profile_required_fields
+                )
                 settle_single_card(uow, customer)
                 step = next_step(uow.session, customer, parts.settings.profile_required_fields)
                 uow.commit()

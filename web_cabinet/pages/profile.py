@@ -113,8 +113,16 @@ def _save(request: Request, cid: int, submitted: dict[str, Any], version: str, f
             if not claim_form(uow, f"cabinet/{cid}/profile/{form_id}", customer_id=cid, kind="profile"):
                 flash(request, "profile_saved")  # the same form again: it already took effect
                 return see_other("/")
-            customer = update_profile(uow, cid, changes, origin=Origin.WEBSITE, expected_version=expected)
-            step = next_step(uow.session, customer, parts.settings.profile_required_fields)
+            required = parts.settings.profile_required_fields
+            customer = update_profile(
+                uow,
+                cid,
+                changes,
+                origin=Origin.WEBSITE,
+                expected_version=expected,
+                required_fields=required,
+            )
+            step = next_step(uow.session, customer, required)
             uow.commit()
     except errors.StaleVersion:
         current = _load(request, cid)
