@@ -211,6 +211,11 @@ TEXTS: dict[str, dict[str, str]] = {
     # home
     "home_title": {"ru": "Мои бонусы", "en": "My bonuses"},
     "available": {"ru": "Можно потратить", "en": "Available"},
+    "accumulated": {"ru": "Накоплено", "en": "Accumulated"},
+    "accumulated_note": {
+        "ru": "Потратить бонусы можно будет, когда анкета будет заполнена.",
+        "en": "You can spend them once your profile is complete.",
+    },
     "pending": {"ru": "Ещё не доступны", "en": "Pending"},
     "held": {"ru": "Зарезервированы", "en": "Reserved"},
     "expiring_title": {"ru": "Скоро сгорят", "en": "Expiring soon"},

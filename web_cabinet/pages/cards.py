@@ -208,15 +208,12 @@ def card_page(request: Request, card_id: int, cid: int = Depends(customer_id)) -
         balance = balance_of(uow, card.id, now=parts.clock(), expiring_days=parts.settings.expiring_soon_days)
         soon = expiring_lots(uow.session, [card.id], now=balance.as_of, horizon=balance.expiring_horizon)
         history = history_rows(movements_of(uow.session, [card.id], limit=100), own)
+        row = card_rows(
+            uow, customer, [card], own, parts.settings.profile_required_fields, translator(lang_of(request))
+        )[0]
         context = {
-            "card": card_rows(
-                uow,
-                customer,
-                [card],
-                own,
-                parts.settings.profile_required_fields,
-                translator(lang_of(request)),
-            )[0],
+            "card": row,
+            "locked": row["locked"],
             "balance": balance,
             "expiring": soon,
             "history": history,

@@ -1,7 +1,8 @@
 """Cards and movements as the pages show them: statuses explained, sources named, in the
 customer's language. The hub's ``status_reason`` is written for staff and 1C, in English; the
 customer is told the same thing in their words (which fields are missing, which card took the
-points)."""
+points). A card that only accumulates shows its points as accumulated, not as spendable: the
+balance block says so (``locked``) instead of "available"."""
 
 from __future__ import annotations
 
@@ -42,9 +43,15 @@ def card_rows(
             "status_code": card.status.value,
             "reason": _reason(card, customer, by_id, required, t),
             "primary": card.is_primary,
+            "locked": is_locked(card),
         }
         for card in cards
     ]
+
+
+def is_locked(card: Card) -> bool:
+    """The card only accumulates: its points are shown as accumulated, never as "spendable"."""
+    return card.status is CardStatus.ACCUMULATION_ONLY
 
 
 def _reason(

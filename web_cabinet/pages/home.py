@@ -57,8 +57,10 @@ def _home(request: Request, cid: int) -> Response:
         t = translator(lang_of(request))
         cards = card_rows(uow, customer, own, own, required, t)
         offered = len(card_choices(uow.session, customer)) > 1
+        primary_row = next(row for row in cards if row["id"] == primary.id)
         context = {
-            "primary": next(row for row in cards if row["id"] == primary.id),
+            "primary": primary_row,
+            "locked": primary_row["locked"],
             "cards": cards,
             "balance": balance,
             "expiring": soon,
