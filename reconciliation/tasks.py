@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from celery import shared_task
 from sqlalchemy import Engine
 
 from bonusbridge.app import build_hub
+from bonusbridge.celery_app import app
 from bonusbridge.settings import get_settings
 from connectors.onec.odata import ODataClient
 from mapping.profile import Profile, load_profile
@@ -44,7 +44,7 @@ def current_parts() -> DriftParts:
     )
 
 
-@shared_task(name=NIGHTLY_DRIFT_TASK)  # type: ignore[untyped-decorator]
+@app.task(name=NIGHTLY_DRIFT_TASK)  # type: ignore[untyped-decorator]
 def nightly_drift() -> dict[str, object]:
     """Compare the hub with 1C and keep the report (no repair: that needs a person)."""
     parts = current_parts()
@@ -53,7 +53,7 @@ def nightly_drift() -> dict[str, object]:
     return {"report_id": report_id, "ok": comparison.ok, "differences": len(comparison.differences)}
 
 
-@shared_task(name=RECORD_PROGRESS_TASK)  # type: ignore[untyped-decorator]
+@app.task(name=RECORD_PROGRESS_TASK)  # type: ignore[untyped-decorator]
 def record_binding_progress() -> str:
     """Keep today's share of active cards bound to a verified profile (the staff progress chart)."""
     settings = get_settings()

@@ -2,15 +2,19 @@
 
 ``send`` is safe to run twice or concurrently for one message: the sender claims the row before
 calling a gateway, so a redelivered task (acks_late) finds it claimed or settled and does nothing.
+
+Every task is declared on the hub's Celery app (``bonusbridge.celery_app.app``), not as a shared
+task: a process that never built the hub's app (``bonusbridge serve``) would otherwise send
+``send.delay`` through Celery's default app — amqp://localhost, queue "celery" — where no worker of
+this deployment listens, and a login code would wait for beat's sweep.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
-
 from bonusbridge.app import build_hub
+from bonusbridge.celery_app import app
 from bonusbridge.settings import get_settings
 from sms.wiring import SmsParts, build_sms
 
@@ -33,7 +37,7 @@ def use_sms(parts: SmsParts | None) -> None:
     _parts = parts
 
 
-@shared_task(name=SEND_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+@app.task(name=SEND_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
 def send(self: Any, message_id: int) -> str:
     """Send one message; a retryable gateway failure schedules this task again after its delay
     (the row is back in the queue too, so the sweep finds it if this retry is lost)."""
@@ -43,31 +47,36 @@ def send(self: Any, message_id: int) -> str:
     return str(result.status) if result.status else "nothing to do"
 
 
-@shared_task(name="bonusbridge.sms.dispatch_due")  # type: ignore[untyped-decorator]
-def dispatch_due() -> int:
+def _send_later(task: Any, message_id: int) -> None:
+    """Queue ``send`` through the app running ``task`` (the hub's, in every deployed worker)."""
+    task.app.tasks[SEND_TASK].delay(message_id)
+
+
+@app.task(name="bonusbridge.sms.dispatch_due", bind=True)  # type: ignore[untyped-decorator]
+def dispatch_due(self: Any) -> int:
     parts = current_sms()
     parts.sender.release_stale_claims()
     due = parts.sender.due_messages()
     for message_id in due:
-        send.delay(message_id)
+        _send_later(self, message_id)
     return len(due)
 
 
-@shared_task(name="bonusbridge.sms.poll_statuses")  # type: ignore[untyped-decorator]
+@app.task(name="bonusbridge.sms.poll_statuses")  # type: ignore[untyped-decorator]
 def poll_statuses() -> int:
     return current_sms().sender.poll_statuses()
 
 
-@shared_task(name="bonusbridge.sms.notify_movements")  # type: ignore[untyped-decorator]
-def notify_movements() -> int:
+@app.task(name="bonusbridge.sms.notify_movements", bind=True)  # type: ignore[untyped-decorator]
+def notify_movements(self: Any) -> int:
     parts = current_sms()
     queued = parts.notifier.scan_movements()
     for message_id in parts.sender.due_messages():
-        send.delay(message_id)
+        _send_later(self, message_id)
     return queued
 
 
-@shared_task(name="bonusbridge.sms.remind")  # type: ignore[untyped-decorator]
+@app.task(name="bonusbridge.sms.remind")  # type: ignore[untyped-decorator]
 def remind() -> int:
     parts = current_sms()
     notifier = parts.notifier

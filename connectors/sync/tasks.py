@@ -1,15 +1,15 @@
 """The sync's Celery tasks: drain one slot of the outbox or the inbox.
 
 A task message is only a hint that a slot has work; the slot lock and the rows' order do the rest
-(see ``slots``), so a duplicated or reordered message is harmless. Registered as shared tasks and
-found by the hub's Celery app through the ``bonusbridge.tasks`` entry point.
+(see ``slots``), so a duplicated or reordered message is harmless. Declared on the hub's Celery app
+(so they publish to ``BONUSBRIDGE_BROKER_URL`` and ``BONUSBRIDGE_CELERY_QUEUE`` from any process,
+never to Celery's default app), and found by its workers through the ``bonusbridge.tasks`` entry point.
 """
 
 from __future__ import annotations
 
-from celery import shared_task
-
 from bonusbridge.app import build_hub
+from bonusbridge.celery_app import app
 from bonusbridge.settings import get_settings
 from connectors.sync.context import SyncContext
 from connectors.sync.relay import APPLY_TASK, DELIVER_TASK
@@ -34,13 +34,13 @@ def use_context(ctx: SyncContext | None) -> None:
     _ctx = ctx
 
 
-@shared_task(name=DELIVER_TASK)  # type: ignore[untyped-decorator]
+@app.task(name=DELIVER_TASK)  # type: ignore[untyped-decorator]
 def deliver(message_id: int, slot: int) -> int:
     """Deliver outbox message ``message_id`` — and everything before it in its slot."""
     return drain_outbound(current_context(), slot).handled
 
 
-@shared_task(name=APPLY_TASK)  # type: ignore[untyped-decorator]
+@app.task(name=APPLY_TASK)  # type: ignore[untyped-decorator]
 def apply(slots: int | list[int]) -> int:
     """Apply the inbox rows of these slots (one slot, or a few the listener grouped)."""
     ctx = current_context()
