@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -782,13 +783,20 @@ class CardMerge(Base):
     __table_args__ = (UniqueConstraint("origin", "key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    # None: the customer the merge created was removed by its unmerge (nothing else used it).
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     primary_card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
     # The card that was primary before (None: none was), so an unmerge gives the flag back.
     previous_primary_card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
     primary_was_primary: Mapped[bool] = mapped_column(Boolean, default=False)
     # The primary card had no owner and staff bound it for the merge: an unmerge unbinds it.
     primary_bound_for_merge: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The primary card's status and reason before the merge (a ``CardStatus`` value), restored when
+    # an unmerge unbinds a card bound for the merge (None: merges recorded before migration 0014).
+    primary_status_before: Mapped[str | None] = mapped_column(String(24))
+    primary_status_reason_before: Mapped[str | None] = mapped_column(Text)
+    # The merge created its customer (the import's auto-merge): an unmerge removes it if unused.
+    customer_created: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     origin: Mapped[Origin] = mapped_column(_enum(Origin, "origin"))
     key: Mapped[str] = mapped_column(String(200))  # the merge's idempotency key (per origin)
     actor: Mapped[str | None] = mapped_column(String(100))  # None: the customer in the cabinet

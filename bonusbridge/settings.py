@@ -257,6 +257,12 @@ class Settings(BaseSettings):
     reconcile_nightly_minute: int = Field(
         default=15, ge=0, le=59, description="Minute of the nightly drift report."
     )
+    auto_merge_max_group: int = Field(
+        default=5,
+        ge=2,
+        description="Largest group of cards sharing a phone that `migrate apply --auto-merge` merges; "
+        "a larger one (a shop's landline, a family's) is left to staff as a suggestion.",
+    )
 
     # --- Staff pages --------------------------------------------------------------------------------
     staff_session_secret: SecretStr = Field(

@@ -52,15 +52,20 @@ from bonusbridge.ledger.intents import check_key, fingerprint
 from bonusbridge.ledger.statements import POINTS, hold_allocations, holds, lot_allocations, lots, movements
 from bonusbridge.models import (
     Card,
+    CardClaim,
     CardMerge,
     CardMergeItem,
     CardStatus,
     Customer,
+    FormUse,
     HoldStatus,
     LegacyCard,
     MovementKind,
     Origin,
     Program,
+    ProgramMember,
+    SmsMessage,
+    SyncLink,
     utcnow,
 )
 from bonusbridge.privacy import mask_card_number, mask_name
@@ -72,7 +77,9 @@ from bonusbridge.services.cards import (
     merge_locked,
     required_or_default,
 )
+from bonusbridge.settings import get_settings
 from bonusbridge.unit_of_work import UnitOfWork, normalize_card_number
+from reconciliation.legacy.guards import Person, refusals
 
 ZERO = Decimal("0.00")
 MERGE_CARDS = "merge_cards"
@@ -189,6 +196,7 @@ class UnmergeResult:
     cards: tuple[RestoredCard, ...]
     points_restored: Decimal
     partial: bool  # some points could not be given back (spent)
+    customer_removed: bool = False  # the customer the merge created was deleted (nothing used it)
     replayed: bool = field(default=False, compare=False)
 
 
@@ -205,7 +213,7 @@ class MergeLogEntry:
     """One line of the staff merge log. Personal data is masked."""
 
     id: int
-    customer_id: int
+    customer_id: int | None  # None: the customer the merge created was removed by its unmerge
     customer_masked: str
     primary_card_id: int
     primary_card_masked: str
@@ -275,10 +283,13 @@ def merge_cards(
     if customer is None:
         raise errors.UnknownCustomer(customer_id)
     bound: list[int] = []
+    primary_before: tuple[CardStatus, str | None] | None = None
     for card_id in sorted({primary_card_id, *absorbed_ids}):
         card = queries.lock_card(session, card_id)
         if card is None:
             raise errors.UnknownCard(card_id)
+        if card_id == primary_card_id:
+            primary_before = (card.status, card.status_reason)
         if card.customer_id is None:
             if not card.phone_e164 or card.phone_e164 != customer.phone_e164:
                 raise NotSamePhone(card_id, customer_id)
@@ -324,6 +335,11 @@ def merge_cards(
         bound_for_merge=bound,
     )
     assert record is not None  # the merge engine settled the spending lock of the cards left usable
+    assert primary_before is not None
+    # What an unmerge gives back to a primary card it unbinds (an owned one follows its owner).
+    record.primary_status_before = primary_before[0].value
+    record.primary_status_reason_before = primary_before[1]
+    session.flush()
     return MergeResult(
         record.id, customer_id, primary_card_id, tuple(absorbed_ids), record.points_moved, tuple(bound)
     )
@@ -339,7 +355,7 @@ def _replay_merge(session: Session, earlier: tuple[str, ...], digest: str, key: 
     items = _items(session, record.id)
     return MergeResult(
         record.id,
-        record.customer_id,
+        record.customer_id or 0,  # 0: the customer it created was removed by an unmerge since
         record.primary_card_id,
         tuple(item.card_id for item in items),
         record.points_moved,
@@ -415,7 +431,7 @@ def unmerge(
     for transfer_key in for_transfer:
         check_key(transfer_key)
 
-    customer = queries.lock_customer(session, record.customer_id)
+    customer = queries.lock_customer(session, record.customer_id) if record.customer_id is not None else None
     items = _items(session, merge_id)
     card_ids = sorted({record.primary_card_id, *(item.card_id for item in items)})
     cards: dict[int, Card] = {}
@@ -452,6 +468,14 @@ def unmerge(
     if record.primary_bound_for_merge:
         primary.customer_id = None  # staff bound it for the merge
         primary.changed_by = STAFF_ORIGIN
+        if record.primary_status_before is not None:
+            # Nobody owns it again: it gets back the status it had (``lock_status`` keeps an
+            # unowned card's status), not the one the merge's owner called for.
+            primary.status = CardStatus(record.primary_status_before)
+            primary.status_reason = record.primary_status_reason_before
+    primary.status, primary.status_reason = lock_status(
+        primary, customer if primary.customer_id is not None else None, required
+    )
     session.flush()
     for item in items:
         card = cards[item.card_id]
@@ -491,7 +515,38 @@ def unmerge(
     record.unmerge_reason = note
     record.unmerge_key = key
     session.flush()
-    return _result(record, items, replayed=False, plans=plans)
+    removed = _remove_created_customer(session, record)
+    return _result(record, items, replayed=False, plans=plans, customer_removed=removed)
+
+
+def _remove_created_customer(session: Session, record: CardMerge) -> bool:
+    """Delete the customer ``record``'s merge created (the import's auto-merge) when nothing else
+    uses it: no card, no other merge, no membership, SMS, card claim or form, not verified, and not
+    known to 1C (a partner 1C already has is never deleted from the hub's side). True if deleted."""
+    if not record.customer_created or record.customer_id is None:
+        return False
+    customer_id = record.customer_id
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        return False
+    if customer.phone_verified_at is not None or customer.onec_ref is not None:
+        return False
+    users = (
+        select(Card.id).where(Card.customer_id == customer_id),
+        select(CardMerge.id).where(CardMerge.customer_id == customer_id, CardMerge.id != record.id),
+        select(ProgramMember.customer_id).where(ProgramMember.customer_id == customer_id),
+        select(SmsMessage.id).where(SmsMessage.customer_id == customer_id),
+        select(CardClaim.id).where(CardClaim.customer_id == customer_id),
+        select(FormUse.form_key).where(FormUse.customer_id == customer_id),
+        select(SyncLink.id).where(SyncLink.kind == "customer", SyncLink.entity_id == customer_id),
+    )
+    if any(session.execute(query.limit(1)).first() is not None for query in users):
+        return False
+    record.customer_id = None
+    session.flush()
+    session.delete(customer)
+    session.flush()
+    return True
 
 
 def _plan(session: Session, now: datetime, primary_id: int, item: CardMergeItem) -> _Plan:
@@ -564,7 +619,12 @@ def _plan(session: Session, now: datetime, primary_id: int, item: CardMergeItem)
 
 
 def _result(
-    record: CardMerge, items: Sequence[CardMergeItem], *, replayed: bool, plans: Sequence[_Plan] = ()
+    record: CardMerge,
+    items: Sequence[CardMergeItem],
+    *,
+    replayed: bool,
+    plans: Sequence[_Plan] = (),
+    customer_removed: bool = False,
 ) -> UnmergeResult:
     by_card = {plan.item.card_id: plan for plan in plans}
     cards = []
@@ -576,7 +636,10 @@ def _result(
         cards.append(RestoredCard(item.card_id, item.points_moved, restored, spent, expired))
     total = sum((card.restored for card in cards), ZERO)
     partial = any(card.spent > 0 for card in cards)
-    return UnmergeResult(record.id, record.primary_card_id, tuple(cards), total, partial, replayed=replayed)
+    removed = customer_removed or (record.customer_created and record.customer_id is None)
+    return UnmergeResult(
+        record.id, record.primary_card_id, tuple(cards), total, partial, removed, replayed=replayed
+    )
 
 
 # --------------------------------------------------------------------------- the merge log
@@ -609,7 +672,7 @@ def list_merges(session: Session, *, limit: int = 100, offset: int = 0) -> list[
         row.id: row.number
         for row in session.execute(select(Card.id, Card.number).where(Card.id.in_(card_ids)))
     }
-    customer_ids = {record.customer_id for record in records}
+    customer_ids = {record.customer_id for record in records if record.customer_id is not None}
     names: dict[int, Any] = {
         row.id: row
         for row in session.execute(
@@ -618,7 +681,7 @@ def list_merges(session: Session, *, limit: int = 100, offset: int = 0) -> list[
     }
     entries = []
     for record in records:
-        person = names.get(record.customer_id)
+        person = names.get(record.customer_id) if record.customer_id is not None else None
         masked = (
             " ".join(mask_name(part) for part in (person.last_name, person.first_name) if part)
             if person is not None
@@ -667,6 +730,9 @@ class AutoMergeOutcome:
     points_moved: Decimal
     skipped: str | None  # why not merged (the customer then chooses in the cabinet)
     replayed: bool = False
+    #: Not merged because strangers may share the group (``reconciliation.legacy.guards``): a
+    #: suggestion for staff, ``skipped`` says why.
+    suggestion: bool = False
 
 
 def auto_merge_groups(
@@ -677,6 +743,7 @@ def auto_merge_groups(
     reason: str,
     key_prefix: str,
     clock: Callable[[], datetime] = utcnow,
+    limit: int | None = None,
 ) -> list[AutoMergeOutcome]:
     """Merge imported duplicate groups (cards sharing a phone) without waiting for the customer.
 
@@ -693,12 +760,19 @@ def auto_merge_groups(
       one with most points, ties to the oldest card;
     - everything else is ``merge_cards`` (staff origin, ``actor`` and ``reason`` logged), so the
       merge log shows it and staff can unmerge it.
+
+    Never merged, whatever staff chose, and returned as a suggestion for staff with the reasons
+    (``suggestion=True``): a group whose phone is not a mobile number, a group of more than
+    ``limit`` cards (default ``BONUSBRIDGE_AUTO_MERGE_MAX_GROUP``), and a group whose cards name
+    different people or carry different birth dates (``reconciliation.legacy.guards``).
     """
+    if limit is None:
+        limit = get_settings().auto_merge_max_group
     outcomes = []
     for group, members in groups.items():
         key = f"{key_prefix}:{group}"
         with UnitOfWork(engine, clock=clock) as uow:
-            outcome = _auto_merge_one(uow, group, members, actor=actor, reason=reason, key=key)
+            outcome = _auto_merge_one(uow, group, members, actor=actor, reason=reason, key=key, limit=limit)
             if outcome.merge_id is not None and not outcome.replayed:
                 uow.commit()
         outcomes.append(outcome)
@@ -706,7 +780,14 @@ def auto_merge_groups(
 
 
 def _auto_merge_one(
-    uow: UnitOfWork, group: str, members: Sequence[tuple[str, ...]], *, actor: Actor, reason: str, key: str
+    uow: UnitOfWork,
+    group: str,
+    members: Sequence[tuple[str, ...]],
+    *,
+    actor: Actor,
+    reason: str,
+    key: str,
+    limit: int,
 ) -> AutoMergeOutcome:
     session = uow.session
 
@@ -752,6 +833,17 @@ def _auto_merge_one(
     assert phone is not None
     if uow.customers.by_verified_phone(phone) is not None:
         return skip("a customer verified this phone: they choose in the cabinet")
+    people = {
+        row.card_id: Person(row.last_name, row.first_name, row.middle_name, row.birth_date)
+        for row in session.scalars(
+            select(LegacyCard).where(LegacyCard.card_id.in_([card.id for card, _ in found]))
+        )
+    }
+    refused = refusals(phone, [people.get(card.id, Person()) for card, _ in found], limit=limit)
+    if refused:
+        return AutoMergeOutcome(
+            group, None, None, None, (), ZERO, "left to staff: " + "; ".join(refused), suggestion=True
+        )
     totals = uow.ledger.balances([card.id for card, _ in usable])
     ranked = sorted(usable, key=lambda pair: (pair[1], -totals[pair[0].id].total, pair[0].id))
     primary = ranked[0][0]
@@ -759,6 +851,7 @@ def _auto_merge_one(
     customer = session.scalars(
         select(Customer).where(Customer.phone_e164 == phone).order_by(Customer.id).limit(1)
     ).first()
+    created = customer is None
     if customer is None:
         legacy = session.scalars(
             select(LegacyCard)
@@ -774,6 +867,11 @@ def _auto_merge_one(
             customer.email = legacy.email
         uow.customers.add(customer)
     result = merge_cards(uow, customer.id, primary.id, absorbed, actor=actor, reason=reason, key=key)
+    if created and not result.replayed:
+        record = session.get(CardMerge, result.merge_id)
+        assert record is not None
+        record.customer_created = True  # an unmerge removes it again when nothing else uses it
+        session.flush()
     return AutoMergeOutcome(
         group,
         result.merge_id,
@@ -787,17 +885,13 @@ def _auto_merge_one(
 
 
 def phone_groups_of_plan(plan_dir: Path) -> dict[str, list[tuple[str, ...]]]:
-    """The plan's phone groups as listed in its ``report.csv``: group id → (program, card number
-    candidates…) per card. The planner's ``report.csv`` currently writes the card number under
-    ``line`` and the line under ``card_number`` (reported); both are taken as candidates, so this
-    reads the report before and after that is fixed (a line number is never also a card number of
-    the same program's group)."""
+    """The plan's phone groups as listed in its ``report.csv``: group id → (program, card number)
+    per card, the hub's cards in the group included (the planner compares with them)."""
     groups: dict[str, list[tuple[str, ...]]] = {}
     with (plan_dir / "report.csv").open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            if row.get("kind") == "phone_group":
-                candidates = (row["card_number"], row["line"])
-                groups.setdefault(row["group"], []).append((row["program"], *candidates))
+            if row.get("kind") == "phone_group" and row.get("card_number"):
+                groups.setdefault(row["group"], []).append((row["program"], row["card_number"]))
     return groups
 
 

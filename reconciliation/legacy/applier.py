@@ -58,6 +58,11 @@ class PlanInvalid(Exception):
     """The plan folder is incomplete, of another version, or its data does not match its hash."""
 
 
+class PlanIncomplete(PlanInvalid):
+    """A file of the plan could not be read (``rejected_files``): applying it would import the
+    other programs as if that one did not exist. Refused unless ``allow_incomplete``."""
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -96,6 +101,8 @@ def read_plan(plan_dir: Path, *, verify: bool = True) -> dict[str, Any]:
                 digest.update(chunk)
         core = {key: header[key] for key in ("version", "as_of", "programs", "columns", "batches")}
         core["sources"] = [{k: s[k] for k in ("file", "program", "sha256")} for s in header["sources"]]
+        if header.get("rejected_files"):
+            core["rejected_files"] = header["rejected_files"]
         digest.update(json.dumps(core, sort_keys=True).encode())
         if digest.hexdigest() != header["plan_hash"]:
             raise PlanInvalid(f"{plan_dir}: cards.tsv or plan.json changed after planning (hash mismatch)")
@@ -314,6 +321,9 @@ def _unescape(value: str) -> str | None:
     return "".join(out)
 
 
+unescape = _unescape
+
+
 def _sqlite_rows(chunk: bytes) -> list[tuple[Any, ...]]:
     rows = []
     expiries: dict[str, str] = {}
@@ -353,8 +363,11 @@ def _programs(engine: Engine, header: dict[str, Any]) -> list[tuple[int, int, st
     """Create the plan's legacy programs that the hub does not know yet; ``(idx, id, code, reason,
     reason as JSON)`` per program index of the plan."""
     out = []
+    unread = _unread_programs(header)
     with engine.begin() as conn:
         for index, program in enumerate(header["programs"]):
+            if program["code"] in unread:
+                continue  # no file of it could be read: no empty program in the hub
             found = conn.execute(select(Program.id).where(Program.code == program["code"])).scalar()
             if found is None:
                 found = conn.execute(
@@ -366,6 +379,12 @@ def _programs(engine: Engine, header: dict[str, Any]) -> list[tuple[int, int, st
             reason = opening_reason(program["code"], program["name"])
             out.append((index, found, program["code"], reason, json.dumps(reason)))
     return out
+
+
+def _unread_programs(header: dict[str, Any]) -> set[str]:
+    """The plan's programs none of whose files could be read."""
+    read = {s["program"] for s in header["sources"] if "rejected" not in s}
+    return {s["program"] for s in header["sources"]} - read
 
 
 def _start_run(engine: Engine, header: dict[str, Any]) -> set[int]:
@@ -432,12 +451,19 @@ def apply_plan(
     jobs: int = 1,
     fast: bool | None = None,
     clock: Callable[[], datetime] = utcnow,
+    allow_incomplete: bool = False,
 ) -> ApplyResult:
     """Apply the plan in ``plan_dir`` (see the module docs). ``progress`` gets the cards of each
     batch handled (applied now or before); ``pause`` sleeps after each batch; ``jobs`` batches run
     at once on PostgreSQL (each on its own connection); ``fast`` (default: when allowed) loads
     with triggers off and writes their outbox rows set-based (see ``_statements``)."""
     header = read_plan(plan_dir)
+    if header.get("rejected_files") and not allow_incomplete:
+        unread = ", ".join(f"{r['file']} ({r['reason']})" for r in header["rejected_files"])
+        raise PlanIncomplete(
+            f"{plan_dir}: the plan is incomplete, files could not be read: {unread}. Fix them and plan "
+            "again, or apply the rest with --allow-incomplete"
+        )
     plan_hash = header["plan_hash"]
     programs = _ensure_programs(engine, header)
     done = _start_run(engine, header)
@@ -503,7 +529,7 @@ def apply_plan(
             .where(LegacyImportIssue.plan_hash == plan_hash)
             .order_by(LegacyImportIssue.id)
         )
-        files = [s["file"] for s in header["sources"]]
+        files = [source["file"] for source in header["sources"]]
         result.issues = [
             {
                 "kind": kind,

@@ -24,25 +24,27 @@ import os
 import re
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, or_, select
 
-from bonusbridge.models import Card, Program
+from bonusbridge.models import Card, CardBalance, Customer, LegacyCard, Program
 from bonusbridge.privacy import mask_phone
 from mapping.legacy.spec import Conversion, ProgramMapping, load_mapping
 from mapping.names import normalize_name, split_full_name
 from mapping.phones_fast import fast_phone
+from reconciliation.legacy.guards import DEFAULT_LIMIT, phone_kind, sms_usable
 from reconciliation.legacy.readers import FileRejected, open_source
 
 PLAN_VERSION = 1
 BATCH_SIZE = 20_000
 CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
 MAX_POINTS = Decimal("9999999999999.99")
 #: Columns of ``cards.tsv`` (and of apply's staging table), in order.
 COLUMNS = (
@@ -71,6 +73,10 @@ class PlanError(Exception):
     """Nothing to plan: no mapping for a file, a mapping invalid, two files for one program."""
 
 
+class _Duplicate(ValueError):
+    """A row repeating a card number already planned from the same program."""
+
+
 @dataclass
 class ProgramStats:
     code: str
@@ -89,6 +95,19 @@ class ProgramStats:
     in_phone_groups: int = 0
     in_number_groups: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
+    rejected_files: int = 0
+    duplicate_rows: int = 0
+    not_mobile: Counter[str] = field(default_factory=Counter)
+    negative: int = 0
+    unreadable_points: int = 0
+    #: The reconciliation sheet, in points: input = imported + expired + rejected + duplicates +
+    #: already in the hub + negative (``balance`` is what is imported).
+    points_input: Decimal = Decimal("0.00")
+    points_expired: Decimal = Decimal("0.00")
+    points_rejected: Decimal = Decimal("0.00")
+    points_duplicates: Decimal = Decimal("0.00")
+    points_present: Decimal = Decimal("0.00")
+    points_negative: Decimal = Decimal("0.00")
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +127,20 @@ class ProgramStats:
             "in_phone_groups": self.in_phone_groups,
             "in_number_groups": self.in_number_groups,
             "statuses": dict(self.statuses),
+            "rejected_files": self.rejected_files,
+            "duplicate_rows": self.duplicate_rows,
+            "not_mobile": dict(self.not_mobile),
+            "negative": self.negative,
+            "unreadable_points": self.unreadable_points,
+            "points": {
+                "input": str(self.points_input),
+                "imported": str(self.balance),
+                "expired": str(self.points_expired),
+                "rejected": str(self.points_rejected),
+                "duplicates": str(self.points_duplicates),
+                "already_present": str(self.points_present),
+                "negative": str(self.points_negative),
+            },
         }
 
 
@@ -169,20 +202,76 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _existing_cards(engine: Engine | None, codes: Iterable[str]) -> dict[str, set[str]]:
+@dataclass
+class HubCard:
+    """A card already in the hub, as the duplicate search and the report see it."""
+
+    code: str
+    number: str
+    phone: str | None
+    last_name: str | None
+    first_name: str | None
+    middle_name: str | None
+    birth_date: date | None
+    balance: Decimal
+    status: str
+    owned: bool
+
+
+def _hub_cards(engine: Engine | None, codes: Iterable[str]) -> tuple[dict[str, set[str]], list[HubCard]]:
+    """The numbers the hub already has in the plan's programs, and the hub's cards the duplicate
+    search takes in: every card not merged away that has a phone or belongs to one of the plan's
+    programs (names and birth date from the owner's profile, else from the legacy import)."""
     found: dict[str, set[str]] = defaultdict(set)
+    cards: list[HubCard] = []
     if engine is None:
-        return found
+        return found, cards
+    wanted = list(codes)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(Program.code, Card.number)
+            select(
+                Program.code,
+                Card.number,
+                Card.phone_e164,
+                func.coalesce(Customer.last_name, LegacyCard.last_name),
+                func.coalesce(Customer.first_name, LegacyCard.first_name),
+                func.coalesce(Customer.middle_name, LegacyCard.middle_name),
+                func.coalesce(Customer.birth_date, LegacyCard.birth_date),
+                CardBalance.total,
+                Card.status,
+                Card.customer_id,
+            )
             .join(Card, Card.program_id == Program.id)
-            .where(Program.code.in_(list(codes)))
+            .outerjoin(Customer, Customer.id == Card.customer_id)
+            .outerjoin(LegacyCard, LegacyCard.card_id == Card.id)
+            .outerjoin(CardBalance, CardBalance.card_id == Card.id)
+            .where(
+                Card.merged_into_id.is_(None),
+                or_(Card.phone_e164.is_not(None), Program.code.in_(wanted)),
+            )
+            .order_by(Card.id)
             .execution_options(yield_per=50_000)
         )
-        for code, number in rows:
-            found[code].add(number)
-    return found
+        for code, number, phone, last, first, middle, birth, total, status, owner in rows:
+            if code in wanted:
+                found[code].add(number)
+            if isinstance(birth, str):  # SQLite hands COALESCE of dates back as text
+                birth = date.fromisoformat(birth[:10])
+            cards.append(
+                HubCard(
+                    code,
+                    number,
+                    phone,
+                    last,
+                    first,
+                    middle,
+                    birth,
+                    Decimal(total or 0).quantize(CENT),
+                    getattr(status, "value", str(status)),
+                    owner is not None,
+                )
+            )
+    return found, cards
 
 
 class _Rows:
@@ -218,6 +307,28 @@ class _Rows:
         if value > MAX_POINTS:
             raise ValueError(f"{what} {text!r} is too large")
         return value.quantize(CENT)
+
+    def signed(self, text: str) -> Decimal | None:
+        """The amount as written, negative ones too; None when it cannot be read."""
+        body = text.strip()
+        sign = 1
+        if body[:1] in ("-", "\u2212"):
+            sign, body = -1, body[1:].strip()
+        try:
+            return sign * self.amount(body, "amount")
+        except ValueError:
+            return None
+
+    def opening(self, text: str) -> tuple[Decimal | None, Decimal | None]:
+        """``(balance, None)`` for an opening balance, ``(None, debt)`` for a negative one (it is
+        imported as zero and the debt reported); ValueError for one that cannot be read."""
+        value = self.signed(text)
+        if value is None:
+            self.amount(text, "opening balance")  # raises, saying what is wrong
+            raise ValueError(f"broken opening balance {text!r}")
+        if value < 0:
+            return None, value
+        return value, None
 
     def parse_date(self, text: str, what: str) -> date | None:
         text = text.strip()
@@ -264,6 +375,8 @@ class _ProgramTask:
     files: list[tuple[int, Path]]
     present: set[str]
     as_of: datetime
+    #: Only these lines of each source (``--rows``); None: every line.
+    only: dict[int, set[int]] | None = None
 
 
 @dataclass
@@ -273,6 +386,8 @@ class _ProgramOutput:
     stats: ProgramStats
     rejected_files: dict[int, str] = field(default_factory=dict)
     issues: list[tuple[str, str, str, int | str, str, str]] = field(default_factory=list)
+    #: Rows the report lists one by one: (kind, program, file, line, number, full phone, reason).
+    listed: list[tuple[str, str, str, int, str, str, str]] = field(default_factory=list)
     tsv: list[str] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
     lines: array[int] = field(default_factory=lambda: array("I"))
@@ -291,15 +406,18 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
     issues = out.issues
     present = task.present
     prog = task.index
-    seen_here: dict[str, int] = {}
+    seen_here: dict[str, tuple[int, Decimal | None]] = {}
     for source_index, path in task.files:
         stats.files.append(path.name)
+        only = task.only.get(source_index) if task.only is not None else None
+        if task.only is not None and only is None:
+            continue  # --rows named no line of this file
         try:
             src = open_source(mapping, path)
         except FileRejected as exc:
             out.rejected_files[source_index] = exc.reason
             issues.append(("file_rejected", mapping.code, path.name, exc.line or "", "", exc.reason))
-            stats.rejected += 1
+            stats.rejected_files += 1
             continue
         rows = _Rows(mapping, as_of)
         fields = src.fields
@@ -328,6 +446,8 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
         is_discount = mapping.kind == "discount"
         tier_default = mapping.default_tier
         for line, row in src.rows:
+            if only is not None and line not in only:
+                continue
             stats.rows += 1
             if len(row) < width:
                 if len(row) == 1 and row[0].startswith("\x00"):
@@ -346,6 +466,13 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
                 if raw_number.isalnum() and raw_number.isascii()
                 else ("".join(ch for ch in raw_number.upper() if ch.isalnum()))
             )
+            balance_text = row[p_balance].strip() if p_balance is not None else ""
+            # The row's points as written (signed), for the reconciliation sheet; None: unreadable.
+            points: Decimal | None = rows.signed(balance_text) if balance_text else ZERO
+            if is_discount:
+                points = None  # known once the conversion rule has computed them
+            warnings: list[str] = []
+            debt: Decimal | None = None
             try:
                 if not number:
                     raise ValueError("no card number")
@@ -354,10 +481,6 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
                 for field_name, at in required:
                     if not row[at].strip():
                         raise ValueError(f"required {field_name} is empty")
-                first_line = seen_here.get(number)
-                if first_line is not None:
-                    raise ValueError(f"card number repeated in the program (first at line {first_line})")
-                warnings: list[str] = []
                 status = default_status
                 if p_status is not None:
                     text = row[p_status].strip()
@@ -385,10 +508,11 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
                         balance = (turnover * rule.balance.turnover_percent / 100).quantize(
                             CENT, rounding=ROUND_DOWN
                         )
-                    elif p_balance is not None and row[p_balance].strip():
-                        balance = rows.amount(row[p_balance], "opening balance")
-                elif p_balance is not None and row[p_balance].strip():
-                    balance = rows.amount(row[p_balance], "opening balance")
+                    elif balance_text:
+                        balance, debt = rows.opening(balance_text)
+                    points = debt if debt is not None else (balance or ZERO)
+                elif balance_text:
+                    balance, debt = rows.opening(balance_text)
                 expires_iso = None
                 if p_expires is not None:
                     expiry_day = rows.parse_date(row[p_expires], "expiry date")
@@ -398,21 +522,58 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
                             warnings.append(
                                 f"opening balance {balance} expired on {expiry_day.isoformat()}: not imported"
                             )
+                            stats.points_expired += balance
                             balance = None
                             expires_iso = None
-                birth = rows.parse_date(row[p_birth], "birth date") if p_birth is not None else None
-                if birth is not None and not (date(1900, 1, 1) <= birth <= as_of.date()):
-                    raise ValueError(f"birth date {birth.isoformat()} out of range")
+                previous = seen_here.get(number)
+                if previous is not None:
+                    raise _Duplicate(f"card number repeated in the program (first at line {previous[0]})")
+            except _Duplicate as exc:
+                issues.append(("duplicate_row", code, name, line, number, str(exc)))
+                stats.duplicate_rows += 1
+                if points is not None:
+                    stats.points_input += points
+                    stats.points_duplicates += points
+                continue
             except ValueError as exc:
                 issues.append(("rejected", code, name, line, number, str(exc)))
                 stats.rejected += 1
+                if points is None:
+                    stats.unreadable_points += 1
+                else:
+                    stats.points_input += points
+                    stats.points_rejected += points
                 continue
-            seen_here[number] = line
+            # An optional field that cannot be read is dropped with a warning; the card is imported.
+            birth = None
+            if p_birth is not None:
+                try:
+                    birth = rows.parse_date(row[p_birth], "birth date")
+                except ValueError as exc:
+                    warnings.append(f"{exc}: birth date not imported")
+                if birth is not None and not (date(1900, 1, 1) <= birth <= as_of.date()):
+                    warnings.append(f"birth date {birth.isoformat()} out of range: not imported")
+                    birth = None
+            assert points is not None
+            stats.points_input += points
+            seen_here[number] = (line, balance)
+            if debt is not None:
+                stats.negative += 1
+                stats.points_negative += debt
+                out.listed.append(("debt", code, name, line, number, "", str(debt)))
+                issues.append(
+                    (
+                        "debt",
+                        code,
+                        name,
+                        line,
+                        number,
+                        f"negative balance {debt}: imported as 0, the debt is recorded here",
+                    )
+                )
             if number in present:
                 stats.already_present += 1
-                issues.append(
-                    ("already_present", code, name, line, number, "card already in the hub: left out")
-                )
+                stats.points_present += balance or ZERO
                 continue
 
             phone_raw = row[p_phone].strip() if p_phone is not None else ""
@@ -421,6 +582,9 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
                 e164, problem = fast_phone(phone_raw)
                 if e164 is None:
                     stats.invalid_phones[problem or "invalid"] += 1
+                    out.listed.append(
+                        ("invalid_phone", code, name, line, number, phone_raw[:64], problem or "invalid")
+                    )
                     issues.append(
                         (
                             "invalid_phone",
@@ -429,6 +593,20 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
                             line,
                             number,
                             f"phone {mask_phone(phone_raw)}: {problem}",
+                        )
+                    )
+                elif not sms_usable(e164):
+                    kind = phone_kind(e164)
+                    stats.not_mobile[kind] += 1
+                    out.listed.append(("not_mobile", code, name, line, number, e164, kind))
+                    issues.append(
+                        (
+                            "not_mobile",
+                            code,
+                            name,
+                            line,
+                            number,
+                            f"phone {mask_phone(e164)}: {kind}, not usable for SMS login",
                         )
                     )
             else:
@@ -469,12 +647,12 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
                 out.persons.append(None)
             stats.cards += 1
             stats.statuses[status] += 1
-            balance_text = None
+            opening_text = None
             if balance:
                 balance = balance.quantize(CENT)
                 stats.with_balance += 1
                 stats.balance += balance
-                balance_text = str(balance)
+                opening_text = str(balance)
             else:
                 expires_iso = None
             raw_text: str | None = phone_raw[:64]
@@ -484,11 +662,70 @@ def _plan_program(task: _ProgramTask) -> _ProgramOutput:
                 )
             out.tsv.append(
                 f"{seq}\t{prog}\t{number}\t{raw_text or NULL}\t{e164 or NULL}\t{status}\t"
-                f"{balance_text or NULL}\t{expires_iso or NULL}\t{tier or NULL}\t{last or NULL}\t"
+                f"{opening_text or NULL}\t{expires_iso or NULL}\t{tier or NULL}\t{last or NULL}\t"
                 f"{first or NULL}\t{middle or NULL}\t{birth.isoformat() if birth else NULL}\t"
                 f"{email or NULL}\t{source_index}\t{line}\n"
             )
+    if stats.already_present:
+        issues.append(
+            (
+                "info",
+                mapping.code,
+                "",
+                "",
+                "",
+                f"{stats.already_present} cards are already in the hub (imported before): left out, "
+                "and counted in the duplicate search as the hub's cards",
+            )
+        )
     return out
+
+
+#: ``seq_source`` of a card that is already in the hub (not read from a file of this plan).
+HUB = 0xFFFF
+
+
+def parse_rows(spec: str, files: Sequence[Path]) -> dict[str, set[int]]:
+    """``--rows``: which lines to plan, by file name. ``SPEC`` is ``FILE:LINES`` (``LINES``:
+    ``12,15-20``), several separated by ``;``, or bare ``LINES`` when one file is planned, or
+    ``@LIST.csv``: a CSV with ``file`` and ``line`` columns (``issues.csv``, ``applied_issues.csv``).
+    Raises PlanError on anything else."""
+    names = {path.name for path in files}
+    wanted: dict[str, set[int]] = defaultdict(set)
+    if spec.startswith("@"):
+        listed = Path(spec[1:])
+        try:
+            text = listed.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlanError(f"--rows {spec}: cannot read the list ({exc})") from None
+        dialect = ";" if text.split("\n", 1)[0].count(";") > text.split("\n", 1)[0].count(",") else ","
+        for row in csv.DictReader(text.splitlines(), delimiter=dialect):
+            file, line = (row.get("file") or "").strip(), (row.get("line") or "").strip()
+            if file and line.isdigit():
+                wanted[file].add(int(line))
+        if not wanted:
+            raise PlanError(f"--rows {spec}: the list has no rows with a file and a line")
+    else:
+        for part in filter(None, (p.strip() for p in spec.split(";"))):
+            file, _, lines = part.rpartition(":")
+            if not file:
+                if len(names) != 1:
+                    raise PlanError(f"--rows {part!r}: name the file (FILE:LINES) when planning several")
+                [file] = names
+            for piece in filter(None, (p.strip() for p in lines.split(","))):
+                low, _, high = piece.partition("-")
+                if not low.isdigit() or (high and not high.isdigit()):
+                    raise PlanError(f"--rows {part!r}: {piece!r} is not a line number or a range")
+                first, last = int(low), int(high or low)
+                if last < first or last - first > 10_000_000:
+                    raise PlanError(f"--rows {part!r}: {piece!r} is not a range of lines")
+                wanted[file].update(range(first, last + 1))
+        if not wanted:
+            raise PlanError(f"--rows {spec!r}: no line named")
+    unknown = sorted(set(wanted) - names)
+    if unknown:
+        raise PlanError(f"--rows names files that are not planned: {', '.join(unknown)}")
+    return dict(wanted)
 
 
 def make_plan(
@@ -500,21 +737,30 @@ def make_plan(
     engine: Engine | None = None,
     batch_size: int = BATCH_SIZE,
     workers: int | None = None,
+    rows: Mapping[str, set[int]] | None = None,
+    lang: str = "ru",
+    merge_limit: int = DEFAULT_LIMIT,
 ) -> PlanResult:
     """Write the plan folder ``out`` for ``files`` (see the module docs). Nothing is written to the
-    database; ``engine`` (optional) is read to leave out cards that already exist. Programs are read
-    by ``workers`` processes (default: up to 2, as many as CPUs); the plan is the same either way."""
+    database; ``engine`` (optional) is read for the hub's cards: those already there are left out,
+    and all of them take part in the duplicate search. Programs are read by ``workers`` processes
+    (default: up to 2, as many as CPUs); the plan is the same either way. ``rows``: plan only these
+    lines of these files (by file name). ``lang``: ``ru`` (``issues.csv`` with ``;``) or ``en``."""
+    if lang not in ("ru", "en"):
+        raise PlanError(f"unknown language {lang!r}: ru or en")
     as_of = (as_of or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     pairs = pair_files(mappings, files)
-    existing = _existing_cards(engine, [m.code for m, _ in pairs])
+    existing, hub_cards = _hub_cards(engine, [m.code for m, _ in pairs])
     tasks: dict[str, _ProgramTask] = {}
     sources: list[dict[str, Any]] = []
     for mapping, path in pairs:
         task = tasks.get(mapping.code)
         if task is None:
             task = tasks[mapping.code] = _ProgramTask(
-                len(tasks), mapping, [], existing.get(mapping.code, set()), as_of
+                len(tasks), mapping, [], existing.get(mapping.code, set()), as_of, {} if rows else None
             )
+        if rows is not None and task.only is not None and path.name in rows:
+            task.only[len(sources)] = set(rows[path.name])
         task.files.append((len(sources), path))
         sources.append({"file": path.name, "program": mapping.code, "sha256": _sha256(path)})
     out.mkdir(parents=True, exist_ok=True)
@@ -536,15 +782,33 @@ def make_plan(
     person_groups: dict[str, list[int]] = {}
     programs: dict[str, ProgramStats] = {}
     batches: list[dict[str, int]] = []
+    listed: list[tuple[str, str, str, int, str, str, str]] = []
     digest = hashlib.sha256()
     offset = 0
     issue_count = 0
 
+    def add(seq: int, number: str, phone: str | None, name_key: str | None, person: str | None) -> None:
+        seq_number.append(number)
+        seq_phone.append(phone)
+        seq_name.append(hash(name_key) or 1 if name_key else 0)
+        if person is not None:
+            other = person_first.setdefault(person, seq)
+            if other != seq:
+                person_groups.setdefault(person, [other]).append(seq)
+        if phone is not None:
+            other = phone_first.setdefault(phone, seq)
+            if other != seq:
+                phone_groups.setdefault(phone, [other]).append(seq)
+        other = number_first.setdefault(number, seq)
+        if other != seq:
+            number_groups.setdefault(number, [other]).append(seq)
+
     with (
         (out / "cards.tsv").open("wb") as data,
-        (out / "issues.csv").open("w", encoding="utf-8", newline="") as ih,
+        # UTF-8 with a BOM, and ";" for a Russian Excel: the file opens right with a double click.
+        (out / "issues.csv").open("w", encoding="utf-8-sig", newline="") as ih,
     ):
-        issue_writer = csv.writer(ih)
+        issue_writer = csv.writer(ih, delimiter=";" if lang == "ru" else ",")
         issue_writer.writerow(["severity", "program", "file", "line", "card_number", "reason"])
         pending: list[str] = []
 
@@ -574,26 +838,13 @@ def make_plan(
                 for source_index, reason in result.rejected_files.items():
                     sources[source_index]["rejected"] = reason
                 issue_writer.writerows(result.issues)
+                listed.extend(result.listed)
                 issue_count += len(result.issues)
                 prog = task.index
                 for number, phone, name_key, person in zip(
                     result.numbers, result.phones, result.names, result.persons, strict=True
                 ):
-                    seq = len(seq_number)
-                    seq_number.append(number)
-                    seq_phone.append(phone)
-                    seq_name.append(hash(name_key) or 1 if name_key else 0)
-                    if person is not None:
-                        other = person_first.setdefault(person, seq)
-                        if other != seq:
-                            person_groups.setdefault(person, [other]).append(seq)
-                    if phone is not None:
-                        other = phone_first.setdefault(phone, seq)
-                        if other != seq:
-                            phone_groups.setdefault(phone, [other]).append(seq)
-                    other = number_first.setdefault(number, seq)
-                    if other != seq:
-                        number_groups.setdefault(number, [other]).append(seq)
+                    add(len(seq_number), number, phone, name_key, person)
                 count = len(result.numbers)
                 seq_program.extend([prog] * count)
                 seq_line.extend(result.lines)
@@ -613,7 +864,36 @@ def make_plan(
                 pool.join()
         flush()
 
-    header_core = {
+    # The hub's cards join the duplicate search (a re-plan after a partial import finds the groups
+    # the first plan found); they are not planned, only reported beside the file's cards.
+    planned = len(seq_number)
+    plan_codes = {code: index for index, code in enumerate(programs)}
+    codes = list(programs)
+    hub_details: dict[int, HubCard] = {}
+    for card in hub_cards:
+        index = plan_codes.get(card.code)
+        if index is None:
+            index = plan_codes[card.code] = len(codes)
+            codes.append(card.code)
+        seq = len(seq_number)
+        hub_details[seq] = card
+        name_key = None
+        if card.last_name or card.first_name:
+            name_key = f"{card.last_name or ''}|{card.first_name or ''}|{card.middle_name or ''}"
+            name_key = name_key.casefold().replace("ё", "е")
+        person = f"{name_key}|{card.birth_date.isoformat()}" if name_key and card.birth_date else None
+        add(seq, card.number, card.phone, name_key, person)
+        seq_program.append(index)
+        seq_line.append(0)
+        seq_source.append(HUB)
+    del hub_cards
+
+    rejected_files = [
+        {"file": s["file"], "program": s["program"], "reason": s["rejected"]}
+        for s in sources
+        if "rejected" in s
+    ]
+    header_core: dict[str, Any] = {
         "version": PLAN_VERSION,
         "as_of": as_of.isoformat(),
         "programs": [{"code": s.code, "name": s.name, "kind": s.kind} for s in programs.values()],
@@ -621,27 +901,110 @@ def make_plan(
         "columns": list(COLUMNS),
         "batches": batches,
     }
+    if rejected_files:
+        # Part of the hash: a plan cannot be made to look complete by editing plan.json.
+        header_core["rejected_files"] = rejected_files
     digest.update(json.dumps(header_core, sort_keys=True).encode())
     plan_hash = digest.hexdigest()
 
+    def relevant(members: list[int]) -> bool:
+        # A group of the hub's cards alone, none of this plan's programs, is not this plan's business.
+        return any(seq < planned or seq_program[seq] < len(programs) for seq in members)
+
     groups = _groups(
-        phone_groups, number_groups, person_groups, seq_number, seq_program, seq_phone, seq_name, programs
+        {k: v for k, v in phone_groups.items() if relevant(v)},
+        {k: v for k, v in number_groups.items() if relevant(v)},
+        {k: v for k, v in person_groups.items() if relevant(v)},
+        seq_number,
+        seq_program,
+        seq_phone,
+        seq_name,
+        programs,
     )
     header = {
         **header_core,
         "plan_hash": plan_hash,
         "created_at": datetime.now(UTC).isoformat(),
         "sources": sources,
-        "cards": len(seq_number),
+        "incomplete": bool(rejected_files),
+        "rejected_files": rejected_files,
+        "rows_only": {name: len(lines) for name, lines in rows.items()} if rows else None,
+        "cards": planned,
+        "hub_cards_compared": len(hub_details),
         "issues": issue_count,
+        "lang": lang,
+        "merge_limit": merge_limit,
         "stats": [s.as_json() for s in programs.values()],
         "duplicates": groups["summary"],
     }
     (out / "plan.json").write_text(json.dumps(header, ensure_ascii=False, indent=1), encoding="utf-8")
-    from reconciliation.legacy.report import write_reports
+    from reconciliation.legacy.report import ReportData, write_reports
 
-    write_reports(out, header, groups, seq_number, seq_program, seq_line, seq_source, sources)
+    details = _details(out / "cards.tsv", groups, planned)
+    write_reports(
+        out,
+        ReportData(
+            header=header,
+            groups=groups,
+            codes=codes,
+            seq_number=seq_number,
+            seq_program=seq_program,
+            seq_line=seq_line,
+            seq_source=seq_source,
+            sources=sources,
+            details=details,
+            hub=hub_details,
+            listed=listed,
+            merge_limit=merge_limit,
+        ),
+    )
     return PlanResult(out, header)
+
+
+@dataclass(frozen=True)
+class CardDetail:
+    """What the report shows of a planned card in a duplicate group."""
+
+    phone: str | None
+    status: str
+    balance: Decimal
+    last_name: str | None
+    first_name: str | None
+    middle_name: str | None
+    birth_date: date | None
+
+
+def _details(tsv: Path, groups: dict[str, Any], planned: int) -> dict[int, CardDetail]:
+    """Names, birth dates and balances of the planned cards that are in a group (a second pass over
+    ``cards.tsv``, whose n-th line is the card ``seq`` n, so nothing is kept for the others)."""
+    wanted: set[int] = set()
+    for _, members in groups["phone"]:
+        wanted.update(members)
+    for _, members in groups["number"]:
+        wanted.update(members)
+    for members in groups["suggestions"]:
+        wanted.update(members)
+    wanted = {seq for seq in wanted if seq < planned}
+    found: dict[int, CardDetail] = {}
+    if not wanted:
+        return found
+    from reconciliation.legacy.applier import unescape
+
+    with tsv.open("rb") as handle:
+        for seq, raw in enumerate(handle):
+            if seq not in wanted:
+                continue
+            v = [unescape(part) for part in raw.decode("utf-8").rstrip("\n").split("\t")]
+            found[seq] = CardDetail(
+                phone=v[4],
+                status=v[5] or "",
+                balance=Decimal(v[6] or "0"),
+                last_name=v[9],
+                first_name=v[10],
+                middle_name=v[11],
+                birth_date=date.fromisoformat(v[12]) if v[12] else None,
+            )
+    return found
 
 
 def _groups(
@@ -659,15 +1022,18 @@ def _groups(
     conflicts = []
     for phone, members in phone_groups.items():
         for seq in members:
-            stats[seq_program[seq]].in_phone_groups += 1
+            if seq_program[seq] < len(stats):
+                stats[seq_program[seq]].in_phone_groups += 1
         names = {seq_name[seq] for seq in members} - {0}
+        conflict = len(names) > 1
         phone_list.append((phone, members))
-        if len(names) > 1:
+        if conflict:
             conflicts.append((phone, members))
     number_list = []
     for number, members in number_groups.items():
         for seq in members:
-            stats[seq_program[seq]].in_number_groups += 1
+            if seq_program[seq] < len(stats):
+                stats[seq_program[seq]].in_number_groups += 1
         number_list.append((number, members))
     suggestions = []
     for members in person_groups.values():
