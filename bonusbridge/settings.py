@@ -104,7 +104,19 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Consecutive 1C failures that open the circuit breaker."
     )
     sync_breaker_open_seconds: float = Field(
-        default=30.0, gt=0, description="How long an open breaker waits before one trial call."
+        default=2.0, gt=0, description="How long an open breaker waits before one trial call."
+    )
+    sync_breaker_max_open_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="The longest wait between trial calls however long 1C stays down (the wait doubles "
+        "after each failed trial up to this): 1C back is noticed within this many seconds.",
+    )
+    sync_resume_spread_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="When the breaker closes, the messages an outage deferred become due over this "
+        "many seconds, slot by slot (paced, not all in the same instant).",
     )
     sync_republish_after_seconds: float = Field(
         default=60.0, gt=0, description="A published message not finished by then is published again."

@@ -192,12 +192,25 @@ class SelectChangesPoller:
 # --- RabbitMQ ------------------------------------------------------------------------------------
 
 
-def message_to_change(payload: dict[str, Any]) -> Entity:
-    """A published change message (see ``emulator.amqp``) in the shape SelectChanges returns."""
+#: The key under which a change carries 1C's own time of it, when the feed gives one: an AMQP
+#: message's ``changed_at`` (1C's ``ТекущаяДатаСеанса()`` in the event subscription; ISO 8601, in
+#: ``BONUSBRIDGE_ONEC_TIMEZONE`` when it has no offset) or else its AMQP ``timestamp`` property.
+#: The sync's "newer" conflict policy compares it with the hub's edit time.
+ONEC_CHANGED_AT = "bonusbridge.changed_at"
+
+
+def message_to_change(payload: dict[str, Any], *, timestamp: Any = None) -> Entity:
+    """A published change message (see ``emulator.amqp``) in the shape SelectChanges returns.
+    ``timestamp``: the message's AMQP ``timestamp`` property (used when the body has no time)."""
     entity_set = str(payload["entity_set"])
     state = payload.get("object")
     # The sender's exchange-plan node, when 1C names it: a consumer drops the echo of its own writes.
-    sender = {"bonusbridge.origin_node": payload["origin_node"]} if payload.get("origin_node") else {}
+    sender: dict[str, Any] = (
+        {"bonusbridge.origin_node": payload["origin_node"]} if payload.get("origin_node") else {}
+    )
+    changed_at = payload.get("changed_at") or _amqp_time(timestamp)
+    if changed_at:
+        sender[ONEC_CHANGED_AT] = str(changed_at)
     if payload.get("kind") == "delete" or state is None:
         return {
             "odata.type": f"StandardODATA.{entity_set}",
@@ -206,6 +219,17 @@ def message_to_change(payload: dict[str, Any]) -> Entity:
             **sender,
         }
     return {"odata.type": f"StandardODATA.{entity_set}", **state, **sender}
+
+
+def _amqp_time(timestamp: Any) -> str | None:
+    """An AMQP ``timestamp`` property (seconds since the epoch, or a datetime) as ISO 8601 UTC."""
+    from datetime import UTC, datetime
+
+    if isinstance(timestamp, datetime):
+        return (timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)).isoformat()
+    if isinstance(timestamp, int | float) and timestamp > 0:
+        return datetime.fromtimestamp(timestamp, UTC).isoformat()
+    return None
 
 
 class AmqpChangeConsumer:
@@ -298,7 +322,8 @@ class AmqpChangeConsumer:
             # The raw body, not kombu's decoded one: its json turns 3.50 points into a float, which
             # the mapping refuses (SelectChanges goes through the OData client's parse_float=Decimal).
             payload = json.loads(message.body, parse_float=Decimal)
-            change = message_to_change(payload)
+            properties = getattr(message, "properties", None) or {}
+            change = message_to_change(payload, timestamp=properties.get("timestamp"))
         except (ValueError, KeyError, TypeError):
             log.warning(
                 "dead-lettering an undecodable change message (routing key %s)",

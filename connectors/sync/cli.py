@@ -35,11 +35,17 @@ def _now() -> datetime:
 @app.command("status")
 def status() -> None:
     """Outbox depth, inbound lag, last success per direction, dead letters, the breaker."""
-    from connectors.sync.status import sync_status
+    from connectors.sync.status import sync_status, why_pending
 
     ctx = _context()
-    for line in sync_status(ctx.engine, _now()).lines():
+    now = _now()
+    for line in sync_status(ctx.engine, now, feed=ctx.settings.onec_change_feed).lines():
         typer.echo(line)
+    reasons = why_pending(ctx.engine, now)
+    if reasons:
+        typer.echo("why the oldest pending messages to 1C wait:")
+    for line in reasons:
+        typer.echo(f"  {line}")
     with ctx.engine.connect() as conn:
         parked = conn.execute(
             select(INBOX.c.id, INBOX.c.entity_set, INBOX.c.onec_ref, INBOX.c.last_error)

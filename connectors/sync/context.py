@@ -39,6 +39,7 @@ class SyncContext:
             "onec",
             threshold=self.settings.sync_breaker_threshold,
             open_seconds=self.settings.sync_breaker_open_seconds,
+            max_open_seconds=self.settings.sync_breaker_max_open_seconds,
             clock=self.clock,
         )
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, update
+from sqlalchemy import Row, and_, select, update
 
 from bonusbridge.models import (
     Card,
@@ -45,7 +45,7 @@ from connectors.sync import cursors, links
 from connectors.sync.context import SyncContext
 from connectors.sync.merge import Merge, plain, three_way
 from connectors.sync.retry import record_failure
-from connectors.sync.slots import OUTBOX, Outcome
+from connectors.sync.slots import OUTBOX, PENDING, Outcome
 from mapping.errors import MappingError
 from mapping.profile import EntityMap
 
@@ -296,13 +296,17 @@ PUSHERS = {"customer": push_customer, "card": push_card, "movement": push_moveme
 
 #: 1C unreachable (no answer: refused, timed out) or its proxy saying so: an outage, not a bad message.
 DOWN_STATUSES = (None, 502, 503, 504)
+#: How the reason of a message an outage deferred starts (``last_error``): such a message waits for
+#: the breaker, uncounted, and is made due again the moment a trial call succeeds.
+OUTAGE = "waiting for 1C"
 
 
 def deliver(ctx: SyncContext, row: Row[Any]) -> str:
     """The drain handler for one outbox row (see ``slots.drain``)."""
     allowed, until = ctx.breaker.allow()
     if not allowed:
-        _defer(ctx, row.id, until or ctx.clock() + timedelta(seconds=ctx.settings.sync_breaker_open_seconds))
+        when = until or ctx.clock() + timedelta(seconds=ctx.settings.sync_breaker_open_seconds)
+        _defer(ctx, row.id, when, f"{OUTAGE}: the circuit breaker is open (1C is failing)")
         return Outcome.WAIT
     with ctx.session_factory() as session:
         message = session.get(OutboxMessage, row.id)
@@ -318,14 +322,11 @@ def deliver(ctx: SyncContext, row: Row[Any]) -> str:
         if exc.status not in DOWN_STATUSES:  # 1C answered, with an error page: maybe this message
             return _failed_retryable(ctx, row, f"{exc.code}: {exc}")
         # 1C (or the way to it) is down: not this message's fault, so not counted towards the dead
-        # letters however long the outage lasts; the breaker keeps the retries from hammering.
+        # letters however long the outage lasts. It waits for the breaker's next trial call — not
+        # for a backoff of its own, which would outlast a short outage by minutes — and is made
+        # due again as soon as a trial succeeds (``resume_deferred``).
         ctx.breaker.failure()
-        _defer(
-            ctx,
-            row.id,
-            ctx.clock() + timedelta(seconds=ctx.settings.sync_backoff_max_seconds),
-            f"{exc.code}: {exc}",
-        )
+        _defer(ctx, row.id, _outage_until(ctx), f"{OUTAGE}: {exc.code}: {exc}")
         return Outcome.WAIT
     except OneCError as exc:
         if exc.retryable:
@@ -333,9 +334,46 @@ def deliver(ctx: SyncContext, row: Row[Any]) -> str:
         return _failed(ctx, row, f"{exc.code}: {exc}")
     except MappingError as exc:
         return _failed(ctx, row, f"mapping: {exc}", permanent=True)
-    ctx.breaker.success()
+    if ctx.breaker.success():
+        resume_deferred(ctx)
     _record(ctx, row.id, topic, entity_id, pushed)
     return Outcome.DONE
+
+
+def _outage_until(ctx: SyncContext) -> datetime:
+    """When a message that met 1C down tries again: at the open breaker's trial, or — while too few
+    failures have opened it — after the first backoff step."""
+    breaker = ctx.breaker.state(fresh=True)
+    until = breaker.until_at() if breaker.state != "closed" else None
+    return until or ctx.clock() + timedelta(seconds=ctx.settings.sync_backoff_base_seconds)
+
+
+def resume_deferred(ctx: SyncContext) -> int:
+    """1C is back (a trial call succeeded): every message the outage deferred is due again now —
+    not at its deferred time — paced slot by slot over ``sync_resume_spread_seconds``, so the
+    workers start on them together but do not call 1C all in the same instant. The relay publishes
+    each as it comes due. The number of messages resumed."""
+    now = ctx.clock()
+    waiting = and_(
+        OUTBOX.c.state == PENDING,
+        OUTBOX.c.next_attempt_at > now,
+        OUTBOX.c.last_error.like(f"{OUTAGE}%"),
+    )
+    resumed = 0
+    with ctx.engine.begin() as conn:
+        slots = sorted(int(s) for s in conn.scalars(select(OUTBOX.c.slot).where(waiting).distinct()))
+        spread = ctx.settings.sync_resume_spread_seconds
+        for index, slot in enumerate(slots):
+            due_at = now + timedelta(seconds=spread * index / max(1, len(slots)))
+            result = conn.execute(
+                update(OUTBOX)
+                .where(waiting, OUTBOX.c.slot == slot)
+                .values(next_attempt_at=due_at, published_at=None)
+            )
+            resumed += int(result.rowcount or 0)
+    if resumed:
+        log.info("1C is back: %d deferred message(s) in %d slot(s) due again", resumed, len(slots))
+    return resumed
 
 
 def _failed_retryable(ctx: SyncContext, row: Row[Any], error: str) -> str:
@@ -347,7 +385,7 @@ def _failed_retryable(ctx: SyncContext, row: Row[Any], error: str) -> str:
     if breaker.state == "closed":
         return _failed(ctx, row, error)
     until = breaker.until_at() or ctx.clock() + timedelta(seconds=ctx.settings.sync_breaker_open_seconds)
-    _defer(ctx, row.id, until, error)
+    _defer(ctx, row.id, until, f"{OUTAGE}: {error}")
     return Outcome.WAIT
 
 

@@ -4,9 +4,12 @@ shared by every worker through the database.
 Retry storms cause lock conflicts in 1C (shared/reference/onec.md). The backoff spreads retries
 ("equal jitter": half fixed, half random), and the breaker stops every worker from calling a 1C
 that keeps failing: after ``threshold`` consecutive failures it opens for ``open_seconds``, then lets
-one trial call through (half-open); success closes it, failure opens it again for twice as long.
-Messages deferred by an open breaker do not count as failed attempts, so a long outage never sends
-them to the dead letters: they wait, and drain in order when 1C is back.
+one trial call through (half-open); success closes it, failure opens it again for twice as long, up
+to ``max_open_seconds`` (one call every few seconds costs 1C nothing; a longer wait would only delay
+noticing that it is back). Messages deferred by an outage do not count as failed attempts, so a long
+outage never sends them to the dead letters; they wait for the breaker, not for a backoff of their
+own, and when the trial succeeds (``success`` returns True) they are all made due again at once,
+paced over a second (``outbound.resume_deferred``), and drain in order.
 """
 
 from __future__ import annotations
@@ -88,11 +91,13 @@ class CircuitBreaker:
         open_seconds: float,
         clock: Callable[[], datetime],
         cache_seconds: float = 0.5,
+        max_open_seconds: float | None = None,
     ) -> None:
         self.engine = engine
         self.cursor = f"breaker:{name}"
         self.threshold = threshold
         self.open_seconds = open_seconds
+        self.max_open_seconds = max(open_seconds, max_open_seconds or open_seconds * 64)
         self.clock = clock
         self.cache_seconds = cache_seconds
         self._lock = threading.Lock()
@@ -147,10 +152,19 @@ class CircuitBreaker:
             return True, None
         return (state.state == "closed"), state.until_at()
 
-    def success(self) -> None:
+    def success(self) -> bool:
+        """Record a call 1C answered; True when this closed an open or half-open breaker (an
+        outage just ended: what it deferred may go now)."""
         if self.state() == BreakerState():  # closed with no failures: nothing to record
-            return
-        self._update(lambda state: None if state == BreakerState() else BreakerState())
+            return False
+        was: list[str] = []
+
+        def close(state: BreakerState) -> BreakerState | None:
+            was.append(state.state)
+            return None if state == BreakerState() else BreakerState()
+
+        changed, _ = self._update(close)
+        return changed and was[-1] != "closed"
 
     def failure(self) -> None:
         now = self.clock()
@@ -159,7 +173,7 @@ class CircuitBreaker:
             failures = state.failures + 1
             if state.state == "half_open" or failures >= self.threshold:
                 opened = state.opened + 1
-                wait = self.open_seconds * (2 ** min(opened - 1, 6))
+                wait = min(self.max_open_seconds, self.open_seconds * (2 ** min(opened - 1, 6)))
                 return BreakerState("open", failures, opened, (now + timedelta(seconds=wait)).isoformat())
             return BreakerState(state.state, failures, state.opened, state.until)
 

@@ -7,7 +7,7 @@ wire form as ``SelectChanges`` (Int64 as strings, guids lower-case) so a consume
 feeds alike; an object written several times in one transaction is one message (its last state):
 
     routing key  <EntitySet>.changed | <EntitySet>.deleted
-    body         {"entity_set", "key", "kind", "data_version", "origin_node", "object"}
+    body         {"entity_set", "key", "kind", "data_version", "origin_node", "changed_at", "object"}
 
 Publishing uses publisher confirms and never breaks the emulator's write: a broker that is down or
 refuses a message costs a logged warning and a count in ``failures`` (the exchange plan still has
@@ -168,6 +168,7 @@ class ChangePublisher:
             "kind": kind,
             "data_version": None if state is None else state.get("DataVersion"),
             "origin_node": change.origin_node,
+            "changed_at": change.at.isoformat(),
             "object": state,
         }
         return f"{change.entity_set}.{'deleted' if kind == 'delete' else 'changed'}", body

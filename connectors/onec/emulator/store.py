@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -143,6 +144,9 @@ class Change:
     kind: Literal["write", "delete"]
     origin_node: str | None
     state: Document | None = field(default=None, compare=False, repr=False)
+    #: When the write happened (the server's clock, UTC): what 1C's event subscription stamps its
+    #: AMQP message with (``changed_at``).
+    at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False, repr=False)
 
 
 ChangeListener = Callable[["Tx", Change], None]
