@@ -370,6 +370,9 @@ class OrderOut(BaseModel):
     refunded_total: Amount
     points_accrued: Amount
     points_spent: Amount
+    state: Literal["open", "held", "captured", "accrued", "partly_refunded", "refunded"] = Field(
+        description="open (no hold yet) → held → captured → accrued → partly_refunded → refunded."
+    )
 
 
 # --- receipts (the points engine) -----------------------------------------------------------------
