@@ -36,14 +36,13 @@ def plan(runner: CliRunner, tmp_path: Path) -> Path:
     return tmp_path / "plan"
 
 
-def groups(plan: Path) -> dict[str, list[tuple[str, str]]]:
-    """Group id → (program, card number). report.csv has the number under "line" for now."""
+def groups(plan: Path, *, mergeable: bool = True) -> dict[str, list[tuple[str, str]]]:
+    """Group id → (program, card number); only the groups auto-merge may merge (``mergeable``)."""
     found: dict[str, list[tuple[str, str]]] = {}
     with (plan / "report.csv").open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            if row["kind"] == "phone_group":
-                number = row["line"] if len(row["line"]) > len(row["card_number"]) else row["card_number"]
-                found.setdefault(row["group"], []).append((row["program"], number))
+            if row["kind"] == "phone_group" and (not mergeable or "left to staff" not in row["detail"]):
+                found.setdefault(row["group"], []).append((row["program"], row["card_number"]))
     return found
 
 

@@ -28,13 +28,13 @@ def test_plan_then_apply_then_apply_again(runner: CliRunner, db: Engine, tmp_pat
         args += ["-m", str(mapping)]
     planned = runner.invoke(app, [*args, "--as-of", "2026-11-30T21:00:00+00:00"])
     assert planned.exit_code == 0, planned.output
-    assert "13 cards in 1 batches" in planned.output and "11 issues (8 rejected)" in planned.output
+    assert "15 cards in 1 batches" in planned.output and "12 issues (6 rejected rows)" in planned.output
     assert "dobrostroy_bonus" in planned.output
     assert snapshot(db)["cards"] == []  # planning wrote nothing
 
     applied = runner.invoke(app, ["apply", str(tmp_path / "plan")])
     assert applied.exit_code == 0, applied.output
-    assert "1 batches applied now, 0 done before; 13 cards created" in applied.output
+    assert "1 batches applied now, 0 done before; 15 cards created" in applied.output
     again = runner.invoke(app, ["apply", str(tmp_path / "plan")])
     assert again.exit_code == 0 and "0 batches applied now, 1 done before; 0 cards created" in again.output
     assert (tmp_path / "plan" / "applied_issues.csv").exists()
