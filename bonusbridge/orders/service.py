@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, type_coerce, update
 
 from bonusbridge import errors
-from bonusbridge.ledger.book import LedgerBook
+from bonusbridge.ledger.book import LedgerBook, hold_record
 from bonusbridge.ledger.records import HoldRecord
 from bonusbridge.ledger.statements import POINTS, holds, movements
 from bonusbridge.models import ApiOrder, Card, CardStatus, HoldStatus, MovementKind, Origin, PointsReceipt
@@ -299,17 +299,7 @@ def hold_of(conn: Connection, client_id: int, hold_id: int) -> tuple[HoldRecord,
         order = by_id(conn, int(suffix)) if suffix.isdigit() else None
     if row is None or order is None or order.client_id != client_id:
         raise errors.UnknownHold(hold_id)
-    record = HoldRecord(
-        id=row.id,
-        card_id=row.card_id,
-        amount=row.amount,
-        captured=row.captured,
-        status=row.status,
-        document=row.document,
-        expires_at=row.expires_at,
-        capture_movement_id=row.capture_movement_id,
-    )
-    return record, order
+    return hold_record(row), order
 
 
 def hold(
