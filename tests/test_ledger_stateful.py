@@ -397,22 +397,33 @@ class Model:
         return sum((part for _, part in self._open(card, at, include_pending=include_pending)), ZERO)
 
     def balance(self, card: int, at: datetime) -> dict[str, Any]:
-        """What ``LedgerService.balance`` should show, from the lots alone."""
+        """What ``LedgerService.balance`` should show, from the lots alone. A hold past its time to
+        live reserves nothing at read time, before any sweep: its parts read as free points of
+        their lots (issue 15, item 6)."""
+        stale: dict[int, Decimal] = {}
+        for hold in self.holds.values():
+            if hold.card == card and hold.status is HoldStatus.PENDING and hold.expires_at <= at:
+                for seq, part in hold.parts:
+                    stale[seq] = stale.get(seq, ZERO) + part
         open_lots = [lot for lot in self.lots if lot.card == card and lot.remaining > 0]
+
+        def free(lot: MLot) -> Decimal:
+            return lot.free + stale.get(lot.seq, ZERO)
+
         started = [lot for lot in open_lots if lot.available_from <= at]
         expired = [lot for lot in started if lot.expires_at is not None and lot.expires_at <= at]
         horizon = at + EXPIRING_WITHIN
         expiring = sum(
-            (lot.free for lot in started if lot.expires_at is not None and at < lot.expires_at <= horizon),
+            (free(lot) for lot in started if lot.expires_at is not None and at < lot.expires_at <= horizon),
             ZERO,
         )
         future = [lot.expires_at for lot in open_lots if lot.expires_at is not None and lot.expires_at > at]
         return {
             "total": sum((lot.remaining for lot in open_lots), ZERO),
-            "available": sum((lot.free for lot in started if lot not in expired), ZERO),
-            "pending": sum((lot.free for lot in open_lots if lot.available_from > at), ZERO),
-            "held": sum((lot.held for lot in open_lots), ZERO),
-            "expired_unswept": sum((lot.free for lot in expired), ZERO),
+            "available": sum((free(lot) for lot in started if lot not in expired), ZERO),
+            "pending": sum((free(lot) for lot in open_lots if lot.available_from > at), ZERO),
+            "held": sum((lot.held - stale.get(lot.seq, ZERO) for lot in open_lots), ZERO),
+            "expired_unswept": sum((free(lot) for lot in expired), ZERO),
             "expiring_soon": expiring,
             "next_expiry": min(future, default=None),
         }
