@@ -175,6 +175,20 @@ class EntityMap:
     entity_set: str
     rules: tuple[FieldRule, ...]
     create_defaults: Mapping[str, Any]
+    #: The 1C field holding the object's own change time, if the configuration keeps one
+    #: (``changed_at:`` in the profile; standard Розница and УТ 11 have none): the sync's "newer".
+    changed_at: str | None = None
+
+    @property
+    def alternative_fields(self) -> tuple[str, ...]:
+        """The 1C fields of rules that read one hub value from several 1C fields (the full name
+        from НаименованиеПолное or Description): each is compared on its own, so an edit of any one
+        of them is seen (``Profile.customer_from_onec(previous=…)``)."""
+        seen: dict[str, None] = {}
+        for rule in self.rules:
+            if rule.reads and len(rule.onec) > 1:
+                seen.update(dict.fromkeys(rule.onec))
+        return tuple(seen)
 
     @property
     def onec_fields(self) -> tuple[str, ...]:
@@ -285,15 +299,21 @@ class Profile:
         contacts: Sequence[Mapping[str, Any]] | None = None,
         *,
         errors: list[MappingError] | None = None,
+        previous: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Hub ``Customer`` fields from a ``Catalog_Партнеры`` object and its contact rows.
+
+        ``previous``: 1C's values of the rules' alternative fields at the last common version
+        (``onec_alternatives``). A rule reading one hub value from several 1C fields then takes the
+        one that changed since — the newer change — rather than the first filled: an accountant's
+        edit of ``Description`` alone is not hidden behind an unchanged ``НаименованиеПолное``.
 
         ``contacts=None`` means the rows were not read (phone and e-mail are left out); an empty
         list means the partner has none (they become None). If the object itself carries the
         tabular section (as 1C returns it without ``$select``), that is used when ``contacts`` is None.
         """
         label = _label(self.customer.entity_set, partner)
-        result = self._read(self.customer, partner, label, errors)
+        result = self._read(self.customer, partner, label, errors, previous=previous)
         if contacts is None:
             section = partner.get(self.contacts.section)
             contacts = section if isinstance(section, list) else None
@@ -364,10 +384,56 @@ class Profile:
     # --- cards --------------------------------------------------------------------------------
 
     def card_from_onec(
-        self, card: Mapping[str, Any], *, errors: list[MappingError] | None = None
+        self,
+        card: Mapping[str, Any],
+        *,
+        errors: list[MappingError] | None = None,
+        previous: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Hub ``Card`` fields (plus ``customer_onec_ref``, ``kind_onec_ref``) from a 1C card."""
-        return self._read(self.card, card, _label(self.card.entity_set, card), errors)
+        """Hub ``Card`` fields (plus ``customer_onec_ref``, ``kind_onec_ref``) from a 1C card
+        (``previous`` as in ``customer_from_onec``)."""
+        return self._read(self.card, card, _label(self.card.entity_set, card), errors, previous=previous)
+
+    def onec_alternatives(self, kind: str, onec_object: Mapping[str, Any]) -> dict[str, Any]:
+        """1C's values of the entity's alternative fields (``EntityMap.alternative_fields``) as
+        they stand, text trimmed: what the sync keeps with the common version, to tell next time
+        which of them 1C changed."""
+        entity = self.customer if HubKind(kind) is HubKind.CUSTOMER else self.card
+        return {
+            name: _comparable(onec_object.get(name))
+            for name in entity.alternative_fields
+            if name in onec_object
+        }
+
+    def readings(self, kind: str, onec_object: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """For each filled alternative field (see ``EntityMap.alternative_fields``), the hub
+        values it alone would give: (1C field, hub values). Fields that cannot be mapped are left
+        out (the whole read reports them)."""
+        entity = self.customer if HubKind(kind) is HubKind.CUSTOMER else self.card
+        found: list[tuple[str, dict[str, Any]]] = []
+        for rule in entity.rules:
+            if not rule.reads or len(rule.onec) < 2:
+                continue
+            for name in rule.onec:
+                if name not in onec_object or is_empty_onec_value(onec_object[name]):
+                    continue
+                single = replace(entity, rules=(replace(rule, onec=(name,)),))
+                values = self._read(single, onec_object, _label(entity.entity_set, onec_object), [])
+                if values:
+                    found.append((name, values))
+        return found
+
+    def change_time_field(self, change: Mapping[str, Any]) -> str | None:
+        """The 1C field holding this feed object's own change time, if its profile entity maps one."""
+        try:
+            kind = self.classify(change)
+        except MappingError:
+            return None
+        if kind is HubKind.CUSTOMER:
+            return self.customer.changed_at
+        if kind is HubKind.CARD:
+            return self.card.changed_at
+        return None
 
     def card_to_onec(
         self,
@@ -594,6 +660,8 @@ class Profile:
         source: Mapping[str, Any],
         label: str,
         errors: list[MappingError] | None,
+        *,
+        previous: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for rule in entity.rules:
@@ -602,7 +670,17 @@ class Profile:
             present = [name for name in rule.onec if name in source]
             if not present:
                 continue
-            chosen = next((name for name in present if not is_empty_onec_value(source[name])), present[0])
+            filled = [name for name in present if not is_empty_onec_value(source[name])]
+            if previous and len(filled) > 1:
+                # Several filled 1C fields for one hub value, disagreeing or not: the one 1C
+                # changed since the last common version is the newer change and wins.
+                changed = [
+                    name
+                    for name in filled
+                    if name in previous and _comparable(source[name]) != previous[name]
+                ]
+                filled = changed + [name for name in filled if name not in changed]
+            chosen = filled[0] if filled else present[0]
             value = source[chosen]
             try:
                 if isinstance(value, str):
@@ -735,6 +813,11 @@ def _check_composite_type(source: Mapping[str, Any], field: str, target: str, re
     if ref is None or type_value is None or type_value == f"{TYPE_PREFIX}{target}":
         return
     raise InvalidReference(f"refers to a {type_value!r}, expected a {target}")
+
+
+def _comparable(value: Any) -> Any:
+    """A 1C value as the sync compares it between versions: text without outer blanks."""
+    return " ".join(value.split()) if isinstance(value, str) else value
 
 
 def _is_reference(hub_field: str) -> bool:
@@ -930,7 +1013,9 @@ class _Loader:
             for key, node in top["enums"].entries().items():
                 self.enums[key] = self.enum_map(key, node)
         customer_node = top["customer"]
-        customer_keys = customer_node.mapping(["entity_set", "fields", "contacts"], ["create_defaults"])
+        customer_keys = customer_node.mapping(
+            ["entity_set", "fields", "contacts"], ["create_defaults", "changed_at"]
+        )
         customer = self.entity(customer_node, CUSTOMER_FIELDS, extra=["contacts"])
         contacts = self.contacts(customer_keys["contacts"])
         card = self.entity(top["card"], CARD_FIELDS)
@@ -999,11 +1084,17 @@ class _Loader:
         return EnumMap(name=name, hub_enum=hub_enum, to_hub=to_hub, to_onec=to_onec)
 
     def entity(self, node: _Node, allowed: frozenset[str], *, extra: Iterable[str] = ()) -> EntityMap:
-        keys = node.mapping(["entity_set", "fields"], ["create_defaults", *extra])
+        keys = node.mapping(["entity_set", "fields"], ["create_defaults", "changed_at", *extra])
         entity_set = keys["entity_set"].text()
         if not _ENTITY_SET.fullmatch(entity_set):
             keys["entity_set"].fail(f"{entity_set!r} is not a 1C entity set (Catalog_X, Document_X, ...)")
-        return self.fields(entity_set, keys["fields"], allowed, keys.get("create_defaults"))
+        mapped = self.fields(entity_set, keys["fields"], allowed, keys.get("create_defaults"))
+        if "changed_at" in keys:
+            changed_at = keys["changed_at"].text()
+            if not _ONEC_NAME.fullmatch(changed_at):
+                keys["changed_at"].fail(f"{changed_at!r} is not a 1C field name")
+            mapped = replace(mapped, changed_at=changed_at)
+        return mapped
 
     def fields(
         self,

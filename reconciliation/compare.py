@@ -660,7 +660,27 @@ def _compare_customers(
         onec_values = profile.customer_from_onec(entity, errors=errors)
         _mapping_errors(errors, result)
         expected = _as_onec_reads_it(profile, "customer", customer.values, groups)
+        # A hub value read from several 1C fields (the full name from НаименованиеПолное or
+        # Description) is compared with each of them: an edit of one only, or 1C's two fields
+        # disagreeing, shows as a difference naming the 1C field.
+        alternatives = profile.readings("customer", entity)
+        for onec_field, read in alternatives:
+            for name in fields:
+                if name in read and not _same(expected[name], read[name]):
+                    result.customer_differences.append(
+                        Difference(
+                            DifferenceKind.CUSTOMER_FIELD,
+                            customer.id,
+                            customer.onec_ref,
+                            f"{name} ({onec_field})",
+                            customer.values[name],
+                            read[name],
+                        )
+                    )
+        covered = {name for _, read in alternatives for name in read}
         for name in fields:
+            if name in covered:
+                continue
             if name in onec_values and not _same(expected[name], onec_values[name]):
                 result.customer_differences.append(
                     Difference(

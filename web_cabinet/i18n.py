@@ -177,6 +177,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "first_name": {"ru": "Имя", "en": "First name"},
     "middle_name": {"ru": "Отчество", "en": "Middle name"},
     "birth_date": {"ru": "Дата рождения", "en": "Date of birth"},
+    "lost_to_onec": {
+        "ru": "Ваше изменение не сохранилось: в магазине эти данные изменили позже. Проверьте и при "
+        "необходимости исправьте:",
+        "en": "Your change was not kept: the store changed these details later. Please check them and "
+        "correct them if needed:",
+    },
     "email": {"ru": "Эл. почта", "en": "E-mail"},
     "gender": {"ru": "Пол", "en": "Gender"},
     "gender_none": {"ru": "Не указан", "en": "Not given"},

@@ -60,7 +60,7 @@ from connectors.onec.errors import OneCError, OneCNotFound
 from connectors.sync import cursors, links
 from connectors.sync.context import SyncContext
 from connectors.sync.merge import Merge, three_way
-from connectors.sync.outbound import MARKER_LABEL, coerce
+from connectors.sync.outbound import MARKER_LABEL, coerce, onec_changed_at
 from connectors.sync.retry import backoff_delay, record_failure
 from connectors.sync.slots import INBOX, PENDING, Outcome, slot_locks
 from mapping.errors import MappingError
@@ -438,10 +438,12 @@ def _apply(
 ) -> tuple[SyncState, str | None]:
     """``message``: the inbox row (an ``InboxMessage`` or a selected row with its columns)."""
     kind = message.kind
-    if kind == "customer":
-        return apply_customer(ctx, session, change, received_at=message.received_at)
-    if kind == "card":
-        return apply_card(ctx, session, change, received_at=message.received_at)
+    if kind in ("customer", "card"):
+        # "Newer" is decided on 1C's own time of the change where 1C gives one (not on when the hub
+        # happened to receive it): an edit made in 1C before the customer's must not win.
+        changed_at = onec_changed_at(ctx, change, message.received_at)
+        applier = apply_customer if kind == "customer" else apply_card
+        return applier(ctx, session, change, received_at=changed_at)
     if kind in ("movement", "receipt"):
         return apply_document(ctx, session, kind, change, version=message.data_version)
     return SyncState.SKIPPED, f"not synced: {message.entity_set}"
@@ -464,9 +466,13 @@ def apply_customer(
     ref = str(change["Ref_Key"])
     if change.get("odata.deleted"):
         return SyncState.SKIPPED, "partner deleted in 1C; the hub keeps the customer"
-    theirs = ctx.profile.customer_from_onec(change)
     version = change.get("DataVersion")
     customer = session.scalars(select(Customer).where(Customer.onec_ref == ref)).first()
+    # 1C's name fields compared one by one against their values at the common version: an edit
+    # of any one of them is seen, and where they disagree the one 1C changed last wins.
+    previous = links.onec_values_of(links.link_of(session, "customer", customer.id)) if customer else None
+    theirs = ctx.profile.customer_from_onec(change, previous=previous)
+    onec_values = ctx.profile.onec_alternatives("customer", change)
     fields = ctx.profile.synced_fields("customer")
     now = ctx.clock()
     if customer is None:
@@ -484,6 +490,7 @@ def apply_customer(
             onec_version=version,
             base={k: theirs[k] for k in fields if k in theirs},
             now=now,
+            onec_values=onec_values,
         )
         return SyncState.DONE, "created"
     ours = links.customer_values(customer, fields)
@@ -500,7 +507,7 @@ def apply_customer(
         # The profile is an input of the spending lock: the cards follow, and 1C learns their
         # new status (credited to the system by the rule, never to 1C).
         refresh_cards_of(session, customer, required_fields=_required(ctx), origin=Origin.ONEC)
-    _settle(session, "customer", customer.id, ref, version, merge, now)
+    _settle(session, "customer", customer.id, ref, version, merge, now, onec_values)
     return SyncState.DONE, None
 
 
@@ -521,8 +528,11 @@ def apply_card(
                 Origin.ONEC,
             )
         return SyncState.DONE, "card deleted in 1C: blocked"
-    theirs = ctx.profile.card_from_onec(change)
     version = change.get("DataVersion")
+    known = session.scalars(select(Card.id).where(Card.onec_ref == ref)).first()
+    previous = links.onec_values_of(links.link_of(session, "card", known)) if known else None
+    theirs = ctx.profile.card_from_onec(change, previous=previous)
+    onec_values = ctx.profile.onec_alternatives("card", change)
     owner_ref = theirs.get(links.OWNER)
     owner = _customer_for(ctx, session, owner_ref) if owner_ref else None
     fields = (*ctx.profile.synced_fields("card"), links.OWNER)
@@ -552,6 +562,7 @@ def apply_card(
                 onec_version=version,
                 base={k: theirs.get(k) for k in fields if k in theirs},
                 now=now,
+                onec_values=onec_values,
             )
             # 1C's status is where a card starts; an owned card's spending lock is the hub's rule.
             settle_card(session, card, required_fields=_required(ctx), origin=Origin.ONEC)
@@ -572,7 +583,7 @@ def apply_card(
         card.changed_by = Origin.ONEC
         # A new owner or a status from 1C: the lock follows the owner's profile (1C learns it).
         settle_card(session, card, required_fields=_required(ctx), origin=Origin.ONEC)
-    _settle(session, "card", card.id, ref, version, merge, now)
+    _settle(session, "card", card.id, ref, version, merge, now, onec_values)
     return SyncState.DONE, None
 
 
@@ -607,12 +618,28 @@ def _merge_with_onec(
 
 
 def _settle(
-    session: Session, kind: str, entity_id: int, ref: str, version: str | None, merge: Merge, now: datetime
+    session: Session,
+    kind: str,
+    entity_id: int,
+    ref: str,
+    version: str | None,
+    merge: Merge,
+    now: datetime,
+    onec_values: dict[str, Any] | None = None,
 ) -> None:
     """Record the merge's conflicts and the new common version; if the hub won a conflict, 1C must
     be told though nothing changed in the hub, so a message is queued explicitly."""
     links.record_conflicts(session, kind, entity_id, ref, merge.conflicts, now)
-    links.save_link(session, kind, entity_id, onec_ref=ref, onec_version=version, base=merge.base, now=now)
+    links.save_link(
+        session,
+        kind,
+        entity_id,
+        onec_ref=ref,
+        onec_version=version,
+        base=merge.base,
+        now=now,
+        onec_values=onec_values,
+    )
     if merge.to_onec and any(c.winner == "website" for c in merge.conflicts):
         _enqueue(session, kind, entity_id, f"{kind}:{entity_id}", entity_id, now)
 

@@ -16,6 +16,10 @@ from connectors.sync.merge import FieldConflict, plain
 
 #: A card's owner travels with its synced fields (the profile resolves references itself).
 OWNER = "customer_onec_ref"
+#: Kept with the common version (in ``sync_links.base``, beside the hub fields): 1C's own values of
+#: the fields one hub value is read from several of (``Profile.onec_alternatives``), so the next
+#: version tells which of them 1C changed.
+ONEC_VALUES = "~onec"
 
 
 def link_of(session: Session, kind: str, entity_id: int) -> SyncLink | None:
@@ -25,7 +29,18 @@ def link_of(session: Session, kind: str, entity_id: int) -> SyncLink | None:
 
 
 def base_of(link: SyncLink | None) -> dict[str, Any]:
-    return {} if link is None else dict(json.loads(link.base))
+    """The hub fields' common values (without the 1C values kept beside them)."""
+    base = {} if link is None else dict(json.loads(link.base))
+    base.pop(ONEC_VALUES, None)
+    return base
+
+
+def onec_values_of(link: SyncLink | None) -> dict[str, Any] | None:
+    """1C's values of its alternative fields at the common version, None when not recorded."""
+    if link is None:
+        return None
+    value = json.loads(link.base).get(ONEC_VALUES)
+    return dict(value) if isinstance(value, dict) else None
 
 
 def save_link(
@@ -38,15 +53,22 @@ def save_link(
     base: dict[str, Any],
     now: datetime,
     opening_as_of: datetime | None = None,
+    onec_values: dict[str, Any] | None = None,
 ) -> SyncLink:
+    """``onec_values``: 1C's alternative fields at this version (kept as they were when None)."""
     link = link_of(session, kind, entity_id)
+    if onec_values is None:
+        onec_values = onec_values_of(link)
     if link is None:
         link = SyncLink(kind=kind, entity_id=entity_id)
         session.add(link)
     link.onec_ref = onec_ref
     if onec_version is not None:
         link.onec_version = onec_version
-    link.base = json.dumps({k: plain(v) for k, v in base.items()}, ensure_ascii=False, sort_keys=True)
+    stored = {k: plain(v) for k, v in base.items() if k != ONEC_VALUES}
+    if onec_values:
+        stored[ONEC_VALUES] = {k: plain(v) for k, v in onec_values.items()}
+    link.base = json.dumps(stored, ensure_ascii=False, sort_keys=True)
     link.synced_at = now
     if opening_as_of is not None:
         link.opening_as_of = opening_as_of

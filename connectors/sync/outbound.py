@@ -19,10 +19,11 @@ and ``inbound`` also recognises the DataVersion it wrote and the movement marker
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,13 +40,14 @@ from bonusbridge.models import (
     Program,
     SyncState,
 )
+from connectors.onec.changefeed import ONEC_CHANGED_AT
 from connectors.onec.errors import OneCError, OneCUnavailable
 from connectors.onec.filters import F
 from connectors.sync import cursors, links
 from connectors.sync.context import SyncContext
 from connectors.sync.merge import Merge, plain, three_way
 from connectors.sync.retry import record_failure
-from connectors.sync.slots import OUTBOX, PENDING, Outcome
+from connectors.sync.slots import INBOX, OUTBOX, PENDING, Outcome
 from mapping.errors import MappingError
 from mapping.profile import EntityMap
 
@@ -82,6 +84,32 @@ class Pushed:
     merge: Merge | None = None
     snapshot: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    #: 1C's alternative fields as this delivery left them (``Profile.onec_alternatives``).
+    onec_values: dict[str, Any] | None = None
+
+
+def onec_changed_at(ctx: SyncContext, change: dict[str, Any], received_at: datetime) -> datetime:
+    """When 1C made this change, for the "newer" conflict policy: 1C's own time where 1C gives one
+    — the object's change-time field if the profile maps one (``changed_at``), else the time the
+    exchange message carries (``changefeed.ONEC_CHANGED_AT``: the AMQP message's ``changed_at`` or
+    its ``timestamp``) — and otherwise the time the hub stored it (SelectChanges gives no time).
+    A time without an offset is 1C's server time (``BONUSBRIDGE_ONEC_TIMEZONE``). Never later than
+    the hub's receipt: a 1C clock running ahead must not make a change newer than it can be."""
+    stamp: Any = None
+    field_name = ctx.profile.change_time_field(change)
+    if field_name is not None:
+        stamp = change.get(field_name)
+    if not stamp:
+        stamp = change.get(ONEC_CHANGED_AT)
+    if not stamp:
+        return received_at
+    try:
+        when = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return received_at
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ctx.profile.tz or ctx.settings.onec_zone)
+    return min(when, received_at)
 
 
 # --- customers -----------------------------------------------------------------------------------
@@ -100,6 +128,7 @@ def push_customer(ctx: SyncContext, customer_id: int) -> Pushed | None:
         values = links.customer_values(customer, fields)
         link = links.link_of(session, "customer", customer_id)
         base, known_version = links.base_of(link), link.onec_version if link else None
+        previous = links.onec_values_of(link)
         onec_ref, changed_at = customer.onec_ref, customer.updated_at
     profile, client = ctx.profile, ctx.client
     entity_set = profile.customer.entity_set
@@ -112,9 +141,15 @@ def push_customer(ctx: SyncContext, customer_id: int) -> Pushed | None:
             body[section] = rows
             body["Комментарий"] = MARKER_LABEL + marker
             partner = client.create(entity_set, body)
-        return Pushed(str(partner["Ref_Key"]), str(partner.get("DataVersion")), values, snapshot=values)
+        return Pushed(
+            str(partner["Ref_Key"]),
+            str(partner.get("DataVersion")),
+            values,
+            snapshot=values,
+            onec_values=profile.onec_alternatives("customer", partner),
+        )
     partner = client.get(entity_set, onec_ref)
-    theirs = profile.customer_from_onec(partner)
+    theirs = profile.customer_from_onec(partner, previous=previous)
     merge = _merge(ctx, fields, base, values, theirs, known_version, partner, changed_at)
     contact_fields = {f for kind in profile.contacts.kinds for f in kind.fields.hub_fields}
 
@@ -139,13 +174,21 @@ def _write_merged(
 ) -> Pushed:
     """PATCH the fields the merge sends to 1C (if any); they then join the common version."""
     version = str(current.get("DataVersion"))
+    kind = "customer" if entity is ctx.profile.customer else "card"
+    after = dict(current)
     if merge.to_onec:
         outgoing = {name: values[name] for name in merge.to_onec}
         outgoing.update(_companions(entity, outgoing, values, theirs, merge))
-        written = ctx.client.patch(entity.entity_set, onec_ref, body_of(outgoing))
+        body = body_of(outgoing)
+        written = ctx.client.patch(entity.entity_set, onec_ref, body)
         version = str(written.get("DataVersion"))
         merge.base.update({name: plain(values[name]) for name in merge.to_onec})
-    return Pushed(onec_ref, version, merge.base, {k: theirs[k] for k in merge.to_hub}, merge, values)
+        after.update(body)
+        after.update(written)
+    onec_values = ctx.profile.onec_alternatives(kind, after)
+    return Pushed(
+        onec_ref, version, merge.base, {k: theirs[k] for k in merge.to_hub}, merge, values, "", onec_values
+    )
 
 
 def _companions(
@@ -179,10 +222,41 @@ def _merge(
     if known_version is not None and onec_object.get("DataVersion") == known_version:
         # 1C has not changed the object since the last common version: whatever differs is ours.
         return _ours_where_different(fields, ours, theirs)
-    # 1C's object is not dated: its change is dated when the hub first sees it.
     return three_way(
-        fields, base, ours, theirs, ctx.policy, hub_changed_at=hub_changed_at, onec_changed_at=ctx.clock()
+        fields,
+        base,
+        ours,
+        theirs,
+        ctx.policy,
+        hub_changed_at=hub_changed_at,
+        onec_changed_at=_onec_time_of(ctx, onec_object),
     )
+
+
+def _onec_time_of(ctx: SyncContext, onec_object: dict[str, Any]) -> datetime:
+    """When 1C made the version of ``onec_object`` read here: its own change-time field if the
+    profile maps one, else the time its change in the feed carried (the inbox row of this very
+    version, if the listener stored it already), else now — the feed has not brought it yet, so
+    1C's change is at most this old."""
+    now = ctx.clock()
+    ref, version = onec_object.get("Ref_Key"), onec_object.get("DataVersion")
+    entity_set = str(onec_object.get("odata.type", "")).removeprefix("StandardODATA.")
+    if ref and version:
+        sets = [entity_set] if entity_set else [ctx.profile.customer.entity_set, ctx.profile.card.entity_set]
+        with ctx.engine.connect() as conn:
+            row = conn.execute(
+                select(INBOX.c.payload, INBOX.c.received_at)
+                .where(
+                    INBOX.c.entity_set.in_(sets),
+                    INBOX.c.onec_ref == str(ref),
+                    INBOX.c.data_version == str(version),
+                )
+                .limit(1)
+            ).first()
+        if row is not None:
+            received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
+            return onec_changed_at(ctx, {**onec_object, **json.loads(row.payload)}, received)
+    return onec_changed_at(ctx, onec_object, now)
 
 
 def _ours_where_different(fields: tuple[str, ...], ours: dict[str, Any], theirs: dict[str, Any]) -> Merge:
@@ -222,6 +296,7 @@ def push_card(ctx: SyncContext, card_id: int) -> Pushed | None:
         has_owner = card.customer_id is not None
         link = links.link_of(session, "card", card_id)
         base, known_version = links.base_of(link), link.onec_version if link else None
+        previous = links.onec_values_of(link)
         onec_ref, changed_at = card.onec_ref, card.updated_at
     if has_owner and values.get(links.OWNER) is None:
         raise NotReady("the card's owner is not in 1C yet")
@@ -234,12 +309,18 @@ def push_card(ctx: SyncContext, card_id: int) -> Pushed | None:
             kind = ctx.cached("card_kind", lambda: _default_card_kind(ctx))
             body = profile.card_to_onec({**outgoing, "kind_onec_ref": kind}, for_create=True)
             found = client.create(entity_set, body)
-            return Pushed(str(found["Ref_Key"]), str(found.get("DataVersion")), values, snapshot=values)
+            return Pushed(
+                str(found["Ref_Key"]),
+                str(found.get("DataVersion")),
+                values,
+                snapshot=values,
+                onec_values=profile.onec_alternatives("card", found),
+            )
         onec_ref = str(found["Ref_Key"])
         current = found
     else:
         current = client.get(entity_set, onec_ref)
-    theirs = profile.card_from_onec(current)
+    theirs = profile.card_from_onec(current, previous=previous)
     merge = _merge(ctx, fields, base, values, theirs, known_version, current, changed_at)
     return _write_merged(ctx, profile.card, onec_ref, current, values, theirs, merge, profile.card_to_onec)
 
@@ -412,6 +493,7 @@ def _record(ctx: SyncContext, message_id: int, topic: str, entity_id: int, pushe
                     onec_version=pushed.onec_version,
                     base=pushed.base,
                     now=now,
+                    onec_values=pushed.onec_values,
                 )
         session.execute(
             update(OUTBOX)

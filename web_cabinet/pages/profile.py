@@ -6,15 +6,16 @@ random ``form_id`` makes a second submission of the same form a replay that chan
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from bonusbridge import errors
-from bonusbridge.models import Customer, Gender, Origin
+from bonusbridge.models import Customer, Gender, Origin, SyncConflict
 from bonusbridge.services.cabinet import claim_form, next_step
 from bonusbridge.services.profiles import update_profile
 from web_cabinet.context import LoginRequired, cabinet, customer_id, lang_of
@@ -39,6 +40,43 @@ def _values(customer: Customer) -> dict[str, Any]:
     return values
 
 
+#: How long the cabinet tells a customer that 1C's later change replaced theirs.
+LOST_EDIT_DAYS = 30
+
+
+def _lost_to_onec(request: Request, customer: Customer) -> list[str]:
+    """The fields where the customer's edit lost to a later 1C change (a conflict the sync decided
+    for 1C as the newer) in the last ``LOST_EDIT_DAYS`` and that still hold 1C's value (a field the
+    customer changed again is no longer news): the cabinet says so above the form."""
+    parts = cabinet(request)
+    since = parts.clock() - timedelta(days=LOST_EDIT_DAYS)
+    with parts.hub.unit_of_work() as uow:
+        rows = uow.session.execute(
+            select(SyncConflict.field, SyncConflict.onec_value)
+            .where(
+                SyncConflict.kind == "customer",
+                SyncConflict.entity_id == customer.id,
+                SyncConflict.winner == "onec",
+                SyncConflict.decided_at >= since,
+            )
+            .order_by(SyncConflict.id)
+        ).all()
+    lost: dict[str, None] = {}
+    for name, onec_value in rows:
+        if _as_text(getattr(customer, name, None)) == (onec_value or None):
+            lost[name] = None
+    return [name for name in FIELDS if name in lost] + [name for name in lost if name not in FIELDS]
+
+
+def _as_text(value: Any) -> str | None:
+    """A customer's field as the conflict record keeps it (``links._text``)."""
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(getattr(value, "value", value))
+
+
 def _page(
     request: Request,
     customer: Customer,
@@ -60,6 +98,7 @@ def _page(
         "error": error,
         "unsaved": unsaved or [],
         "fields": FIELDS,
+        "lost_to_onec": _lost_to_onec(request, customer),
     }
     return render(request, "profile.html", context, status=status)
 
