@@ -69,6 +69,16 @@ class Settings(BaseSettings):
     onec_username: str = Field(default="Сайт", description="1C user (UTF-8) the website connects as.")
     onec_password: SecretStr = Field(default=SecretStr("сайт-пароль"), description="Its password.")
     onec_timeout_seconds: float = Field(default=30.0, gt=0, description="Per-request timeout towards 1C.")
+    onec_deadline_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Overall deadline of one call to 1C (OData, SOAP, HTTP service), however slow.",
+    )
+    onec_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest answer read from 1C (OData, SOAP, HTTP service); a larger one is refused.",
+    )
     onec_exchange_plan: str = Field(default="ОбменССайтом", description="Exchange plan carrying changes.")
     onec_exchange_node: str = Field(default="САЙТ", description="Code of the website's node in that plan.")
     onec_change_feed: Literal["select_changes", "amqp"] = Field(
@@ -211,7 +221,24 @@ class Settings(BaseSettings):
     otp_ttl_seconds: int = Field(default=300, gt=0, description="How long a code is valid.")
     otp_max_checks: int = Field(default=5, ge=1, description="Wrong or right guesses allowed per code.")
     otp_max_failures: int = Field(
-        default=10, ge=1, description="Wrong codes per phone per day, across codes, before it is locked."
+        default=5,
+        ge=1,
+        description="Wrong codes per browser session within a day before that session may check no more.",
+    )
+    otp_max_failures_per_ip: int = Field(
+        default=20, ge=1, description="Wrong codes per client IP within an hour before it may check no more."
+    )
+    otp_phone_free_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Wrong codes per phone, from anyone, before each further check of it waits "
+        "(growing waits, see otp_phone_wait_seconds).",
+    )
+    otp_phone_wait_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="The first wait after the phone's free failures; four times longer after each "
+        "further failure, at most a day.",
     )
     otp_resend_cooldown_seconds: int = Field(
         default=60, ge=1, description="Wait before a new code; doubles with each repeat within the hour."
@@ -228,6 +255,14 @@ class Settings(BaseSettings):
     )
     cabinet_session_max_age_seconds: int = Field(
         default=3600, ge=60, description="A cabinet session ends this long after the last page view."
+    )
+    cabinet_session_absolute_seconds: int = Field(
+        default=12 * 3600, ge=60, description="A cabinet login ends this long after it began, however active."
+    )
+    session_store_url: str = Field(
+        default="",
+        description="Where logged-in sessions are kept (so logout and disabling end them): empty for "
+        "the database, or a Redis URL (redis://127.0.0.1:6379/0).",
     )
     cabinet_host: str = Field(default="127.0.0.1", description="Interface `bonusbridge serve` binds.")
     cabinet_port: int = Field(
@@ -283,6 +318,9 @@ class Settings(BaseSettings):
     )
     staff_session_max_age_seconds: int = Field(
         default=1800, ge=60, description="A staff session ends this long after the last page view."
+    )
+    staff_session_absolute_seconds: int = Field(
+        default=8 * 3600, ge=60, description="A staff login ends this long after it began, however active."
     )
     staff_login_max_failures: int = Field(
         default=5, ge=1, description="Failed staff logins per login name within the window before a pause."

@@ -122,6 +122,26 @@ def html_summary(text: str) -> str:
     return _trim(f"{title}: {visible}" if title and visible else title or visible)
 
 
+_PASSWORD_INPUT = re.compile(r"<input\b[^>]*\btype\s*=\s*[\"']?password", re.IGNORECASE)
+_LOGIN_WORDS = ("вход в приложение", "авторизац", "введите имя пользователя", "log in", "login", "sign in")
+
+#: What the typed error says when 1C (or the web server's publication) answers with a login page.
+LOGIN_PAGE = "1C asked for a login (the publication's authentication is wrong)"
+
+
+def is_login_page(text: str) -> bool:
+    """An HTML page asking for credentials: a password field, or a title/heading about logging in.
+
+    1C's web client publication answers a request it cannot authenticate with its login form — with
+    200, when the publication is set up for the browser (OS or form authentication) rather than
+    HTTP Basic — so a client sees a page instead of data."""
+    head = text[:20000]
+    if _PASSWORD_INPUT.search(head):
+        return True
+    title = html_title(head).lower()
+    return any(word in title for word in _LOGIN_WORDS)
+
+
 def html_title(text: str) -> str:
     match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
     return _trim(html.unescape(match.group(1))) if match else ""
@@ -197,7 +217,14 @@ def error_from_response(response: httpx.Response) -> OneCError:
 
     if status in (401, 403):
         return OneCAuthError(text, **details)
-    if message and any(marker in message.lower() for marker in LOCK_MARKERS):
+    if kind == "html" and is_login_page(response.text):
+        return OneCAuthError(f"{LOGIN_PAGE}: answered {status} with a login page", **details)
+    said_lower = (message or "").lower()
+    if kind == "html":  # the whole visible page, not the trimmed summary: the words may come late
+        said_lower += " " + html.unescape(re.sub(r"<[^>]+>", " ", response.text[:65536])).lower()
+    if any(marker in said_lower for marker in LOCK_MARKERS):
+        # JSON, XML or 1C's HTML error page ("Конфликт блокировок при выполнении транзакции"):
+        # another session holds the data; retrying after a backoff helps.
         return OneCLockConflict(text, **details)
     if status == 412:
         return OneCConflict(text, **details)

@@ -22,9 +22,11 @@ from urllib.parse import quote
 
 import httpx
 
+from . import bounded
 from .auth import basic_auth
 from .errors import (
     LOCK_MARKERS,
+    LOGIN_PAGE,
     OneCAuthError,
     OneCConflict,
     OneCError,
@@ -35,6 +37,7 @@ from .errors import (
     OneCServerError,
     OneCUnavailable,
     error_from_response,
+    is_login_page,
 )
 from .loyalty import BonusMovement, CardBalance, LoyaltyCard, PartnerProfile, log_failure
 
@@ -103,19 +106,29 @@ class LoyaltyHttpClient:
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        deadline: float = bounded.DEFAULT_DEADLINE_SECONDS,
+        max_body_bytes: int = bounded.DEFAULT_MAX_BODY_BYTES,
     ) -> None:
+        """``timeout``: each network wait; ``deadline``: the whole call; ``max_body_bytes``: the
+        largest answer read (a larger one is refused as too large)."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.bounds = bounded.Bounds(deadline=deadline, max_body=max_body_bytes)
         self._http = httpx.Client(
             base_url=f"{self.base_url}/hs/{ROOT}/",
             headers={"Authorization": basic_auth(username, password), "Accept": "application/json"},
-            timeout=timeout,
-            transport=transport,
+            timeout=min(timeout, deadline),
+            transport=transport if transport is not None else bounded.transport(),
         )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> LoyaltyHttpClient:
-        args: dict[str, Any] = {"timeout": settings.onec_timeout_seconds, **overrides}
+        args: dict[str, Any] = {
+            "timeout": settings.onec_timeout_seconds,
+            "deadline": settings.onec_deadline_seconds,
+            "max_body_bytes": settings.onec_max_body_bytes,
+            **overrides,
+        }
         return cls(
             settings.onec_base_url, settings.onec_username, settings.onec_password.get_secret_value(), **args
         )
@@ -142,10 +155,24 @@ class LoyaltyHttpClient:
         try:
             content = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
             headers = {"Content-Type": "application/json; charset=utf-8"} if content is not None else None
-            response = self._http.request(method, path, params=params, content=content, headers=headers)
+            response = bounded.fetch(
+                self._http,
+                method,
+                path,
+                self.bounds,
+                where=f"{operation} ({method} hs/{ROOT}/…)",
+                params=params,
+                content=content,
+                headers=headers,
+            )
             if not response.is_success:
                 raise error_from_hs(response)
-            if "json" not in response.headers.get("content-type", ""):
+            content_type = response.headers.get("content-type", "")
+            if "html" in content_type and is_login_page(response.text):
+                raise OneCAuthError(
+                    f"{LOGIN_PAGE}: answered {operation} with a login page", status=response.status_code
+                )
+            if "json" not in content_type:
                 kind = response.headers.get("content-type") or "no type"
                 raise OneCProtocolError(
                     f"1C answered {operation} with {kind}, not JSON",
@@ -159,9 +186,7 @@ class LoyaltyHttpClient:
                 ) from None
         except OneCError as exc:
             error = exc
-        except httpx.TimeoutException:
-            error = OneCUnavailable(f"1C did not answer {operation} within {self.timeout:g} s")
-        except httpx.HTTPError as exc:
+        except httpx.HTTPError as exc:  # bounded.fetch types transport failures; this is a fallback
             error = OneCUnavailable(f"1C is unreachable: {type(exc).__name__}")
         log_failure("HTTP service", operation, error)
         raise error

@@ -21,6 +21,7 @@ What it does that a generic OData client does not, and why:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -34,13 +35,17 @@ from urllib.parse import unquote
 
 import httpx
 
+from . import bounded
 from .auth import basic_auth
 from .errors import (
+    LOGIN_PAGE,
+    OneCAuthError,
     OneCConflict,
     OneCError,
     OneCProtocolError,
     OneCUnavailable,
     error_from_response,
+    is_login_page,
 )
 from .filters import Filter, Guid, datetime_literal, encode, string_literal
 
@@ -53,11 +58,10 @@ Entity = dict[str, Any]
 # Aliases: inside the client classes ``list`` is a method name, so mypy must not see ``list[...]`` there.
 Entities = list[Entity]
 Names = list[str]
-Chunks = list[bytes]
 Nodes = list["ExchangeNode"]
 
 #: 16 MiB: a real УТ's ``$metadata`` is ~17 MB, so it is deliberately not read through this client.
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = bounded.DEFAULT_MAX_BODY_BYTES
 EMPTY_REF = "00000000-0000-0000-0000-000000000000"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -179,6 +183,13 @@ def parse_body(response: httpx.Response, content: bytes) -> Any:
     if head.startswith((b"<!doctype html", b"<html")) or "html" in response.headers.get("content-type", ""):
         from .errors import html_summary
 
+        text = content.decode("utf-8", "replace")
+        if is_login_page(text):
+            raise OneCAuthError(
+                f"{LOGIN_PAGE}: answered {response.status_code} with a login page instead of data",
+                status=response.status_code,
+                url=str(response.request.url),
+            )
         raise OneCProtocolError(
             f"1C answered an HTML page instead of JSON: {html_summary(content.decode('utf-8', 'replace'))}",
             status=response.status_code,
@@ -212,18 +223,6 @@ def parse_body(response: httpx.Response, content: bytes) -> Any:
             url=str(response.request.url),
         )
     return body
-
-
-def _check_size(response: httpx.Response, limit: int) -> None:
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise OneCProtocolError(
-            f"1C's answer is {declared} bytes, over the {limit}-byte limit", status=response.status_code
-        )
-
-
-def _too_big(limit: int, status: int) -> OneCProtocolError:
-    return OneCProtocolError(f"1C's answer exceeds the {limit}-byte limit", status=status)
 
 
 def _transport_error(exc: httpx.HTTPError, method: str, path: str) -> OneCError:
@@ -362,10 +361,13 @@ class _Base:
         *,
         timeout: float = 30.0,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        deadline: float = bounded.DEFAULT_DEADLINE_SECONDS,
     ) -> None:
         self.root = odata_root(base_url)
         self.max_body_bytes = max_body_bytes
-        self._timeout = httpx.Timeout(timeout)
+        self.deadline = deadline
+        self.bounds = bounded.Bounds(deadline=deadline, max_body=max_body_bytes)
+        self._timeout = httpx.Timeout(min(timeout, deadline))
         self._headers = {
             "Authorization": basic_auth(username, password),
             "Accept": "application/json",
@@ -378,8 +380,12 @@ class _Base:
             settings.onec_base_url,
             settings.onec_username,
             settings.onec_password.get_secret_value(),
-            timeout=settings.onec_timeout_seconds,
-            **kwargs,
+            **{
+                "timeout": settings.onec_timeout_seconds,
+                "deadline": settings.onec_deadline_seconds,
+                "max_body_bytes": settings.onec_max_body_bytes,
+                **kwargs,
+            },
         )
 
     def _finish(self, response: httpx.Response, content: bytes, method: str, started: float) -> Any:
@@ -422,10 +428,16 @@ class ODataClient(_Base):
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        deadline: float = bounded.DEFAULT_DEADLINE_SECONDS,
     ) -> None:
-        super().__init__(base_url, username, password, timeout=timeout, max_body_bytes=max_body_bytes)
+        super().__init__(
+            base_url, username, password, timeout=timeout, max_body_bytes=max_body_bytes, deadline=deadline
+        )
         self._http = httpx.Client(
-            base_url=self.root, headers=self._headers, timeout=self._timeout, transport=transport
+            base_url=self.root,
+            headers=self._headers,
+            timeout=self._timeout,
+            transport=transport if transport is not None else bounded.transport(),
         )
 
     def __enter__(self) -> ODataClient:
@@ -448,21 +460,15 @@ class ODataClient(_Base):
             content = encode_body(body)
             extra["Content-Type"] = "application/json;charset=utf-8"
         started = time.monotonic()
+        where = f"{method} {_log_path(path)}"
         try:
-            with self._http.stream(method, path, content=content, headers=extra) as response:
-                _check_size(response, self.max_body_bytes)
-                chunks: Chunks = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        raise _too_big(self.max_body_bytes, response.status_code)
-                    chunks.append(chunk)
-        except httpx.HTTPError as exc:
-            error = _transport_error(exc, method, _log_path(path))
-            log.warning("1C OData %s %s failed: %s", method, _log_path(path), type(exc).__name__)
-            raise error from exc
-        return self._finish(response, b"".join(chunks), method, started)
+            response = bounded.fetch(
+                self._http, method, path, self.bounds, where=where, content=content, headers=extra
+            )
+        except OneCError as exc:
+            log.warning("1C OData %s failed: %s", where, exc.code)
+            raise
+        return self._finish(response, response.content, method, started)
 
     # --- reading -----------------------------------------------------------------------------------
     def service_document(self) -> Names:
@@ -630,8 +636,11 @@ class AsyncODataClient(_Base):
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        deadline: float = bounded.DEFAULT_DEADLINE_SECONDS,
     ) -> None:
-        super().__init__(base_url, username, password, timeout=timeout, max_body_bytes=max_body_bytes)
+        super().__init__(
+            base_url, username, password, timeout=timeout, max_body_bytes=max_body_bytes, deadline=deadline
+        )
         self._http = httpx.AsyncClient(
             base_url=self.root, headers=self._headers, timeout=self._timeout, transport=transport
         )
@@ -654,20 +663,22 @@ class AsyncODataClient(_Base):
             content = encode_body(body)
             extra["Content-Type"] = "application/json;charset=utf-8"
         started = time.monotonic()
+        where = f"{method} {_log_path(path)}"
+        end = started + self.deadline
         try:
-            async with self._http.stream(method, path, content=content, headers=extra) as response:
-                _check_size(response, self.max_body_bytes)
-                chunks: Chunks = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        raise _too_big(self.max_body_bytes, response.status_code)
-                    chunks.append(chunk)
+            async with asyncio.timeout(self.deadline):
+                async with self._http.stream(method, path, content=content, headers=extra) as response:
+                    body = await bounded.aread_body(response, self.bounds, where, end)
+        except TimeoutError:
+            log.warning("1C OData %s failed: deadline", where)
+            raise bounded.deadline_passed(self.deadline, where) from None
         except httpx.HTTPError as exc:
-            log.warning("1C OData %s %s failed: %s", method, _log_path(path), type(exc).__name__)
+            log.warning("1C OData %s failed: %s", where, type(exc).__name__)
             raise _transport_error(exc, method, _log_path(path)) from exc
-        return self._finish(response, b"".join(chunks), method, started)
+        except OneCError as exc:
+            log.warning("1C OData %s failed: %s", where, exc.code)
+            raise
+        return self._finish(response, body, method, started)
 
     async def list_page(
         self,

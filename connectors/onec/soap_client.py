@@ -31,7 +31,9 @@ import httpx
 import requests
 import zeep
 import zeep.exceptions
+from requests.structures import CaseInsensitiveDict
 
+from . import bounded
 from .auth import basic_auth
 from .errors import (
     LOCK_MARKERS,
@@ -56,7 +58,7 @@ _zeep: Any = zeep  # zeep has no type annotations
 T = TypeVar("T")
 
 
-def _is_soap(response: requests.Response) -> bool:
+def _is_soap(response: httpx.Response) -> bool:
     content_type = response.headers.get("content-type", "").lower()
     head = response.content[:200].lstrip().lower()
     if "html" in content_type or head.startswith((b"<!doctype", b"<html")):
@@ -64,38 +66,53 @@ def _is_soap(response: requests.Response) -> bool:
     return "xml" in content_type or head.startswith(b"<")
 
 
-def _typed_http_error(response: requests.Response) -> OneCError:
+def _typed_http_error(response: httpx.Response) -> OneCError:
     """The answer was not a SOAP message: type it from the status and body like any 1C answer."""
-    request = httpx.Request(response.request.method or "GET", str(response.url))
-    return error_from_response(
-        httpx.Response(
-            response.status_code,
-            headers={"content-type": response.headers.get("content-type", "")},
-            content=response.content,
-            request=request,
-        )
-    )
+    return error_from_response(response)
+
+
+def _as_requests(response: httpx.Response) -> requests.Response:
+    """zeep reads answers as ``requests`` responses: the bounded httpx answer in that shape."""
+    out = requests.Response()
+    out.status_code = response.status_code
+    out.headers = CaseInsensitiveDict(dict(response.headers))
+    out._content = response.content
+    out.url = str(response.url)
+    out.encoding = response.charset_encoding
+    return out
 
 
 class _HardenedTransport(zeep.Transport):  # type: ignore[misc,unused-ignore]  # zeep is untyped
-    """Checks every answer before zeep parses it: only SOAP (XML, 200 or a 500 fault) goes through."""
+    """Every HTTP exchange of zeep (the WSDL, each call) goes through ``bounded.fetch`` — an overall
+    deadline and a body cap — and is checked before zeep parses it: only SOAP (XML, 200 or a 500
+    fault) goes through."""
 
-    def __init__(self, session: requests.Session, timeout: float) -> None:
+    def __init__(
+        self, session: requests.Session, timeout: float, http: httpx.Client, bounds: bounded.Bounds
+    ) -> None:
         cast(Any, super()).__init__(session=session, timeout=timeout, operation_timeout=timeout)
+        self._httpx = http
+        self._bounds = bounds
 
-    def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
-        response: requests.Response = cast(Any, super()).post(address, message, headers)
+    def _fetch(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        return bounded.fetch(self._httpx, method, url, self._bounds, where=f"SOAP {what}", **kwargs)
+
+    def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> requests.Response:
+        content = message.encode("utf-8") if isinstance(message, str) else message
+        response = self._fetch("POST", address, "call", content=content, headers=dict(headers))
         if response.status_code in (200, 500) and _is_soap(response):
-            return response
+            return _as_requests(response)
         raise _typed_http_error(response)
 
+    def get(self, address: str, params: Any, headers: dict[str, str]) -> requests.Response:
+        response = self._fetch("GET", address, "GET", params=params, headers=dict(headers or {}))
+        return _as_requests(response)
+
     def _load_remote_data(self, url: str) -> bytes:
-        response = self.session.get(url, timeout=self.load_timeout)
-        with response:
-            if response.status_code != 200 or not _is_soap(response):
-                raise _typed_http_error(response)
-            content: bytes = response.content
-            return content
+        response = self._fetch("GET", url, "WSDL")
+        if response.status_code != 200 or not _is_soap(response):
+            raise _typed_http_error(response)
+        return response.content
 
 
 class LoyaltySoapClient:
@@ -111,6 +128,8 @@ class LoyaltySoapClient:
         wsdl: str | Path | None = None,
         endpoint: str | None = None,
         soap12: bool = False,
+        deadline: float = bounded.DEFAULT_DEADLINE_SECONDS,
+        max_body_bytes: int = bounded.DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         """``base_url``: the publication root (``http://host/base``). ``wsdl``: a local file instead of
         the live ``?wsdl``. ``endpoint``: replaces the WSDL's ``soap:address``. ``soap12``: use the
@@ -120,9 +139,12 @@ class LoyaltySoapClient:
         self.endpoint = endpoint
         self.soap12 = soap12
         self.timeout = timeout
-        self._session = requests.Session()
-        self._session.headers["Authorization"] = basic_auth(username, password)
-        self._session.headers["User-Agent"] = "BonusBridge"
+        self.bounds = bounded.Bounds(deadline=deadline, max_body=max_body_bytes)
+        self._session = requests.Session()  # zeep wants one; every request goes through _http
+        headers = {"Authorization": basic_auth(username, password), "User-Agent": "BonusBridge"}
+        self._http = httpx.Client(
+            headers=headers, timeout=min(timeout, deadline), transport=bounded.transport()
+        )
         self._client: Any = None
         self._service: Any = None
 
@@ -130,6 +152,8 @@ class LoyaltySoapClient:
     def from_settings(cls, settings: Settings, **overrides: Any) -> LoyaltySoapClient:
         args: dict[str, Any] = {
             "timeout": settings.onec_timeout_seconds,
+            "deadline": settings.onec_deadline_seconds,
+            "max_body_bytes": settings.onec_max_body_bytes,
             "wsdl": settings.onec_soap_wsdl,
             "endpoint": settings.onec_soap_endpoint,
         }
@@ -145,7 +169,7 @@ class LoyaltySoapClient:
     def _connect(self) -> Any:
         if self._service is not None:
             return self._service
-        transport = _HardenedTransport(self._session, self.timeout)
+        transport = _HardenedTransport(self._session, self.timeout, self._http, self.bounds)
         settings = _zeep.Settings(
             strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
@@ -191,6 +215,7 @@ class LoyaltySoapClient:
 
     def close(self) -> None:
         self._session.close()
+        self._http.close()
 
     def __enter__(self) -> LoyaltySoapClient:
         return self
