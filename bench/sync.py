@@ -6,7 +6,10 @@ process of its own (``bonusbridge emulator``, tills posting receipts through its
 changes published to RabbitMQ as 1C's exchange module does); and the hub's processes —
 ``bonusbridge sync listen`` (the AMQP change feed), ``bonusbridge sync relay``, one
 ``bonusbridge sync worker --queues outbound --concurrency 8`` (deliveries to 1C) and N ×
-``bonusbridge sync worker --queues inbound`` (Celery; N is the worker count the results name).
+``bonusbridge sync worker --queues inbound --nice 10`` (Celery; N is the worker count the results
+name; ``--inbound-nice``): the apply workers yield the CPU to the relay and the delivery worker, so
+when the tills send more than the machine can apply the receipts wait and the website's edits keep
+flowing (each direction has its own queue and worker already; the CPU is the share they compete for).
 This process only posts (16 tills), edits and watches. For each worker count (default 1, then 2),
 on a fresh database and fresh queues:
 
@@ -23,6 +26,14 @@ on a fresh database and fresh queues:
 2. sustained: ``--rate`` receipts per second for ``--seconds``, with ``--edit-rate`` profile edits
    per second through the hub's service layer → each change's latency until visible on the other
    side (a receipt: the hub's ``LedgerService.balance`` shows it; an edit: 1C's OData answers it).
+
+Before all of that, with nothing else running, a same-run reference: pgbench's built-in
+``simple-update`` script at the same client count as the inbound workers (``-c N -j N``, scale N,
+``--pgbench-seconds``) on a scratch database of the same server — what this PostgreSQL on this
+machine does with one small write transaction per client, so ``apply_capacity_vs_pgbench`` (apply
+capacity / pgbench TPS) can be compared across machines where the raw figures cannot. pgbench must
+be on PATH (Debian/Ubuntu: ``apt-get install postgresql-client`` — with PostgreSQL 15 and older it
+ships in the server package ``postgresql-15``, or ``postgresql-contrib``); ``--no-pgbench`` skips it.
 
 Then: lost (a receipt with no accrual in the hub, an edit never in 1C), duplicated (a receipt with
 more than one accrual), and ``reconciliation.compare_hub_with_onec`` over every card (balance,
@@ -219,9 +230,10 @@ class HubProcesses:
         """``sync listen``; ``applies=False``: it only stores (a backlog left to the workers)."""
         return self.start("sync", "listen", **({} if applies else {"sync_listener_applies_at_most": "0"}))
 
-    def inbound_workers(self, count: int) -> None:
+    def inbound_workers(self, count: int, nice: int = 0) -> None:
+        """The apply workers; ``nice`` lowers their CPU priority (the outbound path's share)."""
         for _ in range(count):
-            self.start("sync", "worker", "--queues", "inbound")
+            self.start("sync", "worker", "--queues", "inbound", "--nice", str(nice))
 
 
 def stop_process(proc: subprocess.Popen[bytes]) -> None:
@@ -392,6 +404,55 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 1)
+
+
+# ---------------------------------------------------------------------------------- pgbench
+
+
+PGBENCH_MISSING = (
+    "pgbench is not on PATH. Install it with PostgreSQL's client tools: on Debian/Ubuntu "
+    "`sudo apt-get install postgresql-client` (PostgreSQL 16+: postgresql-client-16 …; with PostgreSQL 15 "
+    "and older pgbench ships in the server package, e.g. postgresql-15, or postgresql-contrib), on "
+    "RHEL/Fedora `dnf install postgresql-contrib`, on macOS `brew install postgresql`. Or run with "
+    "--no-pgbench to leave the reference out."
+)
+
+
+def pgbench_simple_update(server: str, clients: int, seconds: float) -> float:
+    """pgbench's built-in simple-update TPS with ``clients`` clients (scale = clients, at least 1)
+    on a scratch database of the server, dropped after; what the server does with one small write
+    transaction per client on this machine right now (the reference for the apply capacity)."""
+    import re
+
+    exe = shutil.which("pgbench")
+    if exe is None:
+        raise SystemExit(PGBENCH_MISSING)
+    url = make_url(server)
+    name = f"bb_bench_pgbench_{os.getpid()}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    env = dict(os.environ)
+    if url.password is not None:
+        env["PGPASSWORD"] = str(url.password)
+    base = [exe, "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        subprocess.run(
+            [*base, "-i", "-q", "-s", str(max(1, clients)), name], env=env, check=True, capture_output=True
+        )
+        command = [*base, "-n", "-b", "simple-update", "-c", str(clients), "-j", str(clients)]
+        command += ["-T", str(max(1, round(seconds))), name]
+        progress(f"reference: {' '.join(command[:1] + command[7:])}")
+        done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    found = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout)
+    if found is None:
+        raise SystemExit(f"no tps line in pgbench's output:\n{done.stdout}")
+    return float(found.group(1))
 
 
 # ---------------------------------------------------------------------------------- one run
@@ -596,6 +657,10 @@ def count_accruals(engine: Engine, refs: list[str]) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
+    reference = None
+    if not args.no_pgbench:
+        reference = pgbench_simple_update(args.postgres, workers, args.pgbench_seconds)
+        progress(f"reference: pgbench simple-update, {workers} client(s): {reference:.0f} tps")
     rng = random.Random(args.seed)
     tag = f"{os.getpid()}-{workers}"
     name = f"bb_bench_sync_{os.getpid()}_{workers}"
@@ -660,7 +725,7 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                     stop_process(storing)
                     processes.listener()
                     workers_started = datetime.now(UTC)
-                    processes.inbound_workers(workers)
+                    processes.inbound_workers(workers, args.inbound_nice)
                     wait_until(lambda: receipts.outstanding() == 0, 300, "the backlog applied")
                     apply_capacity = apply_rate(engine, workers_started)
                     progress(f"apply capacity: {apply_capacity:.0f} receipts/s")
@@ -742,6 +807,9 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         "edit_p99_ms": ms(percentile(edits.latencies, 0.99)),
         "capacity_per_s": round(capacity, 1),
         "apply_capacity_per_s": round(apply_capacity, 1),
+        "pgbench_simple_update_tps": None if reference is None else round(reference, 1),
+        "pgbench_clients": workers,
+        "apply_capacity_vs_pgbench": None if not reference else round(apply_capacity / reference, 3),
         "lost": lost,
         "duplicated": duplicated,
         "consistent": comparison.ok,
@@ -786,6 +854,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cards", type=int, default=2000, help="cards (one partner each) in 1C")
     parser.add_argument("--workers", default="1,2", help="worker process counts to run, in order")
     parser.add_argument("--seed", type=int, default=20261125)
+    parser.add_argument(
+        "--pgbench-seconds", type=float, default=15.0, help="how long the pgbench reference runs"
+    )
+    parser.add_argument("--no-pgbench", action="store_true", help="leave out the pgbench reference")
+    parser.add_argument(
+        "--inbound-nice",
+        type=int,
+        default=10,
+        help="CPU priority (nice) of the apply workers: the website's edits keep flowing under overload",
+    )
     parser.add_argument(
         "--postgres",
         default=os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),

@@ -132,6 +132,7 @@ def pull(
         f"{'resumed and ' if report.resumed else ''}loaded {report.customers} partner(s), "
         f"{report.cards} card(s), "
         f"{report.balances} balance(s) (opening movements: {report.adjusted} points)"
+        + (f"; {report.parked} unreadable object(s) parked (see sync status)" if report.parked else "")
     )
 
 
@@ -182,10 +183,21 @@ def worker(
             "balances."
         ),
     ] = WorkerQueues.ALL,
+    nice: int = typer.Option(
+        0,
+        min=0,
+        max=19,
+        help="Lower this worker's CPU priority (Unix nice). Apply workers at 10 next to delivery "
+        "workers at 0: when the tills send more than the machine can apply, the receipts wait, "
+        "not the website's edits.",
+    ),
 ) -> None:
     """A Celery worker draining outbox and inbox slots (run as many as needed, on any machine)."""
     from bonusbridge.celery_app import app as celery_app
     from connectors.sync.relay import outbound_queue
+
+    if nice:
+        os.nice(nice)  # the pool's processes inherit it
 
     names = {
         WorkerQueues.ALL: [celery_app.conf.task_default_queue, outbound_queue(celery_app)],
