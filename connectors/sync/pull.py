@@ -10,6 +10,7 @@ already in that opening balance, so the change feed skips them instead of counti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +18,12 @@ from decimal import Decimal
 from typing import Any
 
 from bonusbridge.ledger.book import LedgerBook
-from bonusbridge.models import CardBalance, Origin
+from bonusbridge.models import CardBalance, InboxMessage, Origin, SyncState
+from connectors.onec.errors import OneCProtocolError
+from connectors.onec.odata import Page
 from connectors.sync import cursors, links
 from connectors.sync.context import SyncContext
-from connectors.sync.inbound import _owner_card, apply_card, apply_customer
+from connectors.sync.inbound import _owner_card, apply_card, apply_customer, slot_of
 
 CURSOR = "pull:full"
 PHASES = ("customers", "cards", "balances", "done")
@@ -35,6 +38,7 @@ class PullReport:
     balances: int = 0
     adjusted: Decimal = Decimal("0")
     resumed: bool = False
+    parked: int = 0  # objects 1C could not send (a control character in the data), parked with the reason
 
 
 def _load(ctx: SyncContext) -> dict[str, Any] | None:
@@ -57,11 +61,12 @@ def pull_full(
     while state["phase"] in sets:
         phase = state["phase"]
         entity_set = sets[phase]
-        page = ctx.client.list_page(
-            entity_set, orderby="Ref_Key", top=page_size, skip=state["skip"], count=True
-        )
+        page, unreadable = _read_page(ctx, entity_set, page_size, state["skip"])
         apply = apply_customer if phase == "customers" else apply_card
         with ctx.session_factory() as session:
+            for item, reason in unreadable:
+                _park(ctx, session, entity_set, phase, item, reason)
+            report.parked += len(unreadable)
             for item in page.values:
                 apply(
                     ctx,
@@ -71,8 +76,9 @@ def pull_full(
                 )
                 session.flush()
             setattr(report, phase, getattr(report, phase) + len(page.values))
-            state = {**state, "skip": state["skip"] + len(page.values)}
-            if len(page.values) < page_size:
+            read = len(page.values) + len(unreadable)
+            state = {**state, "skip": state["skip"] + read}
+            if read < page_size:
                 state = {**state, "phase": PHASES[PHASES.index(phase) + 1], "skip": 0}
             cursors.write(session.connection(), CURSOR, state)
             session.commit()
@@ -81,6 +87,79 @@ def pull_full(
     if state["phase"] == "balances":
         _pull_balances(ctx, cutoff, report, progress)
     return report
+
+
+def _unreadable(exc: OneCProtocolError) -> bool:
+    return "control character" in str(exc)
+
+
+def _read_page(
+    ctx: SyncContext, entity_set: str, page_size: int, skip: int
+) -> tuple[Page, list[tuple[dict[str, Any], str]]]:
+    """One page, and the objects of it that cannot be read: 1C data with a control character
+    makes the whole page unreadable, so such a page is read again one object at a time — the
+    readable ones load, the others come back with their keys and the reason, to be parked."""
+    try:
+        page = ctx.client.list_page(entity_set, orderby="Ref_Key", top=page_size, skip=skip, count=True)
+        return page, []
+    except OneCProtocolError as exc:
+        if not _unreadable(exc):
+            raise
+    values: list[dict[str, Any]] = []
+    unreadable: list[tuple[dict[str, Any], str]] = []
+    count: int | None = None
+    for offset in range(skip, skip + page_size):
+        try:
+            one = ctx.client.list_page(entity_set, orderby="Ref_Key", top=1, skip=offset, count=True)
+        except OneCProtocolError as exc:
+            if not _unreadable(exc):
+                raise
+            keys = ctx.client.list_page(
+                entity_set, orderby="Ref_Key", top=1, skip=offset, select=["Ref_Key", "DataVersion"]
+            )
+            unreadable.extend((item, str(exc)) for item in keys.values)
+            continue
+        count = one.count
+        if not one.values:
+            break
+        values.extend(one.values)
+    return Page(values, count), unreadable
+
+
+def _park(
+    ctx: SyncContext, session: Any, entity_set: str, phase: str, item: dict[str, Any], reason: str
+) -> None:
+    """Park an object the load could not read, with its reason, as the change feed parks a change
+    it cannot map (``sync status`` counts it). Its payload names the object only: the fixed object
+    comes again through the change feed with a new DataVersion."""
+    ref = str(item.get("Ref_Key") or "")
+    version = str(item.get("DataVersion") or "pull")
+    exists = (
+        session.query(InboxMessage.id)
+        .filter_by(entity_set=entity_set, onec_ref=ref, data_version=version)
+        .first()
+    )
+    if exists is not None:
+        return
+    stub = {"odata.type": f"StandardODATA.{entity_set}", "Ref_Key": ref, "DataVersion": version}
+    now = ctx.clock()
+    session.add(
+        InboxMessage(
+            source="pull",
+            entity_set=entity_set,
+            onec_ref=ref,
+            data_version=version,
+            kind=phase.removesuffix("s"),
+            key=ref,
+            slot=slot_of(ref),
+            payload=json.dumps({**stub, "bonusbridge.unreadable": reason}, ensure_ascii=False),
+            state=SyncState.PARKED,
+            received_at=now,
+            finished_at=now,
+            attempts=0,
+            last_error=f"unreadable in the initial load: {reason}"[:2000],
+        )
+    )
 
 
 def _pull_balances(ctx: SyncContext, cutoff: datetime, report: PullReport, progress: Progress | None) -> None:
