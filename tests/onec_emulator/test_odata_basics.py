@@ -58,7 +58,7 @@ def test_not_found_is_404_code_9(retail: Base) -> None:
 def test_unknown_entity_set_and_unknown_method_are_400_code_6(retail: Base) -> None:
     with retail.client() as c:
         unknown_set = c.get("Catalog_НетТакого?$format=json")
-        unknown_method = c.get("AccumulationRegister_БонусныеБаллы/Turnovers()?$format=json")
+        unknown_method = c.get("AccumulationRegister_БонусныеБаллы/SliceLast()?$format=json")
     for response in (unknown_set, unknown_method):
         assert response.status_code == 400 and response.json()["odata.error"]["code"] == "6"
 

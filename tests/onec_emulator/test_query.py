@@ -104,7 +104,7 @@ def test_filter_on_register_rows_and_references(retail: Base) -> None:
         {"filter": f"Ref_Key eq '{PARTNER_IVANOV}'"},  # a guid needs guid'…'
         {"filter": "НетТакогоПоля eq 1"},
         {"filter": "Description eq 'x"},
-        {"filter": "startswith(Description, 'И')"},
+        {"filter": "round(Description)"},  # not a function of 1C's OData
         {"orderby": "НетТакогоПоля"},
         {"top": "-1"},
         {"inlinecount": "sometimes"},

@@ -80,7 +80,7 @@ def test_delete_removes_the_records_physically(retail: Base) -> None:
     with retail.client() as c:
         assert c.delete(SET_URL).status_code == 204
         gone = c.get(f"{SET_URL}?$format=json")
-        again = c.delete(SET_URL)
+        again = c.delete(f"{SET_URL}?$format=json")
     assert gone.status_code == 404 and gone.json()["odata.error"]["code"] == "9"
     assert again.status_code == 404 and again.json()["odata.error"]["code"] == "9"
     assert card_balance(retail) == before

@@ -32,7 +32,7 @@ from .hs import http_service_routes
 from .iis import IisLimits, IisMiddleware
 from .loyalty import LoyaltyService
 from .odata.errors import ODataError, error_response
-from .odata.query import parse_options
+from .odata.query import parse_options, wants_json
 from .odata.service import Call, ODataService
 from .schema import Config, load_config
 from .soap import web_service_routes
@@ -134,11 +134,10 @@ def create_app(
         if identity is None:
             return unauthorized()
         root = f"{str(request.base_url).rstrip('/')}{emulator.odata_prefix}/"
+        raw_query = request.scope.get("query_string", b"").decode("utf-8", "replace")
+        as_json = wants_json(raw_query, request.headers.get("accept", ""))
         try:
-            options = parse_options(
-                request.scope.get("query_string", b"").decode("utf-8", "replace"),
-                request.headers.get("accept", ""),
-            )
+            options = parse_options(raw_query, request.headers.get("accept", ""))
             call = Call(
                 request=request,
                 root=root,
@@ -148,10 +147,10 @@ def create_app(
             )
             return await emulator.odata.handle(call, request.path_params.get("rest", ""))
         except ODataError as exc:
-            return exc.response()
+            return exc.response(json=as_json)
         except Exception as exc:  # a bug in the emulator still answers like a failed 1C handler
             log.exception("emulator failure on %s %s", request.method, request.url.path)
-            return error_response(500, "-1", f"Ошибка при выполнении операции: {exc}")
+            return error_response(500, "-1", f"Ошибка при выполнении операции: {exc}", json=as_json)
 
     methods = ["GET", "POST", "PATCH", "PUT", "MERGE", "DELETE"]
     routes: list[BaseRoute] = [

@@ -169,3 +169,70 @@ def balance(
         row.update({f"{res}Balance": str(value) for res, value in sums.items()})
         out.append(row)
     return out
+
+
+def _dims(register: Register, dimensions: list[str] | None) -> list[str]:
+    return [d for d in register.dimensions if dimensions is None or d in dimensions or d[:-4] in dimensions]
+
+
+def turnovers(
+    register: Register,
+    records: list[Document],
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    condition: RowFilter | None = None,
+    dimensions: list[str] | None = None,
+    opening: bool = False,
+) -> list[Document]:
+    """Rows of ``Turnovers`` (``opening=False``) or ``BalanceAndTurnovers`` (``opening=True``).
+
+    The period is inclusive at both ends (1C's ``НачалоПериода``/``КонецПериода`` given as dates);
+    records before ``start`` make the opening balance. Rows whose every figure is zero are left out."""
+    dims = _dims(register, dimensions)
+    zero = {r: Decimal(0) for r in register.resources}
+    figures: dict[tuple[Any, ...], dict[str, dict[str, Decimal]]] = {}
+    for record in records:
+        if not record.get("Active", True):
+            continue
+        period = record["Period"]
+        if end is not None and period > end:
+            continue
+        before = start is not None and period < start
+        if before and not opening:
+            continue
+        if condition is not None and not condition(record):
+            continue
+        key = tuple(record.get(d) for d in dims)
+        sums = figures.setdefault(key, {"opening": dict(zero), "receipt": dict(zero), "expense": dict(zero)})
+        receipt = record.get("RecordType") == "Receipt"
+        for res in register.resources:
+            amount = Decimal(str(record.get(res) or "0"))
+            if before:
+                sums["opening"][res] += amount if receipt else -amount
+            else:
+                sums["receipt" if receipt else "expense"][res] += amount
+    out: list[Document] = []
+    for key, f in figures.items():
+        row: Document = dict(zip(dims, key, strict=True))
+        values: list[Decimal] = []
+        for res in register.resources:
+            receipt, expense, start_balance = f["receipt"][res], f["expense"][res], f["opening"][res]
+            turnover = receipt - expense
+            if opening:
+                parts = {
+                    "OpeningBalance": start_balance,
+                    "Receipt": receipt,
+                    "Expense": expense,
+                    "Turnover": turnover,
+                    "ClosingBalance": start_balance + turnover,
+                }
+            elif register.kind == "balance":
+                parts = {"Receipt": receipt, "Expense": expense, "Turnover": turnover}
+            else:
+                parts = {"Turnover": receipt + expense}  # a turnover register's records only add
+            row.update({f"{res}{name}": str(value) for name, value in parts.items()})
+            values.extend(parts.values())
+        if any(v != 0 for v in values):
+            out.append(row)
+    return out

@@ -147,6 +147,25 @@ class Register:
         ]
         return {f.name: f for f in [*standard, *self.dimensions.values(), *self.resources.values()]}
 
+    def turnover_fields(self) -> dict[str, Field]:
+        """Fields of a ``Turnovers(...)`` row: the dimensions, then per resource ``<R>Receipt`` and
+        ``<R>Expense`` (balance registers only) and ``<R>Turnover``."""
+        out = dict(self.dimensions)
+        parts = ("Receipt", "Expense", "Turnover") if self.kind == "balance" else ("Turnover",)
+        for res in self.resources.values():
+            for part in parts:
+                out[res.name + part] = Field(res.name + part, "Edm.Decimal", precision=res.precision)
+        return out
+
+    def balance_and_turnover_fields(self) -> dict[str, Field]:
+        """Fields of a ``BalanceAndTurnovers(...)`` row: the dimensions, then per resource
+        ``<R>OpeningBalance``, ``<R>Receipt``, ``<R>Expense``, ``<R>Turnover``, ``<R>ClosingBalance``."""
+        out = dict(self.dimensions)
+        for res in self.resources.values():
+            for part in ("OpeningBalance", "Receipt", "Expense", "Turnover", "ClosingBalance"):
+                out[res.name + part] = Field(res.name + part, "Edm.Decimal", precision=res.precision)
+        return out
+
     def balance_fields(self) -> dict[str, Field]:
         """Fields of a ``Balance(...)`` row: the dimensions and ``<Resource>Balance``."""
         out = dict(self.dimensions)

@@ -6,11 +6,14 @@ A handler raises ``ODataError``; the app turns it into
 
 from __future__ import annotations
 
-import json
+import json as _json
+from xml.sax.saxutils import escape
 
 from starlette.responses import Response
 
 JSON_TYPE = "application/json;charset=utf-8"
+XML_TYPE = "application/xml;charset=utf-8"
+METADATA_NS = "http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"
 
 
 class ODataError(Exception):
@@ -22,13 +25,22 @@ class ODataError(Exception):
         self.code = code
         self.message = message
 
-    def response(self) -> Response:
-        return error_response(self.status, self.code, self.message)
+    def response(self, *, json: bool = True) -> Response:
+        return error_response(self.status, self.code, self.message, json=json)
 
 
-def error_response(status: int, code: str, message: str) -> Response:
+def error_response(status: int, code: str, message: str, *, json: bool = True) -> Response:
+    """1C's error body: JSON with ``$format=json`` (or a JSON ``Accept``), otherwise ``<m:error>``
+    XML — like every other answer of 1C's OData, errors follow the requested format."""
+    if not json:
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<m:error xmlns:m="{METADATA_NS}"><m:code>{escape(code)}</m:code>'
+            f'<m:message xml:lang="ru">{escape(message)}</m:message></m:error>'
+        )
+        return Response(xml, status_code=status, media_type=XML_TYPE)
     body = {"odata.error": {"code": code, "message": {"lang": "ru", "value": message}}}
-    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=JSON_TYPE)
+    return Response(_json.dumps(body, ensure_ascii=False), status_code=status, media_type=JSON_TYPE)
 
 
 def bad_body_literal(message: str) -> ODataError:

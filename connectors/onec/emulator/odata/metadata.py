@@ -36,13 +36,20 @@ def build_metadata(config: Config) -> str:
         if etype.role != "balance":
             container.append(f'<EntitySet Name="{etype.name}" EntityType="{NAMESPACE}.{etype.name}"/>')
     for register in config.registers.values():
+        tables: list[tuple[str, str, tuple[str, ...]]] = [
+            ("Turnovers", "Turnover", ("StartPeriod", "EndPeriod"))
+        ]
         if register.kind == "balance":
+            tables.insert(0, ("Balance", "Balance", ("Period",)))
+            tables.append(("BalanceAndTurnovers", "BalanceAndTurnover", ("StartPeriod", "EndPeriod")))
+        for function, row_type, periods in tables:
+            params = "".join(f'<Parameter Name="{p}" Type="Edm.DateTime"/>' for p in periods)
             container.append(
-                '<FunctionImport Name="Balance" '
-                f'ReturnType="Collection({NAMESPACE}.{register.name}_Balance)" '
+                f'<FunctionImport Name="{function}" '
+                f'ReturnType="Collection({NAMESPACE}.{register.name}_{row_type})" '
                 'IsBindable="true" m:IsAlwaysBindable="true">'
                 f'<Parameter Name="bindingParameter" Type="Collection({NAMESPACE}.{register.name})"/>'
-                '<Parameter Name="Period" Type="Edm.DateTime"/>'
+                f"{params}"
                 '<Parameter Name="Condition" Type="Edm.String"/>'
                 '<Parameter Name="Dimensions" Type="Edm.String"/></FunctionImport>'
             )

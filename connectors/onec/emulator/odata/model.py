@@ -34,7 +34,8 @@ class EntityType:
 
 
 def entity_types(config: Config) -> dict[str, EntityType]:
-    """Every entity set the configuration publishes, by name (plus ``<Register>_Balance`` types)."""
+    """Every entity set the configuration publishes, by name (plus the virtual tables' row types
+    ``<Register>_Balance``, ``_Turnover`` and ``_BalanceAndTurnover``)."""
     types: dict[str, EntityType] = {}
     for eset in config.entity_sets.values():
         types[eset.name] = EntityType(
@@ -68,4 +69,15 @@ def entity_types(config: Config) -> dict[str, EntityType]:
         types[f"{register.name}_Balance"] = EntityType(
             f"{register.name}_Balance", "balance", register.balance_fields(), keys=(), owner=register.name
         )
+        types[f"{register.name}_Turnover"] = EntityType(
+            f"{register.name}_Turnover", "balance", register.turnover_fields(), keys=(), owner=register.name
+        )
+        if register.kind == "balance":
+            types[f"{register.name}_BalanceAndTurnover"] = EntityType(
+                f"{register.name}_BalanceAndTurnover",
+                "balance",
+                register.balance_and_turnover_fields(),
+                keys=(),
+                owner=register.name,
+            )
     return types

@@ -28,13 +28,12 @@ _TOKEN = re.compile(
   | (?P<datetime>datetime'(?P<datetime_v>[^']*)')
   | (?P<string>'(?P<string_v>(?:[^']|'')*)')
   | (?P<number>-?\d+(?:\.\d+)?)(?P<suffix>[mMdDlLfF])?
-  | (?P<lparen>\() | (?P<rparen>\)) | (?P<comma>,) | (?P<equals>=)
+  | (?P<lparen>\() | (?P<rparen>\)) | (?P<comma>,) | (?P<equals>=) | (?P<colon>:) | (?P<minus>-)
   | (?P<name>[^\W\d][\w/]*)
     """,
     re.VERBOSE,
 )
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
-FUNCTIONS = {"substringof": 2}
 
 
 @dataclass(frozen=True)
@@ -91,6 +90,7 @@ class Literal:
 @dataclass(frozen=True)
 class FieldRef:
     field: Field
+    var: str | None = None  # the lambda variable of ``any``/``all`` (``d/Тип``), None for the row's own
 
     @property
     def category(self) -> str:
@@ -118,9 +118,54 @@ class Not:
     category: str = "bool"
 
 
-Expr = Literal | FieldRef | Call | Binary | Not
+@dataclass(frozen=True)
+class Lambda:
+    """``Section/any(d: …)`` / ``Section/all(d: …)`` over a tabular section's rows."""
+
+    quantifier: str
+    section: str
+    var: str
+    body: Expr | None
+    category: str = "bool"
+
+
+Expr = Literal | FieldRef | Call | Binary | Not | Lambda
 Row = Mapping[str, Any]
 Predicate = Callable[[Row], bool]
+
+ARITHMETIC = {"add", "sub", "mul", "div", "mod"}
+#: name → (categories of the arguments, ``*`` any; result category). What 1C's OData documents.
+FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "substringof": (("string", "string"), "bool"),
+    "startswith": (("string", "string"), "bool"),
+    "endswith": (("string", "string"), "bool"),
+    "tolower": (("string",), "string"),
+    "toupper": (("string",), "string"),
+    "trim": (("string",), "string"),
+    "length": (("string",), "number"),
+    "indexof": (("string", "string"), "number"),
+    "substring": (("string", "number", "number"), "string"),  # the length is optional
+    "concat": (("string", "string"), "string"),
+    "year": (("datetime",), "number"),
+    "month": (("datetime",), "number"),
+    "day": (("datetime",), "number"),
+    "hour": (("datetime",), "number"),
+    "minute": (("datetime",), "number"),
+    "second": (("datetime",), "number"),
+    "isof": (("*", "string"), "bool"),
+    "cast": (("*", "string"), "*"),
+}
+_OPTIONAL_LAST = {"substring"}
+_EDM_CATEGORY = {
+    "Edm.String": "string",
+    "Edm.Decimal": "number",
+    "Edm.Int64": "number",
+    "Edm.Int32": "number",
+    "Edm.Double": "number",
+    "Edm.Boolean": "bool",
+    "Edm.DateTime": "datetime",
+    "Edm.Guid": "guid",
+}
 
 
 def category_of(f: Field) -> str:
@@ -136,13 +181,23 @@ def category_of(f: Field) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str, fields: Mapping[str, Field]) -> None:
+    def __init__(
+        self,
+        text: str,
+        fields: Mapping[str, Field],
+        collections: Mapping[str, Mapping[str, Field]] | None = None,
+        entity: str = "",
+    ) -> None:
+        self.entity = entity
         self.tokens = tokenize(text)
         self.fields = fields
+        self.collections = collections or {}
+        self.scopes: dict[str, Mapping[str, Field]] = {}
         self.i = 0
 
-    def peek(self) -> Token | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
+    def peek(self, ahead: int = 0) -> Token | None:
+        index = self.i + ahead
+        return self.tokens[index] if index < len(self.tokens) else None
 
     def take(self) -> Token:
         token = self.peek()
@@ -157,6 +212,12 @@ class _Parser:
             self.i += 1
             return str(token.value)
         return None
+
+    def expect(self, kind: str, what: str) -> Token:
+        token = self.take()
+        if token.kind != kind:
+            raise query_error(f"ожидалось {what} в позиции {token.pos + 1}")
+        return token
 
     def parse(self) -> Expr:
         expr = self.or_expr()
@@ -185,38 +246,85 @@ class _Parser:
         return self.comparison()
 
     def comparison(self) -> Expr:
-        left = self.primary()
+        left = self.additive()
         token = self.peek()
         if token is not None and token.kind == "name" and token.value == "in":
             raise query_error("оператор 'in' не поддерживается, используйте or")
         op = self.keyword(*COMPARISONS)
         if op is None:
             return left
-        right = self.primary()
+        right = self.additive()
         _check_comparison(op, left, right)
         return Binary(op, left, right)
+
+    def additive(self) -> Expr:
+        expr = self.multiplicative()
+        while op := self.keyword("add", "sub"):
+            expr = _arithmetic(op, expr, self.multiplicative())
+        return expr
+
+    def multiplicative(self) -> Expr:
+        expr = self.primary()
+        while op := self.keyword("mul", "div", "mod"):
+            expr = _arithmetic(op, expr, self.primary())
+        return expr
 
     def primary(self) -> Expr:
         token = self.take()
         if token.kind == "lparen":
             expr = self.or_expr()
-            if self.take().kind != "rparen":
-                raise query_error("ожидалась ')'")
+            self.expect("rparen", "')'")
             return expr
         if token.kind == "literal":
             category, value = token.value
             return Literal(category, value)
         if token.kind == "name":
+            name = str(token.value)
             nxt = self.peek()
             if nxt is not None and nxt.kind == "lparen":
-                return self.call(str(token.value))
-            if token.value in ("in", "and", "or", "not", *COMPARISONS):
-                raise query_error(f"неожиданный оператор {token.value!r}")
-            f = self.fields.get(str(token.value))
-            if f is None:
-                raise query_error(f"неизвестное поле {token.value}")
-            return FieldRef(f)
+                if name.endswith(("/any", "/all")):
+                    return self.lambda_(name)
+                return self.call(name)
+            if name in ("in", "and", "or", "not", *COMPARISONS, *ARITHMETIC):
+                raise query_error(f"неожиданный оператор {name!r}")
+            return self.field(name)
+        if token.kind == "minus":
+            operand = self.primary()
+            if operand.category != "number":
+                raise query_error("унарный минус применим только к числам")
+            return Binary("sub", Literal("number", Decimal(0)), operand, "number")
         raise query_error(f"неожиданный элемент {token.value!r} в позиции {token.pos + 1}")
+
+    def field(self, name: str) -> FieldRef:
+        var, _, rest = name.partition("/")
+        if rest and var in self.scopes:
+            f = self.scopes[var].get(rest)
+            if f is None:
+                raise query_error(f"неизвестное поле {rest}")
+            return FieldRef(f, var)
+        f = self.fields.get(name)
+        if f is None:
+            raise query_error(f"неизвестное поле {name}")
+        return FieldRef(f)
+
+    def lambda_(self, name: str) -> Expr:
+        section, _, quantifier = name.rpartition("/")
+        rows = self.collections.get(section)
+        if rows is None:
+            raise query_error(f"{section} не является табличной частью")
+        self.take()  # (
+        if self.peek() is not None and self.tokens[self.i].kind == "rparen":
+            self.take()
+            return Lambda(quantifier, section, "", None)
+        var = self.expect("name", "имя переменной")
+        self.expect("colon", "':'")
+        self.scopes[str(var.value)] = rows
+        try:
+            body = _bool(self.or_expr())
+        finally:
+            del self.scopes[str(var.value)]
+        self.expect("rparen", "')'")
+        return Lambda(quantifier, section, str(var.value), body)
 
     def call(self, name: str) -> Expr:
         if name not in FUNCTIONS:
@@ -226,11 +334,29 @@ class _Parser:
         while self.peek() is not None and self.tokens[self.i].kind == "comma":
             self.take()
             args.append(self.or_expr())
-        if self.take().kind != "rparen":
-            raise query_error("ожидалась ')'")
-        if len(args) != FUNCTIONS[name] or any(a.category not in ("string", "null") for a in args):
-            raise query_error(f"неверные параметры функции {name}")
-        return Call(name, tuple(args))
+        self.expect("rparen", "')'")
+        wanted, result = FUNCTIONS[name]
+        if name in ("isof", "cast") and len(args) == 1:
+            args.insert(0, Literal("null", self.entity))  # the entity itself: isof('Type')
+        count_ok = len(args) == len(wanted) or (name in _OPTIONAL_LAST and len(args) == len(wanted) - 1)
+        if not count_ok:
+            raise query_error(f"неверное число параметров функции {name}")
+        for arg, category in zip(args, wanted, strict=False):
+            if category != "*" and arg.category not in (category, "null"):
+                raise query_error(f"неверные параметры функции {name}")
+        if name in ("isof", "cast"):
+            target = args[1]
+            if not isinstance(target, Literal) or not isinstance(target.value, str):
+                raise query_error(f"второй параметр {name} — имя типа в кавычках")
+            if name == "cast":
+                result = _EDM_CATEGORY.get(target.value, "guid")
+        return Call(name, tuple(args), result)
+
+
+def _arithmetic(op: str, left: Expr, right: Expr) -> Expr:
+    if left.category not in ("number", "null") or right.category not in ("number", "null"):
+        raise query_error(f"оператор {op} применим только к числам")
+    return Binary(op, left, right, "number")
 
 
 def _bool(expr: Expr) -> Expr:
@@ -247,44 +373,158 @@ def _check_comparison(op: str, left: Expr, right: Expr) -> None:
         raise query_error(f"ссылки нельзя сравнивать оператором {op}")
 
 
-def parse_filter(text: str, fields: Mapping[str, Field], typed: Callable[[Field, Any], Any]) -> Predicate:
-    """Compile ``$filter`` against a row type; the predicate takes stored values."""
+def parse_filter(
+    text: str,
+    fields: Mapping[str, Field],
+    typed: Callable[[Field, Any], Any],
+    collections: Mapping[str, Mapping[str, Field]] | None = None,
+    entity: str = "",
+) -> Predicate:
+    """Compile ``$filter`` against a row type; the predicate takes stored values. ``collections``:
+    the row type's tabular sections, for ``any``/``all``."""
     if not text.strip():
         raise query_error("пустое выражение $filter")
-    expr = _bool(_Parser(text, fields).parse())
+    expr = _bool(_Parser(text, fields, collections, entity).parse())
 
     def predicate(row: Row) -> bool:
-        return bool(_evaluate(expr, row, typed))
+        return bool(_Evaluator(row, typed).eval(expr))
 
     return predicate
 
 
-def _evaluate(expr: Expr, row: Row, typed: Callable[[Field, Any], Any]) -> Any:
-    if isinstance(expr, Literal):
-        return expr.value
-    if isinstance(expr, FieldRef):
-        return typed(expr.field, row.get(expr.field.name))
-    if isinstance(expr, Not):
-        return not _evaluate(expr.operand, row, typed)
-    if isinstance(expr, Call):  # substringof(needle, haystack)
-        needle, haystack = (_evaluate(a, row, typed) for a in expr.args)
-        return (
-            needle is not None and haystack is not None and str(needle).casefold() in str(haystack).casefold()
-        )
-    if expr.op == "and":
-        return _evaluate(expr.left, row, typed) and _evaluate(expr.right, row, typed)
-    if expr.op == "or":
-        return _evaluate(expr.left, row, typed) or _evaluate(expr.right, row, typed)
-    left, right = _evaluate(expr.left, row, typed), _evaluate(expr.right, row, typed)
-    if isinstance(left, str) and isinstance(right, str):
-        left, right = left.casefold(), right.casefold()
-    if expr.op == "eq":
-        return left == right
-    if expr.op == "ne":
-        return left != right
+class _Evaluator:
+    def __init__(self, row: Row, typed: Callable[[Field, Any], Any]) -> None:
+        self.row = row
+        self.typed = typed
+        self.scope: dict[str, Row] = {}
+
+    def eval(self, expr: Expr) -> Any:
+        if isinstance(expr, Literal):
+            return expr.value
+        if isinstance(expr, FieldRef):
+            row = self.row if expr.var is None else self.scope[expr.var]
+            return self.typed(expr.field, row.get(expr.field.name))
+        if isinstance(expr, Not):
+            return not self.eval(expr.operand)
+        if isinstance(expr, Lambda):
+            return self.lambda_(expr)
+        if isinstance(expr, Call):
+            return self.call(expr)
+        if expr.op == "and":
+            return self.eval(expr.left) and self.eval(expr.right)
+        if expr.op == "or":
+            return self.eval(expr.left) or self.eval(expr.right)
+        left, right = self.eval(expr.left), self.eval(expr.right)
+        if expr.op in ARITHMETIC:
+            return _arith(expr.op, left, right)
+        if isinstance(left, str) and isinstance(right, str):
+            left, right = left.casefold(), right.casefold()
+        if isinstance(left, int | Decimal) and isinstance(right, int | Decimal):
+            left, right = Decimal(left), Decimal(right)
+        if expr.op == "eq":
+            return left == right
+        if expr.op == "ne":
+            return left != right
+        if left is None or right is None:
+            return False
+        return {"gt": left > right, "ge": left >= right, "lt": left < right, "le": left <= right}[expr.op]
+
+    def lambda_(self, expr: Lambda) -> bool:
+        rows = [{"Ref_Key": self.row.get("Ref_Key"), **r} for r in self.row.get(expr.section) or []]
+        if expr.body is None:  # Section/any(): the section is not empty
+            return bool(rows) if expr.quantifier == "any" else True
+        results = []
+        for item in rows:
+            self.scope[expr.var] = item
+            results.append(bool(self.eval(expr.body)))
+        self.scope.pop(expr.var, None)
+        return any(results) if expr.quantifier == "any" else all(results)
+
+    def call(self, expr: Call) -> Any:
+        name = expr.name
+        if name in ("isof", "cast"):
+            return self.typecheck(expr)
+        args = [self.eval(a) for a in expr.args]
+        if any(a is None for a in args):
+            return False if expr.category == "bool" else None
+        if name in ("year", "month", "day", "hour", "minute", "second"):
+            text = str(args[0])
+            index = {"year": (0, 4), "month": (5, 7), "day": (8, 10), "hour": (11, 13), "minute": (14, 16)}
+            begin, end = index.get(name, (17, 19))
+            return Decimal(int(text[begin:end] or 0))
+        texts = args
+        if name == "substringof":
+            return str(texts[0]).casefold() in str(texts[1]).casefold()
+        if name == "startswith":
+            return str(texts[0]).casefold().startswith(str(texts[1]).casefold())
+        if name == "endswith":
+            return str(texts[0]).casefold().endswith(str(texts[1]).casefold())
+        if name == "tolower":
+            return str(texts[0]).lower()
+        if name == "toupper":
+            return str(texts[0]).upper()
+        if name == "trim":
+            return str(texts[0]).strip()
+        if name == "length":
+            return Decimal(len(str(texts[0])))
+        if name == "indexof":
+            return Decimal(str(texts[0]).casefold().find(str(texts[1]).casefold()))
+        if name == "substring":
+            start = int(texts[1])
+            if len(texts) == 2:
+                return str(texts[0])[start:]
+            return str(texts[0])[start : start + int(texts[2])]
+        if name == "concat":
+            return f"{texts[0]}{texts[1]}"
+        raise query_error(f"неизвестная функция {name}")  # pragma: no cover - parse refuses it
+
+    def typecheck(self, expr: Call) -> Any:
+        """``isof(Field, 'StandardODATA.Catalog_X')`` on a composite field (its ``_Type``), or an
+        Edm type name; ``cast`` gives the value when the type matches, else null."""
+        target = str(expr.args[1].value) if isinstance(expr.args[1], Literal) else ""
+        subject = expr.args[0]
+        if isinstance(subject, FieldRef) and subject.field.composite:
+            row = self.row if subject.var is None else self.scope[subject.var]
+            actual = str(row.get(f"{subject.field.name}_Type") or "")
+            matches = actual == target or actual.rsplit(".", 1)[-1] == target.rsplit(".", 1)[-1]
+            value = self.eval(subject)
+        elif isinstance(subject, Literal) and subject.category == "null":
+            matches = target.rsplit(".", 1)[-1] == str(subject.value)
+            value = None
+        else:
+            value = self.eval(subject)
+            matches = _EDM_CATEGORY.get(target) == subject.category
+            if expr.name == "cast" and target in _EDM_CATEGORY and value is not None:
+                return _convert(value, _EDM_CATEGORY[target])
+        if expr.name == "isof":
+            return matches
+        return value if matches else None
+
+
+def _convert(value: Any, category: str) -> Any:
+    try:
+        if category == "string":
+            return str(value)
+        if category == "number":
+            return Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return value
+
+
+def _arith(op: str, left: Any, right: Any) -> Any:
     if left is None or right is None:
-        return False
-    return {"gt": left > right, "ge": left >= right, "lt": left < right, "le": left <= right}[expr.op]
+        return None
+    a, b = Decimal(left), Decimal(right)
+    if op == "add":
+        return a + b
+    if op == "sub":
+        return a - b
+    if op == "mul":
+        return a * b
+    if b == 0:
+        raise query_error("деление на ноль")
+    return a / b if op == "div" else a % b
 
 
 # --- key and function parameter lists ---------------------------------------------------------------
@@ -369,12 +609,22 @@ def parse_options(raw_query: str, accept: str = "") -> QueryOptions:
         raise query_error(f"неверное значение $inlinecount: {count}")
     options.inlinecount = count == "allpages"
     fmt = params.get("$format", "")
-    options.json = fmt.startswith(("json", "application/json")) or (
-        not fmt and "application/json" in accept and "atom" not in accept
-    )
+    options.json = wants_json(raw_query, accept)
     if fmt and not options.json and not fmt.startswith(("atom", "xml", "application/atom")):
         raise query_error(f"неверное значение $format: {fmt}")
     return options
+
+
+def wants_json(raw_query: str, accept: str = "") -> bool:
+    """JSON was asked for (``$format=json``, or a JSON ``Accept`` without ``$format``); otherwise 1C
+    answers Atom/XML — its errors too. Works on a query string that does not parse."""
+    try:
+        fmt = split_query(raw_query).get("$format", "")
+    except Exception:  # a broken escape: no $format to read
+        fmt = ""
+    return fmt.startswith(("json", "application/json")) or (
+        not fmt and "application/json" in accept and "atom" not in accept
+    )
 
 
 def _names(text: str) -> list[str]:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +25,7 @@ from ..objects import ObjectWriter
 from ..schema import NAMESPACE, Config, EntitySet, Field
 from ..store import Document, Store, Tx
 from .errors import (
+    ODataError,
     access_denied,
     control_character,
     handler_failed,
@@ -181,7 +183,9 @@ class ODataService:
     ) -> Response:
         options = call.options
         if options.filter is not None:
-            predicate = parse_filter(options.filter, etype.fields, typed)
+            predicate = parse_filter(
+                options.filter, etype.fields, typed, etype.collections, etype.owner or etype.name
+            )
             rows = [r for r in rows if predicate(r)]
         check_orderby(options, etype.fields)
         for name, descending in reversed(options.orderby):
@@ -358,38 +362,83 @@ class ODataService:
             return self._element(call, nav.ref, self._entity(target_type, target, call.options, tx))
 
     def _virtual_table(self, call: Call, etype: EntityType, table: Segment) -> Response:
+        """``Balance(Period, Condition, Dimensions)``, ``Turnovers(StartPeriod, EndPeriod, Condition,
+        Dimensions)`` and ``BalanceAndTurnovers(...)`` of an accumulation register."""
         register = self.config.registers[etype.name]
-        if table.name != "Balance" or register.kind != "balance" or call.method != "GET":
+        allowed = {
+            "Balance": {"Period", "Condition", "Dimensions"},
+            "Turnovers": {"StartPeriod", "EndPeriod", "Condition", "Dimensions"},
+            "BalanceAndTurnovers": {"StartPeriod", "EndPeriod", "Condition", "Dimensions"},
+        }
+        if table.name not in allowed or call.method != "GET":
             raise unknown_member(table.name)
-        positional, named = parse_parameters(table.params or "")
-        if positional or set(named) - {"Period", "Condition", "Dimensions"}:
-            raise query_error(f"неверные параметры Balance: {table.params}")
-        period = named.get("Period")
-        if period is not None and (not isinstance(period, str) or parse_datetime(period) is None):
-            raise query_error("Period должен быть литералом datetime")
+        if table.name != "Turnovers" and register.kind != "balance":
+            raise unknown_member(table.name)  # Balance on a turnover register: 400, as in 1C
+        named = virtual_table_parameters(table.params or "")
+        if set(named) - allowed[table.name]:
+            raise query_error(f"неверные параметры {table.name}: {table.params}")
+        periods: dict[str, str | None] = {}
+        for name in ("Period", "StartPeriod", "EndPeriod"):
+            value = named.get(name)
+            if value is not None and (not value.startswith("datetime'") or not value.endswith("'")):
+                raise query_error(f"{name} должен быть литералом datetime")
+            periods[name] = None if value is None else parse_datetime(value[len("datetime'") : -1])
+            if value is not None and periods[name] is None:
+                raise query_error(f"неверный литерал {value}")
         condition: Callable[[dict[str, Any]], bool] | None = None
         if named.get("Condition"):
-            condition = parse_filter(str(named["Condition"]), register.dimensions, typed)
+            condition = _condition(named["Condition"], register.dimensions)
         dimensions = None
         if named.get("Dimensions"):
-            dimensions = [d.strip() for d in str(named["Dimensions"]).split(",") if d.strip()]
-        balance_type = self.types[f"{register.name}_Balance"]
+            raw = _unquote(named["Dimensions"])[0]
+            dimensions = [d.strip() for d in raw.split(",") if d.strip()]
+        suffix = {"Balance": "Balance", "Turnovers": "Turnover", "BalanceAndTurnovers": "BalanceAndTurnover"}
+        row_name = f"{register.name}_{suffix[table.name]}"
+        row_type = self.types[row_name]
         if dimensions is not None:  # the result has only the asked-for dimensions, like 1C's
             kept = {
                 name: f
-                for name, f in balance_type.fields.items()
-                if name.endswith("Balance") or name in dimensions or name.removesuffix("_Key") in dimensions
+                for name, f in row_type.fields.items()
+                if name not in register.dimensions
+                or name in dimensions
+                or name.removesuffix("_Key") in dimensions
             }
-            balance_type = replace(balance_type, fields=kept)
+            row_type = replace(row_type, fields=kept)
         with self.store.begin() as tx:
-            rows = registers.balance(
-                register, tx.records(register.name), period=period, condition=condition, dimensions=dimensions
-            )
-            return self._list(call, balance_type, rows, tx, metadata_name=f"{register.name}_Balance")
+            records = tx.records(register.name)
+            if table.name == "Balance":
+                rows = registers.balance(
+                    register, records, period=periods["Period"], condition=condition, dimensions=dimensions
+                )
+            else:
+                rows = registers.turnovers(
+                    register,
+                    records,
+                    start=periods["StartPeriod"],
+                    end=periods["EndPeriod"],
+                    condition=condition,
+                    dimensions=dimensions,
+                    opening=table.name == "BalanceAndTurnovers",
+                )
+            return self._list(call, row_type, rows, tx, metadata_name=row_name)
 
     # --- service document ----------------------------------------------------------------------------
     def _service_document(self, call: Call) -> Response:
+        """JSON with ``$format=json``; otherwise the AtomPub service document, as 1C answers."""
         names = [t.name for t in self.types.values() if t.role != "balance"]
+        if not call.options.json:
+            collections = "".join(
+                f'<collection href="{escape(n)}"><atom:title type="text">{escape(n)}</atom:title>'
+                "</collection>"
+                for n in names
+            )
+            xml = (
+                '<?xml version="1.0" encoding="UTF-8"?>'
+                f'<service xmlns="http://www.w3.org/2007/app" xmlns:atom="http://www.w3.org/2005/Atom" '
+                f"xml:base={quoteattr(call.root)}><workspace>"
+                f'<atom:title type="text">Default</atom:title>{collections}</workspace></service>'
+            )
+            return Response(xml, media_type="application/xml;charset=utf-8")
         body = {"odata.metadata": f"{call.root}$metadata", "value": [{"name": n, "url": n} for n in names]}
         return json_response(body)
 
@@ -443,6 +492,44 @@ class ODataService:
         if stored is None:
             return {**kind, "Ref_Key": registration.key, "odata.deleted": True}
         return {**kind, **entity(etype, stored)}
+
+
+_VIRTUAL_PARAMETER = re.compile(
+    r"(?:^|,)\s*(Period|StartPeriod|EndPeriod|Condition|Dimensions|Periodicity)\s*="
+)
+
+
+def virtual_table_parameters(text: str) -> dict[str, str]:
+    """``Period=datetime'…', Condition='…'`` → raw values by name, split only where a known
+    parameter name follows a comma — so the quotes inside a condition need not be doubled (real
+    clients send ``Condition='X_Key eq guid'…''`` as well as ``guid''…''``; 1C takes both)."""
+    matches = list(_VIRTUAL_PARAMETER.finditer(text))
+    if text.strip() and (not matches or matches[0].start() != 0):
+        raise query_error(f"неверные параметры виртуальной таблицы: {text}")
+    out: dict[str, str] = {}
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        out[match.group(1)] = text[match.end() : end].strip()
+    return out
+
+
+def _unquote(value: str) -> list[str]:
+    """The readings of a quoted parameter value: with doubled quotes undone first, then as is."""
+    if len(value) < 2 or value[0] != "'" or value[-1] != "'":
+        raise query_error(f"ожидалась строка в кавычках: {value}")
+    inner = value[1:-1]
+    return [inner.replace("''", "'"), inner] if "''" in inner else [inner]
+
+
+def _condition(value: str, dimensions: dict[str, Field]) -> Callable[[dict[str, Any]], bool]:
+    error: ODataError | None = None
+    for text in _unquote(value):
+        try:
+            return parse_filter(text, dimensions, typed)
+        except ODataError as exc:
+            error = exc
+    assert error is not None
+    raise error
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
