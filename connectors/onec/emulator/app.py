@@ -102,6 +102,7 @@ def create_app(
     fixtures: str | Path | None = None,
     extra_routes: Sequence[BaseRoute] = (),
     iis_limits: IisLimits | None = IisLimits(),  # noqa: B008 - immutable
+    echo_suppression: bool = True,
 ) -> Starlette:
     """An emulated 1C base.
 
@@ -109,10 +110,13 @@ def create_app(
     (default: private in-memory SQLite). ``users``: login → password, replacing the configuration's
     (nodes and rights of known logins are kept). ``strict``: enforce DataVersion (412), which real 1C
     does not. ``faults``: initial fault settings. ``fixtures``: a JSON/YAML seed file or ``demo``.
+    ``echo_suppression=False``: an uncustomized base that registers the website user's own writes
+    back to its node (the README's customization missing), to test the hub's own echo detection.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     store = store_for(cfg, database_url)
     exchange = ExchangeService(store, cfg)
+    exchange.echo_suppression = echo_suppression
     with store.begin() as tx:
         exchange.ensure_nodes(tx)
     initial = faults if isinstance(faults, Faults) else Faults.from_dict(dict(faults or {}))

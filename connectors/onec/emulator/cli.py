@@ -29,6 +29,11 @@ def emulator(
     strict: bool = typer.Option(
         False, "--strict", help="Enforce DataVersion/If-Match (412); real 1C does not."
     ),
+    echo_suppression: str = typer.Option(
+        "on",
+        "--echo-suppression",
+        help="'off': an uncustomized base that registers the website user's own writes back to its node.",
+    ),
     amqp_url: str | None = typer.Option(
         None, "--amqp-url", help="Also publish every change as JSON to this RabbitMQ (amqp://...)."
     ),
@@ -48,6 +53,9 @@ def emulator(
     from .fixtures import FixtureError
     from .schema import ConfigError
 
+    if echo_suppression not in ("on", "off"):
+        typer.echo("bonusbridge emulator: --echo-suppression takes on or off", err=True)
+        raise typer.Exit(2)
     try:
         asgi = create_app(
             config,
@@ -55,6 +63,7 @@ def emulator(
             base=base,
             strict=strict,
             fixtures=None if fixtures == "none" else fixtures,
+            echo_suppression=echo_suppression == "on",
         )
     except (ConfigError, FixtureError) as exc:
         typer.echo(f"bonusbridge emulator: {exc}", err=True)

@@ -60,6 +60,10 @@ class ExchangeService:
     def __init__(self, store: Store, config: Config) -> None:
         self.config = config
         self.plan: ExchangePlan | None = config.exchange_plan
+        #: False emulates an uncustomized base (``--echo-suppression off``): nobody's writes are
+        #: marked as coming from a node, so the website user's own writes are registered back to
+        #: its node and come back in SelectChanges (and on AMQP without a sender).
+        self.echo_suppression = True
         store.on_change(self._register)
 
     def node(self, ref: str) -> Node | None:
@@ -68,7 +72,7 @@ class ExchangeService:
     def node_of_user(self, user: str) -> str | None:
         """The node whose changes a user's writes are (their echo is not registered back to it)."""
         account = next((u for u in self.config.users if u.name == user), None)
-        if self.plan is None or account is None or account.node is None:
+        if not self.echo_suppression or self.plan is None or account is None or account.node is None:
             return None
         node = self.plan.node_by_code(account.node)
         return node.ref if node else None

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from .. import registers
 from ..exchange import ExchangeService, Registration
 from ..objects import ObjectWriter
-from ..schema import NAMESPACE, Config, EntitySet, Field
+from ..schema import EMPTY_REF, NAMESPACE, Config, EntitySet, Field
 from ..store import Document, Store, Tx
 from .errors import (
     ODataError,
@@ -39,7 +39,7 @@ from .metadata import build_metadata
 from .model import EntityType, entity_types
 from .query import QueryOptions, check_orderby, parse_filter, parse_parameters
 from .serialize import atom_response, element_body, entity, json_response, key_literal, list_body
-from .values import parse_datetime, typed
+from .values import parse_datetime, to_wire, typed
 
 _EXCHANGE_POINT = re.compile(r"(ExchangePlan_[^(/]+)\(guid'([0-9A-Fa-f-]{36})'\)")
 
@@ -201,10 +201,27 @@ class ODataService:
         return json_response(list_body(call.root, name, values, total if options.inlinecount else None))
 
     def _entity(self, etype: EntityType, doc: Document, options: QueryOptions, tx: Tx) -> dict[str, Any]:
-        if options.select is not None:
-            for name in options.select:
-                if name not in etype.selectable:
+        select = options.select
+        presentable = _presentable(etype)
+        wanted: list[str] = []  # the ____Presentation fields asked for
+        if select is not None:
+            plain: list[str] = []
+            for name in select:
+                if name == "*":
+                    continue
+                if name == f"*{PRESENTATION}":
+                    wanted.extend(presentable)
+                elif name.endswith(PRESENTATION):
+                    if name.removesuffix(PRESENTATION) not in presentable:
+                        raise unknown_member(name)
+                    wanted.append(name.removesuffix(PRESENTATION))
+                elif name not in etype.selectable:
                     raise unknown_member(name)
+                else:
+                    plain.append(name)
+            # "*": every field plus the presentations asked for; only presentations: no field
+            # (entity() reads an empty list as "all", hence [""])
+            select = None if "*" in select else plain or [""]
         for name in options.expand:
             if name not in etype.selectable:
                 raise unknown_member(name)
@@ -213,7 +230,27 @@ class ODataService:
             target = tx.get(set_name, ref)
             return None if target is None else entity(self.types[set_name], target)
 
-        return entity(etype, doc, select=options.select, expand=options.expand, expander=expander)
+        value = entity(etype, doc, select=select, expand=options.expand, expander=expander)
+        for base in dict.fromkeys(wanted):
+            value[f"{base}{PRESENTATION}"] = self._presentation(tx, presentable[base], doc)
+        return value
+
+    def _presentation(self, tx: Tx, f: Field, doc: Document) -> str:
+        """What 1C shows for a reference (the object's Description, "" for an empty or dangling
+        one) or an enum value (its name: the emulator's enums have no separate synonyms)."""
+        value = doc.get(f.name, f.empty())
+        if f.enum is not None or not f.is_reference:
+            return "" if value is None else str(value)
+        if not value or value == EMPTY_REF:
+            return ""
+        target_set = f.ref
+        if f.composite:
+            kind = str(doc.get(f"{f.name}_Type") or "")
+            target_set = kind.rsplit(".", 1)[-1] if kind else (f.composite[0] if f.composite else None)
+        target = tx.get(target_set, str(value)) if target_set in self.config.entity_sets else None
+        if target is None:
+            return ""
+        return str(target.get("Description") or target.get("Number") or "")
 
     # --- one entity ------------------------------------------------------------------------------------
     def _key(self, etype: EntityType, params: str) -> dict[str, Any]:
@@ -275,6 +312,8 @@ class ODataService:
         with self.store.begin(call.origin_node) as tx:
             doc = self._find(tx, etype, key)
             self._check_version(call, doc, body)
+            if call.method == "PUT":  # a whole object: what the body leaves out is cleared
+                body = {**_cleared(eset, body), **body}
             updated = self.writer.apply(eset, doc, body)
             unposting = eset.kind == "document" and updated.get("DeletionMark") and doc.get("Posted")
             if unposting:  # marking a posted document for deletion unposts it, as in 1C
@@ -492,6 +531,38 @@ class ODataService:
         if stored is None:
             return {**kind, "Ref_Key": registration.key, "odata.deleted": True}
         return {**kind, **entity(etype, stored)}
+
+
+PRESENTATION = "____Presentation"
+#: What a PUT keeps although its body leaves it out: the identity, the code or number 1C assigned,
+#: and what only 1C writes.
+_KEPT_BY_PUT = {"Ref_Key", "DataVersion", "Code", "Number", "Posted", "Predefined", "PredefinedDataName"}
+
+
+def _cleared(eset: EntitySet, body: dict[str, Any]) -> dict[str, Any]:
+    """PUT replaces the object (OData's semantics, and 1C's: "PUT — замена объекта целиком"):
+    every field and tabular section the body leaves out takes its empty value. PATCH (and MERGE)
+    change only what the body names."""
+    cleared: dict[str, Any] = {}
+    for name, f in eset.fields.items():
+        if name not in body and name not in _KEPT_BY_PUT:
+            cleared[name] = to_wire(f, f.empty())
+    for section in eset.sections:
+        if section not in body:
+            cleared[section] = []
+    return cleared
+
+
+def _presentable(etype: EntityType) -> dict[str, Field]:
+    """The fields 1C adds a ``<Name>____Presentation`` for: references (``X_Key`` → ``X``),
+    composite-type fields and enums; by presentation base name."""
+    out: dict[str, Field] = {}
+    for name, f in etype.fields.items():
+        if name in ("Ref_Key", "Recorder_Type") or name.endswith("_Type"):
+            continue
+        if f.enum is not None or f.is_reference:
+            out[name.removesuffix("_Key")] = f
+    return out
 
 
 _VIRTUAL_PARAMETER = re.compile(
