@@ -907,6 +907,23 @@ class StaffLoginAttempt(Base):
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class LoginSession(Base):
+    """A logged-in session of the cabinet (``kind`` ``cabinet``, ``subject_id`` a customer) or of
+    the staff pages (``staff``, a staff user), kept so that logout, disabling a staff user and a
+    password change end it at once, and so that it ends ``expires_at`` (an absolute lifetime) however
+    active it is. ``id`` is a SHA-256 of the session's random id (the cookie's ``sid``), never the id
+    itself. Used when ``session_store_url`` is empty; with Redis the same records live there."""
+
+    __tablename__ = "login_sessions"
+    __table_args__ = (Index("ix_login_sessions_subject", "kind", "subject_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ProgressSnapshot(Base):
     """Seed 004's goal, one row a day: active cards and how many of them are bound to a customer
     with a verified phone (``reconciliation.progress.record_progress``)."""

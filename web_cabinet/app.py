@@ -26,6 +26,7 @@ from web_cabinet.context import Cabinet, LoginRequired, PageNotFound
 from web_cabinet.pages import cards, chrome, home, login, profile
 from web_cabinet.rendering import render, see_other
 from web_cabinet.security import CsrfRefused, SecurityHeaders, SessionExpired
+from web_cabinet.session_store import SessionStore, session_store
 from web_cabinet.sessions import SessionCodec, SessionMiddleware
 from web_cabinet.staff import mount_staff
 
@@ -38,6 +39,7 @@ def create_app(
     hub: Hub | None = None,
     sms: SmsParts | None = None,
     clock: Callable[[], datetime] | None = None,
+    sessions: SessionStore | None = None,
 ) -> FastAPI:
     """The cabinet on ``settings`` (default: the process's). ``clock`` drives sessions, codes and
     balances; when given without a ``hub``, the hub built here uses it too."""
@@ -54,6 +56,8 @@ def create_app(
     app.state.hub = hub
     app.state.sms = sms
     app.state.cabinet = Cabinet(settings, hub, sms, OtpService(hub.engine, settings, now), now)
+    # logged-in sessions' records (logout, disabling and the absolute lifetime end them)
+    app.state.sessions = sessions or session_store(settings, hub.engine)
 
     codec = SessionCodec(
         settings.cabinet_session_secret.get_secret_value(), settings.cabinet_session_max_age_seconds, now
@@ -67,7 +71,7 @@ def create_app(
     api = mount_api(app)
     # Innermost first: sessions for the pages; the balance read's short lane (before the session
     # and the framework, see ``balance_lane``); security headers outermost, on every response.
-    app.add_middleware(SessionMiddleware, codec=codec)
+    app.add_middleware(SessionMiddleware, codec=codec, store=app.state.sessions, clock=now)
     app.add_middleware(BalanceLane, hub=hub, settings=settings, api=api)
     app.add_middleware(SecurityHeaders)
     return app

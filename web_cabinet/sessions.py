@@ -1,12 +1,17 @@
-"""The cabinet's session: a signed, timestamped cookie, renewed on every page view.
+"""The cabinet's session: a signed, timestamped cookie, renewed on every page view, and, once
+logged in, a server-side record (``web_cabinet.session_store``).
 
-Why a signed cookie and not a server-side table: the session holds little (a random id, the CSRF
-token, the phone being verified, the logged-in customer's id, a one-shot message), every page
-view would otherwise cost a write, and signing (itsdangerous, HMAC with
-``cabinet_session_secret``) already makes it unforgeable. It is not encrypted: it holds only what
-its owner may see. The timestamp is signed too, so an idle session ends after
+The cookie holds little (a random id, the CSRF token, the phone being verified, the logged-in
+customer's id, a one-shot message) and signing (itsdangerous, HMAC with
+``cabinet_session_secret``) makes it unforgeable. It is not encrypted: it holds only what its owner
+may see. The timestamp is signed too, so an idle session ends after
 ``cabinet_session_max_age_seconds`` whatever the browser keeps; the cookie itself has no expiry,
 so an expired session is recognised and the customer told, rather than silently logged out.
+
+A signed cookie alone cannot be taken back, so a logged-in one must also have its record in the
+session store: logout deletes it (the old cookie, replayed, is logged out), and the record ends
+``cabinet_session_absolute_seconds`` after the login however active the session is. Only logged-in
+page views read the store (one indexed read); the login steps before it cost nothing.
 
 Cookie flags: HttpOnly, SameSite=Lax, Secure when the request came over HTTPS (behind a proxy,
 run uvicorn with ``--proxy-headers``), path ``/``. ``rotate`` gives a new id and CSRF token at
@@ -21,12 +26,14 @@ from datetime import datetime
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from web_cabinet.i18n import LANG_COOKIE, choose_locale
+from web_cabinet.session_store import CABINET, SessionStore
 
 SESSION_COOKIE = "bb_session"
 _SALT = "bonusbridge.cabinet.session"
@@ -114,9 +121,13 @@ class SessionMiddleware:
     only middleware work to add one header.
     """
 
-    def __init__(self, app: ASGIApp, codec: SessionCodec) -> None:
+    def __init__(
+        self, app: ASGIApp, codec: SessionCodec, store: SessionStore | None = None, clock: Clock | None = None
+    ) -> None:
         self.app = app
         self.codec = codec
+        self.store = store
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not is_page(scope["path"]):
@@ -124,6 +135,13 @@ class SessionMiddleware:
             return
         request = Request(scope)
         session, expired = self.codec.loads(request.cookies.get(SESSION_COOKIE))
+        customer = session.get("customer_id")
+        if isinstance(customer, int) and self.store is not None and self.clock is not None:
+            alive = await run_in_threadpool(self.store.alive, CABINET, session["sid"], customer, self.clock())
+            if not alive:  # logged out elsewhere, or past the login's absolute end
+                session = CabinetSession(_fresh())
+                session["flash"] = "session_expired"
+                expired = True
         request.state.session = session
         request.state.session_expired = expired
         request.state.lang = choose_locale(

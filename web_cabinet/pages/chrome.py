@@ -10,6 +10,7 @@ from web_cabinet.context import session_of
 from web_cabinet.i18n import LANG_COOKIE, LOCALES
 from web_cabinet.rendering import flash, see_other
 from web_cabinet.security import verify_csrf
+from web_cabinet.session_store import CABINET
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -41,6 +42,9 @@ def switch_language(request: Request, lang: str = Form(""), next: str = Form("/"
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
-    session_of(request).rotate()
+    session = session_of(request)
+    if isinstance(session.get("customer_id"), int):  # the record goes: the old cookie opens nothing
+        request.app.state.sessions.end(CABINET, session["sid"])
+    session.rotate()
     flash(request, "logged_out")
     return see_other("/login")

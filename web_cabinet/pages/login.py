@@ -23,6 +23,7 @@ from web_cabinet.i18n import translator
 from web_cabinet.pages.steps import STEP_URLS, client_ip, send_soon
 from web_cabinet.rendering import flash, render, see_other
 from web_cabinet.security import verify_csrf
+from web_cabinet.session_store import CABINET
 
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
@@ -146,6 +147,8 @@ def check_code(request: Request, code: str = Form("")) -> Response:
     customer_id, step = _log_in(request, phone, lang)
     session.rotate()  # a new session id and CSRF token: a session planted before login is worthless
     session["customer_id"] = customer_id
+    lifetime = timedelta(seconds=parts.settings.cabinet_session_absolute_seconds)
+    request.app.state.sessions.open(CABINET, session["sid"], customer_id, parts.clock(), lifetime)
     return see_other(STEP_URLS[step])
 
 

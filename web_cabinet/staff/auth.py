@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from bonusbridge.models import StaffLoginAttempt, StaffUser
 from bonusbridge.settings import Settings
+from web_cabinet.session_store import STAFF, DatabaseSessionStore, SessionStore
 
 
 class Role(enum.StrEnum):
@@ -113,13 +114,31 @@ def list_users(engine: Engine) -> list[StaffUser]:
         return list(session.scalars(select(StaffUser).order_by(StaffUser.login)))
 
 
-def disable_user(engine: Engine, login: str) -> None:
+def disable_user(engine: Engine, login: str, sessions: SessionStore | None = None) -> int:
+    """Disable a staff user and end every session of theirs; returns how many were open."""
     with Session(engine) as session:
         user = session.scalar(select(StaffUser).where(StaffUser.login == normalize_login(login)))
         if user is None:
             raise StaffError(f"no staff user {login}")
         user.disabled = True
         session.commit()
+        user_id = user.id
+    return (sessions or DatabaseSessionStore(engine)).end_all(STAFF, user_id)
+
+
+def set_password(engine: Engine, login: str, password: str, sessions: SessionStore | None = None) -> int:
+    """Give a staff user a new password and end every session of theirs (logged in with the old
+    one); returns how many were open."""
+    if len(password) < 12:
+        raise StaffError("a staff password has at least 12 characters")
+    with Session(engine) as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.login == normalize_login(login)))
+        if user is None:
+            raise StaffError(f"no staff user {login}")
+        user.password_hash = hash_password(password)
+        session.commit()
+        user_id = user.id
+    return (sessions or DatabaseSessionStore(engine)).end_all(STAFF, user_id)
 
 
 @dataclass(frozen=True)

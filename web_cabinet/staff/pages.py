@@ -15,7 +15,7 @@ import importlib
 import json
 import secrets
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path, PurePath
 from types import ModuleType
@@ -36,10 +36,13 @@ from bonusbridge.settings import Settings
 from bonusbridge.unit_of_work import UnitOfWork
 from reconciliation.progress import progress_history
 from web_cabinet.i18n import LANG_COOKIE, LOCALES, choose_locale
+from web_cabinet.session_store import STAFF, SessionStore, session_store
 from web_cabinet.staff.auth import LoginOutcome, Principal, Role, load_principal, try_login
 from web_cabinet.staff.chart import progress_svg
 from web_cabinet.staff.session import StaffCodec, StaffSession, StaffSessionMiddleware
-from web_cabinet.staff.texts import STAFF_TEXTS, column_label, staff_translator
+from web_cabinet import formats
+from web_cabinet.staff.texts import STAFF_TEXTS, column_label, reason_label, staff_translator, value_label
+from web_cabinet.staff.undelivered import undelivered_changes
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 NAME_FIELDS = {"last_name", "first_name", "middle_name", "name", "full_name"}
@@ -76,6 +79,7 @@ class StaffParts:
     settings: Settings
     engine: Engine
     clock: Callable[[], datetime]
+    sessions: SessionStore
 
 
 def parts_of(request: Request) -> StaffParts:
@@ -113,12 +117,21 @@ def render(
     zone = ZoneInfo(parts_of(request).settings.sms_default_time_zone)
 
     def moment(value: datetime | None) -> str:
-        if value is None:
-            return ""
-        return value.astimezone(zone).strftime("%d.%m.%Y %H:%M" if lang == "ru" else "%Y-%m-%d %H:%M")
+        return formats.moment(value, lang, zone)
 
     def day(value: date) -> str:
-        return value.strftime("%d.%m.%Y" if lang == "ru" else "%Y-%m-%d")
+        return formats.day(value, lang, zone)
+
+    def cell(value: Any) -> str:
+        """A table value in the page's language: times in the chain's zone, points with two
+        decimals, codes ("False", "website", "gross" …) and the hub's reasons translated."""
+        if isinstance(value, datetime):
+            return moment(value)
+        if isinstance(value, date):
+            return day(value)
+        if isinstance(value, Decimal):
+            return formats.points(value, lang)
+        return reason_label(value_label(value, lang), lang)
 
     page: dict[str, Any] = {
         "lang": lang,
@@ -130,6 +143,9 @@ def render(
         "day": day,
         "principal": getattr(request.state, "principal", None),
         "label": lambda name: column_label(name, lang),
+        "cell": cell,
+        "points": lambda value: formats.points(value, lang),
+        "reason": lambda text: reason_label(text, lang),
     }
     page.update(context or {})
     return TEMPLATES.TemplateResponse(request, template, page, status_code=status)
@@ -187,6 +203,8 @@ def login_submit(request: Request, login: str = Form(""), password: str = Form("
         session = session_of(request)
         session.rotate()  # a session id planted before login is worthless after it
         session["staff_id"] = found.id
+        lifetime = timedelta(seconds=parts.settings.staff_session_absolute_seconds)
+        parts.sessions.open(STAFF, session["sid"], found.id, parts.clock(), lifetime)
         return see_other("/staff/progress")
     error, status = ("login_throttled", 429) if outcome is LoginOutcome.THROTTLED else ("login_refused", 401)
     return render(request, "staff/login.html", {"login": login[:64], "error": error}, status=status)
@@ -194,7 +212,10 @@ def login_submit(request: Request, login: str = Form(""), password: str = Form("
 
 @public.post("/logout")
 def logout(request: Request) -> Response:
-    session_of(request).rotate()
+    session = session_of(request)
+    if isinstance(session.get("staff_id"), int):  # the record goes: the old cookie opens nothing
+        parts_of(request).sessions.end(STAFF, session["sid"])
+    session.rotate()
     flash(request, "logged_out")
     return see_other("/staff/login")
 
@@ -371,8 +392,8 @@ def _scalar(key: str, value: Any, who: Principal) -> str:
         return mask_name(str(value))
     if "number" in name and "masked" not in name and not who.sees_issue_details:
         return mask_card_number(str(value))
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, datetime | date | Decimal | bool):
+        return value  # type: ignore[return-value]  # formatted by the page (``render``'s ``cell``)
     return str(value)
 
 
@@ -385,9 +406,11 @@ def _cell(key: str, value: Any, who: Principal, row: dict[str, Any]) -> str | No
         for item in value:
             if _is_record(item):
                 plain = _plain(item)
-                parts.append(" ".join(_scalar(k, v, who) for k, v in plain.items() if not k.endswith("_id")))
+                parts.append(
+                    " ".join(str(_scalar(k, v, who)) for k, v in plain.items() if not k.endswith("_id"))
+                )
             else:
-                parts.append(_scalar(key, item, who))
+                parts.append(str(_scalar(key, item, who)))
         return "; ".join(parts)
     if _is_record(value) and not isinstance(value, datetime | date | Decimal):
         return None
@@ -401,6 +424,10 @@ def _cell(key: str, value: Any, who: Principal, row: dict[str, Any]) -> str | No
     return _scalar(key, value, who)
 
 
+def _shown(value: Any) -> Any:
+    return "" if value is None else value
+
+
 def _table(items: list[Any], who: Principal) -> dict[str, Any]:
     rows = [_plain(item) for item in items if _is_record(item)]
     columns: list[str] = []
@@ -410,7 +437,7 @@ def _table(items: list[Any], who: Principal) -> dict[str, Any]:
                 columns.append(key)
     return {
         "columns": columns,
-        "rows": [{key: _cell(key, row.get(key), who, row) or "" for key in columns} for row in rows],
+        "rows": [{key: _shown(_cell(key, row.get(key), who, row)) for key in columns} for row in rows],
         "raw": rows,
     }
 
@@ -422,7 +449,13 @@ def drift_page(request: Request, who: Who) -> Response:
     if drift is not None:
         with Session(parts_of(request).engine) as session:
             table = _table(list(drift.list_drift_reports(session, 100)), who)
-    return render(request, "staff/drift.html", {"table": table, "available": drift is not None})
+    with Session(parts_of(request).engine) as session:
+        undelivered = undelivered_changes(session)
+    return render(
+        request,
+        "staff/drift.html",
+        {"table": table, "available": drift is not None, "undelivered": undelivered},
+    )
 
 
 @router.get("/drift/{report_id}")
@@ -530,13 +563,19 @@ def unmerge_submit(
 # --- the sub-app ------------------------------------------------------------------------------------
 
 
-def create_staff_app(settings: Settings, engine: Engine, clock: Callable[[], datetime]) -> FastAPI:
+def create_staff_app(
+    settings: Settings,
+    engine: Engine,
+    clock: Callable[[], datetime],
+    sessions: SessionStore | None = None,
+) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.staff = StaffParts(settings, engine, clock)
+    sessions = sessions or session_store(settings, engine)
+    app.state.staff = StaffParts(settings, engine, clock, sessions)
     codec = StaffCodec(
         settings.staff_session_secret.get_secret_value(), settings.staff_session_max_age_seconds, clock
     )
-    app.add_middleware(StaffSessionMiddleware, codec=codec)
+    app.add_middleware(StaffSessionMiddleware, codec=codec, store=sessions, clock=clock)
     app.include_router(public, include_in_schema=False)
     app.include_router(router, include_in_schema=False)
     from web_cabinet.staff.backoffice import router as backoffice  # imports this module's helpers

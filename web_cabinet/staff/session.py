@@ -6,6 +6,10 @@ opens the other's pages even with equal secrets. It holds a random id, the CSRF 
 logged in, the staff user's id; roles and the disabled flag are read from the database on every
 request. It is given a new id and token at login and logout, and ends
 ``staff_session_max_age_seconds`` after the last page view.
+
+A logged-in staff session also has a record in the session store (``web_cabinet.session_store``):
+logout, disabling the user and a password change delete it, so the old cookie replayed opens
+nothing, and it ends ``staff_session_absolute_seconds`` after the login however active it is.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from datetime import datetime
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from web_cabinet.session_store import STAFF, SessionStore
 from web_cabinet.sessions import clocked_serializer, fresh_session_data
 
 STAFF_COOKIE = "bb_staff"
@@ -62,9 +68,17 @@ class StaffCodec:
 class StaffSessionMiddleware:
     """Plain ASGI, on the staff sub-app only: loads ``request.state.staff`` and writes it back."""
 
-    def __init__(self, app: ASGIApp, codec: StaffCodec) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        codec: StaffCodec,
+        store: SessionStore | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.app = app
         self.codec = codec
+        self.store = store
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,6 +86,11 @@ class StaffSessionMiddleware:
             return
         request = Request(scope)
         session, expired = self.codec.loads(request.cookies.get(STAFF_COOKIE))
+        staff_id = session.get("staff_id")
+        if isinstance(staff_id, int) and self.store is not None and self.clock is not None:
+            alive = await run_in_threadpool(self.store.alive, STAFF, session["sid"], staff_id, self.clock())
+            if not alive:  # logged out, disabled, password changed, or past the absolute end
+                session, expired = StaffSession(_fresh()), True
         request.state.staff = session
         request.state.staff_expired = expired
         secure = scope.get("scheme") == "https"
