@@ -80,9 +80,7 @@ class DatabaseSessionStore:
     def end_all(self, kind: str, subject_id: int) -> int:
         table = _TABLE
         with self.engine.begin() as conn:
-            result = conn.execute(
-                delete(table).where(table.c.kind == kind, table.c.subject_id == subject_id)
-            )
+            result = conn.execute(delete(table).where(table.c.kind == kind, table.c.subject_id == subject_id))
         return int(result.rowcount or 0)
 
 

@@ -12,6 +12,4 @@ from web_cabinet.staff.pages import create_staff_app
 def mount_staff(app: FastAPI) -> None:
     """Mount the staff sub-app at ``/staff`` on the cabinet ``app`` (after ``app.state.cabinet``)."""
     parts = app.state.cabinet
-    app.mount(
-        "/staff", create_staff_app(parts.settings, parts.hub.engine, parts.clock, app.state.sessions)
-    )
+    app.mount("/staff", create_staff_app(parts.settings, parts.hub.engine, parts.clock, app.state.sessions))
