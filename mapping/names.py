@@ -13,8 +13,12 @@ to know which one is missing. The rules, chosen so that ``split(join(parts)) == 
   patronymic without a surname, as such names are written.
 - One word is a surname. A first name alone therefore cannot survive a one-string 1C field: it
   comes back as a surname. ``join_full_name`` refuses that case instead of losing it silently
-  (``InvalidName``) unless asked not to, and so does a part with inner spaces that would not split
-  back the same way.
+  (``InvalidName``) unless asked not to.
+- A part of several words (a double first name ``Анна Мария``, a surname ``де Голль``) that would
+  not split back the same way is written with a no-break space (U+00A0) between its words:
+  ``Петрова Анна\u00a0Мария``. 1C shows it as a space; ``split_full_name`` splits on the other
+  whitespace only, so the part reads back whole. A plain join that reads back the same is kept as
+  it is, so ordinary names are written exactly as before.
 
 Latin names follow the same order; 1C installations in Russia store them surname first too.
 """
@@ -47,6 +51,10 @@ PATRONYMIC_SUFFIXES = frozenset(
 )
 
 _HYPHEN = re.compile(r"\s*-\s*")
+#: Binds the words of one part inside 1C's one string (see the module docstring).
+WORD_JOINER = "\u00a0"
+#: Whitespace between parts: any but the word joiner.
+_BETWEEN_PARTS = re.compile(r"[^\S\u00a0]+")
 
 
 @dataclass(frozen=True)
@@ -66,10 +74,12 @@ def normalize_name(text: str | None) -> str | None:
 
 def split_full_name(text: str | None) -> NameParts:
     """Split ``Фамилия Имя Отчество`` (see the module docstring for the rules)."""
-    normalized = normalize_name(text)
-    if normalized is None:
+    if text is None:
         return NameParts()
-    words = normalized.split(" ")
+    tokens = _BETWEEN_PARTS.split(_HYPHEN.sub("-", text))
+    words = [word for word in (normalize_name(token) for token in tokens) if word]
+    if not words:
+        return NameParts()
     if len(words) == 3 and _is_suffix(words[2]):
         return NameParts(first=words[0], middle=" ".join(words[1:]))
     if len(words) == 1:
@@ -85,14 +95,17 @@ def join_full_name(parts: NameParts, *, strict: bool = True) -> str:
     """
     last, first, middle = (normalize_name(part) for part in (parts.last, parts.first, parts.middle))
     joined = " ".join(part for part in (last, first, middle) if part)
-    if strict and split_full_name(joined) != NameParts(last, first, middle):
+    if not strict or split_full_name(joined) == NameParts(last, first, middle):
+        return joined
+    bound = " ".join(part.replace(" ", WORD_JOINER) for part in (last, first, middle) if part)
+    if split_full_name(bound) != NameParts(last, first, middle):
         missing = [name for name, part in (("last", last), ("first", first)) if not part]
         raise InvalidName(
             "these name parts would not read back the same from one 1C string"
-            + (f" (missing: {', '.join(missing)}; or a part has inner spaces)" if missing else "")
+            + (f" (missing: {', '.join(missing)})" if missing else "")
             + "; send them in separate fields or complete them"
         )
-    return joined
+    return bound
 
 
 def _is_suffix(word: str) -> bool:

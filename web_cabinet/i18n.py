@@ -195,6 +195,33 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "save_profile": {"ru": "Сохранить", "en": "Save"},
     "profile_saved": {"ru": "Анкета сохранена.", "en": "Your profile has been saved."},
+    "profile_saved_not_delivered": {
+        "ru": "Анкета сохранена на сайте, но магазины пока не получили ваши изменения: мы уже "
+        "разбираемся. В магазине до тех пор видны прежние данные.",
+        "en": "Your profile is saved on the website, but our stores have not received the changes "
+        "yet: we are looking into it. Until then the stores see your previous details.",
+    },
+    "profile_undelivered": {
+        "ru": "Ваши последние изменения анкеты пока не дошли до магазинов: мы уже разбираемся.",
+        "en": "Your latest profile changes have not reached our stores yet: we are looking into it.",
+    },
+    "name_invalid": {
+        "ru": "Только буквы, пробел, дефис, апостроф и точка.",
+        "en": "Letters, spaces, hyphens, apostrophes and dots only.",
+    },
+    "field_required": {"ru": "Это поле нельзя оставить пустым.", "en": "This field cannot be left empty."},
+    "name_needs_last": {
+        "ru": "Укажите и фамилию: без неё имя не сохранится в магазине.",
+        "en": "Please give your last name too: without it the stores cannot keep your first name.",
+    },
+    "name_needs_first": {
+        "ru": "Укажите и имя: без него отчество не сохранится в магазине.",
+        "en": "Please give your first name too: without it the stores cannot keep your middle name.",
+    },
+    "name_not_for_store": {
+        "ru": "Такое сочетание фамилии, имени и отчества магазин не сохранит. Проверьте их.",
+        "en": "The stores cannot keep this combination of names. Please check them.",
+    },
     "field_invalid": {"ru": "Проверьте это поле.", "en": "Please check this field."},
     "birth_date_invalid": {
         "ru": "Введите дату рождения не раньше 1900 года и не позже сегодняшнего дня.",

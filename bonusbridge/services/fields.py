@@ -6,7 +6,10 @@ naming the field, so an edit is applied whole or not at all. Messages never quot
 personal data.
 
 Text must be storable in 1C too: a control character breaks 1C's XML exchange for the whole batch,
-so one is refused here rather than discovered by the sync.
+so one is refused here rather than discovered by the sync. So is a bidirectional formatting
+character (U+202E RIGHT-TO-LEFT OVERRIDE and its kin): it makes "Петрова \u202eairaM" display as
+another name at the tills and in every report, and no name needs one. The cabinet's form strips
+both kinds before it gets here (``web_cabinet.pages.profile``); staff and API callers are refused.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ EDITABLE_FIELDS = frozenset(PROFILE_FIELDS | {"phone_e164", "email"})
 MAX_TEXT_LENGTH = 100  # the String(100) columns of customers
 MAX_EMAIL_LENGTH = 254
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+
+#: Bidirectional formatting characters: embeddings, overrides, isolates and the invisible marks.
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 
@@ -138,6 +144,10 @@ def _refuse_control_characters(field: str, text: str) -> None:
         if unicodedata.category(char) in ("Cc", "Cs") or codepoint in (0xFFFE, 0xFFFF):
             raise errors.InvalidProfileField(
                 field, f"contains control character U+{codepoint:04X} at position {position}"
+            )
+        if char in BIDI_CONTROLS:
+            raise errors.InvalidProfileField(
+                field, f"contains bidirectional formatting character U+{codepoint:04X} at position {position}"
             )
 
 

@@ -153,13 +153,22 @@ def push_customer(ctx: SyncContext, customer_id: int) -> Pushed | None:
     merge = _merge(ctx, fields, base, values, theirs, known_version, partner, changed_at)
     contact_fields = {f for kind in profile.contacts.kinds for f in kind.fields.hub_fields}
 
+    # A value 1C cannot hold fails its message (a dead letter, with the reason) but must not hold
+    # back the customer's other changes, then or later: those are written all the same.
+    unmapped: list[MappingError] = []
+
     def body_of(outgoing: dict[str, Any]) -> dict[str, Any]:
-        body, _ = profile.customer_to_onec(outgoing)
+        body, _ = profile.customer_to_onec(outgoing, errors=unmapped)
         if contact_fields & outgoing.keys():  # 1C replaces a tabular section whole
-            body[section] = profile.merge_contacts(partner.get(section) or [], outgoing)
+            body[section] = profile.merge_contacts(partner.get(section) or [], outgoing, errors=unmapped)
+        if unmapped and not body:
+            raise unmapped[0]
         return body
 
-    return _write_merged(ctx, profile.customer, onec_ref, partner, values, theirs, merge, body_of)
+    pushed = _write_merged(ctx, profile.customer, onec_ref, partner, values, theirs, merge, body_of)
+    if unmapped:
+        raise unmapped[0]
+    return pushed
 
 
 def _write_merged(

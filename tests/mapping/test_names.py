@@ -49,8 +49,6 @@ def test_join_collapses_whitespace_and_keeps_case():
     [
         NameParts(None, "Иван"),  # would read back as a surname
         NameParts("Иванов", None, "Иванович"),  # the patronymic would become the first name
-        NameParts("Иванов", "Анна Мария"),  # inner space in a first name
-        NameParts("Ван дер Берг", "Анна"),
     ],
 )
 def test_join_refuses_what_would_not_read_back(parts):
@@ -58,6 +56,20 @@ def test_join_refuses_what_would_not_read_back(parts):
         join_full_name(parts)
     assert "Иван" not in str(caught.value) and "Анна" not in str(caught.value)
     assert join_full_name(parts, strict=False)  # display only
+
+
+@pytest.mark.parametrize(
+    ("parts", "onec"),
+    [
+        (NameParts("Петрова", "Анна Мария"), "Петрова Анна\u00a0Мария"),
+        (NameParts("Петрова", "Анна Мария", "Ивановна"), "Петрова Анна\u00a0Мария Ивановна"),
+        (NameParts("Ван дер Берг", "Анна"), "Ван\u00a0дер\u00a0Берг Анна"),
+    ],
+)
+def test_a_part_of_several_words_is_bound_by_a_no_break_space(parts, onec):
+    """Issue 17 item 1: a double first name round-trips through 1C's one string."""
+    assert join_full_name(parts) == onec
+    assert split_full_name(onec) == parts
 
 
 def test_normalize_name():

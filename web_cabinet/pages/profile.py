@@ -6,6 +6,8 @@ random ``form_id`` makes a second submission of the same form a replay that chan
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from datetime import date, timedelta
 from typing import Any
 
@@ -15,9 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bonusbridge import errors
-from bonusbridge.models import Customer, Gender, Origin, SyncConflict
+from bonusbridge.models import Customer, Gender, Origin, OutboxMessage, SyncConflict, SyncState
 from bonusbridge.services.cabinet import claim_form, next_step
 from bonusbridge.services.profiles import update_profile
+from bonusbridge.settings import Settings
+from mapping.errors import MappingError
+from mapping.names import normalize_name
+from mapping.profile import Profile, load_profile
 from web_cabinet.context import LoginRequired, cabinet, customer_id, lang_of
 from web_cabinet.i18n import translator
 from web_cabinet.pages.steps import STEP_URLS
@@ -27,6 +33,7 @@ from web_cabinet.security import verify_csrf
 router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
 
 TEXT_FIELDS = ("last_name", "first_name", "middle_name", "email", "city")
+NAME_FIELDS = ("last_name", "first_name", "middle_name")
 FIELDS = ("last_name", "first_name", "middle_name", "birth_date", "gender", "email", "city")
 _ERROR_KEYS = {"birth_date": "birth_date_invalid", "email": "email_invalid"}
 
@@ -99,6 +106,7 @@ def _page(
         "unsaved": unsaved or [],
         "fields": FIELDS,
         "lost_to_onec": _lost_to_onec(request, customer),
+        "undelivered": undelivered(request, customer.id) is not None,
     }
     return render(request, "profile.html", context, status=status)
 
@@ -133,15 +141,31 @@ def save_profile(
     form_id: str = Form(""),
 ) -> Response:
     typed = (last_name, first_name, middle_name, birth_date, gender, email, city)
-    submitted: dict[str, Any] = {name: value.strip()[:200] for name, value in zip(FIELDS, typed, strict=True)}
+    submitted: dict[str, Any] = dict(zip(FIELDS, typed, strict=True))
     submitted["marketing_consent"] = marketing_consent == "yes"
     return _save(request, cid, submitted, version, form_id)
 
 
-def _save(request: Request, cid: int, submitted: dict[str, Any], version: str, form_id: str) -> Response:
+def read_form(
+    settings: Settings, customer: Customer, typed: dict[str, Any], t: Any
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The form as typed → (what the form shows back, the changes for ``update_profile``, the
+    problems by field). Invisible characters are dropped and names spaced as 1C gives them back;
+    the changes are empty of problems exactly when 1C can hold them (see ``_refusals``)."""
+    submitted: dict[str, Any] = {name: visible(str(typed.get(name, ""))).strip()[:200] for name in FIELDS}
+    for name in NAME_FIELDS:  # as 1C will give it back: one space between words, none around "-"
+        submitted[name] = normalize_name(submitted[name]) or ""
+    submitted["marketing_consent"] = bool(typed.get("marketing_consent"))
+    changes, problems = _changes(submitted, t)
+    if not problems:
+        problems = _refusals(settings, customer, changes, t)
+    return submitted, changes, problems
+
+
+def _save(request: Request, cid: int, typed: dict[str, Any], version: str, form_id: str) -> Response:
     parts = cabinet(request)
     t = translator(lang_of(request))
-    changes, problems = _changes(submitted, t)
+    submitted, changes, problems = read_form(parts.settings, _load(request, cid), typed, t)
     if problems:
         return _page(request, _load(request, cid), values=submitted, field_errors=problems, status=400)
     expected = int(version) if version.isdigit() else -1
@@ -175,8 +199,96 @@ def _save(request: Request, cid: int, submitted: dict[str, Any], version: str, f
         return _page(
             request, _load(request, cid), values=submitted, field_errors={bad.field: t(key)}, status=400
         )
-    flash(request, "profile_saved")
+    flash(request, "profile_saved_not_delivered" if undelivered(request, cid) else "profile_saved")
     return see_other(STEP_URLS[step] if step.value in ("add_card", "choose") else "/")
+
+
+def visible(text: str) -> str:
+    """``text`` without control and invisible formatting characters (Unicode ``Cc`` and ``Cf``:
+    U+202E RIGHT-TO-LEFT OVERRIDE, zero-width spaces, soft hyphens …): a person never means to type
+    one, 1C's exchange fails on the first kind and the second makes a name display as another."""
+    return "".join(char for char in text if unicodedata.category(char) not in ("Cc", "Cf", "Cs"))
+
+
+#: What a name may hold: letters of any script (with their combining marks), spaces, hyphens,
+#: apostrophes and dots ("Анна Мария", "Петров-Водкин", "O'Neil", "д'Артаньян", "St. John").
+_NAME_PUNCTUATION = frozenset(" -'’.")
+
+
+def _is_name(text: str) -> bool:
+    return all(unicodedata.category(char)[0] in "LM" or char in _NAME_PUNCTUATION for char in text)
+
+
+@functools.lru_cache(maxsize=4)
+def _onec_profile(name: str, zone: Any) -> Profile:
+    return load_profile(name, tz=zone)
+
+
+def _refusals(settings: Settings, customer: Customer, changes: dict[str, Any], t: Any) -> dict[str, str]:
+    """Problems only the form can tell, so that whatever it accepts reaches 1C and reads back the
+    same (``tests/web_cabinet/test_profile_to_onec.py`` proves it through the emulator): names
+    made of name characters, a required field that was filled is not emptied, and the values as
+    the configured 1C profile (``onec_config``) writes them — one full-name string in Розница and
+    УТ 11, where a first name without a surname, or a patronymic without a first name, would come
+    back as another part."""
+    problems: dict[str, str] = {}
+    for name in (*NAME_FIELDS, "city"):
+        if changes[name] and not _is_name(changes[name]):
+            problems[name] = t("name_invalid") if name in NAME_FIELDS else t("field_invalid")
+    for name in settings.profile_required_fields:
+        if (
+            name in changes
+            and changes[name] in (None, "")
+            and getattr(customer, name, None) not in (None, "")
+        ):
+            problems[name] = t("field_required")
+    if problems:
+        return problems
+    profile = _onec_profile(settings.onec_config, settings.onec_zone)
+    synced = set(profile.synced_fields("customer"))
+    outgoing = {name: changes[name] for name in FIELDS if name in synced}
+    found: list[MappingError] = []
+    profile.customer_to_onec(outgoing, errors=found)
+    for error in found:
+        rules = [
+            *profile.customer.rules,
+            *(rule for kind in profile.contacts.kinds for rule in kind.fields.rules),
+        ]
+        rule = next((rule for rule in rules if rule.writes and error.field in rule.onec), None)
+        hub = rule.hub if rule is not None else ()
+        if set(NAME_FIELDS) <= set(hub):
+            last, first, middle = (changes[name] for name in NAME_FIELDS)
+            if first and not last:
+                problems["last_name"] = t("name_needs_last")
+            elif middle and not first:
+                problems["first_name"] = t("name_needs_first")
+            else:
+                problems["first_name"] = t("name_not_for_store")
+        elif hub:
+            problems[hub[0]] = t(_ERROR_KEYS.get(hub[0], "field_invalid"))
+        else:
+            problems["last_name"] = t("name_not_for_store")
+    return problems
+
+
+def undelivered(request: Request, cid: int) -> str | None:
+    """Why the customer's last profile change did not reach 1C, if it did not: the newest outbox
+    message of the customer that finished ended in the dead letters (staff see it on the drift
+    page, with the same reason)."""
+    with cabinet(request).hub.unit_of_work() as uow:
+        row = uow.session.execute(
+            select(OutboxMessage.state, OutboxMessage.last_error)
+            .where(
+                OutboxMessage.topic == "customer",
+                OutboxMessage.entity_id == cid,
+                OutboxMessage.state.in_([SyncState.DONE, SyncState.DEAD, SyncState.PARKED]),
+            )
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        ).first()
+    if row is None or row.state is SyncState.DONE:
+        return None
+    return row.last_error or str(row.state.value)
 
 
 def _changes(submitted: dict[str, Any], t: Any) -> tuple[dict[str, Any], dict[str, str]]:
