@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from bonusbridge.privacy import mask_card_number
+from web_cabinet import formats
 from web_cabinet.context import cabinet, lang_of, session_of
 from web_cabinet.i18n import TEXTS, translator
 
@@ -22,21 +23,12 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
 def format_points(value: Decimal | None, lang: str) -> str:
-    """1234.5 → "1 234,50" in Russian (narrow no-break space), "1,234.50" in English."""
-    amount = Decimal(0) if value is None else value
-    text = f"{amount:,.2f}"
-    if lang == "ru":
-        return text.replace(",", "\u202f").replace(".", ",")
-    return text
+    """1234.5 → "1 234,50" in Russian, "1,234.50" in English (Babel, ``formats``)."""
+    return formats.points(value, lang)
 
 
 def format_date(value: datetime | None, lang: str, zone: ZoneInfo, *, with_time: bool = False) -> str:
-    if value is None:
-        return ""
-    local = value.astimezone(zone)
-    if lang == "ru":
-        return local.strftime("%d.%m.%Y %H:%M" if with_time else "%d.%m.%Y")
-    return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+    return formats.moment(value, lang, zone) if with_time else formats.day(value, lang, zone)
 
 
 def flash(request: Request, key: str, **params: str) -> None:

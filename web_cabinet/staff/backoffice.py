@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form
 from sqlalchemy import Engine, or_, select
@@ -42,8 +43,10 @@ from bonusbridge.ledger.service import LedgerService
 from bonusbridge.models import Card, Customer, Lot, Movement, MovementKind, Origin, Program
 from bonusbridge.points import store as points_store
 from bonusbridge.points.program import ProgramRules
+from bonusbridge.points.receipts import add_months
 from bonusbridge.privacy import mask_card_number, mask_name, mask_phone
 from mapping.phones import normalize_phone
+from web_cabinet import formats
 from web_cabinet.api.cardnumbers import normalize_card_number, normalized_column
 from web_cabinet.staff.auth import Principal, Role
 from web_cabinet.staff.pages import (
@@ -52,6 +55,7 @@ from web_cabinet.staff.pages import (
     StaffParts,
     Who,
     flash,
+    lang_of,
     parts_of,
     principal,
     render,
@@ -387,6 +391,31 @@ def card_page(request: Request, card_id: int, who: Who) -> Response:
 # --- manual adjustment ----------------------------------------------------------------------------
 
 
+def adjustment_expiry(parts: Any, typed: str, amount_text: str) -> datetime | bool | None:
+    """When the points a positive adjustment adds expire: at the end of the day staff typed (in the
+    chain's zone), else after the program's validity (``validity_months``) from now, like points a
+    purchase earns; None when the program's points never expire, or for a debit (it makes no lot).
+    False when the typed date is not a date, or is past."""
+    now = parts.clock()
+    try:
+        if Decimal(amount_text) <= 0:
+            return None
+    except ArithmeticError:
+        return None  # the ledger refuses the amount itself
+    if typed:
+        try:
+            chosen = date.fromisoformat(typed)
+        except ValueError:
+            return False
+        zone = ZoneInfo(parts.settings.sms_default_time_zone)
+        end = datetime.combine(chosen + timedelta(days=1), time(0), tzinfo=zone)
+        return end if end > now else False
+    rules = program_rules(parts.engine, parts.settings, now)
+    if rules is None or not rules.validity_months:
+        return None
+    return add_months(now, rules.validity_months)
+
+
 def _amount_text(raw: str) -> str:
     """What staff type: ``-50``, ``−50`` (a typographic minus), ``+12,50``, ``1 000``."""
     return "".join(raw.replace("\u2212", "-").replace(",", ".").split())
@@ -402,6 +431,7 @@ def _adjust(
     amount: str,
     reason: str,
     form_id: str,
+    expires_on: str = "",
 ) -> Response:
     if not may_adjust(who):
         raise StaffForbidden
@@ -413,6 +443,7 @@ def _adjust(
         "card_id": None,
         "amount": amount.strip()[:32],
         "reason": reason[:2000],
+        "expires_on": expires_on.strip()[:10],
     }
 
     def refuse(key: str, status: int = 422, **params: str) -> Response:
@@ -439,9 +470,20 @@ def _adjust(
         return refuse("adjust_failed", error="reason too long")
     ledger = ledger_of(parts)
     actor = Actor(f"staff:{who.login}", frozenset({Permission.ADJUST}))
+    expires_at = adjustment_expiry(parts, form["expires_on"], amount_text)
+    if expires_at is False:
+        return refuse("adjust_bad_expiry")
     try:
         key = f"staff-adjust:{form_id}"
-        record = ledger.adjust(chosen, amount_text, key=key, origin=Origin.ADMIN, actor=actor, reason=reason)
+        record = ledger.adjust(
+            chosen,
+            amount_text,
+            key=key,
+            origin=Origin.ADMIN,
+            actor=actor,
+            reason=reason,
+            expires_at=expires_at,
+        )
     except errors.InvalidAmount:
         return refuse("adjust_bad_amount")
     except errors.InsufficientBalance as exc:
@@ -461,7 +503,9 @@ def _adjust(
     if record.replayed:
         flash(request, "adjust_replayed")
     else:
-        flash(request, "adjusted", amount=f"{record.amount:+}", card=number)
+        sign = "+" if record.amount > 0 else "−"
+        amount_shown = sign + formats.points(abs(record.amount), lang_of(request))
+        flash(request, "adjusted", amount=amount_shown, card=number)
     if customer_id is not None:
         return see_other(f"/staff/customers/{customer_id}")
     return see_other(f"/staff/cards/{card_id}")
@@ -476,10 +520,11 @@ def customer_adjust(
     amount: str = Form(""),
     reason: str = Form(""),
     form_id: str = Form(""),
+    expires_on: str = Form(""),
 ) -> Response:
     return _adjust(
         request, who, customer_id=customer_id, card_id=None, target=card_id, amount=amount,
-        reason=reason, form_id=form_id,
+        reason=reason, form_id=form_id, expires_on=expires_on,
     )  # fmt: skip
 
 
@@ -492,8 +537,9 @@ def card_adjust(
     amount: str = Form(""),
     reason: str = Form(""),
     form_id: str = Form(""),
+    expires_on: str = Form(""),
 ) -> Response:
     return _adjust(
         request, who, customer_id=None, card_id=card_id, target=target, amount=amount,
-        reason=reason, form_id=form_id,
+        reason=reason, form_id=form_id, expires_on=expires_on,
     )  # fmt: skip

@@ -35,12 +35,12 @@ from bonusbridge.privacy import mask_card_number, mask_name, mask_phone
 from bonusbridge.settings import Settings
 from bonusbridge.unit_of_work import UnitOfWork
 from reconciliation.progress import progress_history
+from web_cabinet import formats
 from web_cabinet.i18n import LANG_COOKIE, LOCALES, choose_locale
 from web_cabinet.session_store import STAFF, SessionStore, session_store
 from web_cabinet.staff.auth import LoginOutcome, Principal, Role, load_principal, try_login
 from web_cabinet.staff.chart import progress_svg
 from web_cabinet.staff.session import StaffCodec, StaffSession, StaffSessionMiddleware
-from web_cabinet import formats
 from web_cabinet.staff.texts import STAFF_TEXTS, column_label, reason_label, staff_translator, value_label
 from web_cabinet.staff.undelivered import undelivered_changes
 

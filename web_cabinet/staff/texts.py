@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 STAFF_TEXTS: dict[str, dict[str, str]] = {
@@ -91,6 +92,16 @@ STAFF_TEXTS: dict[str, dict[str, str]] = {
     "back": {"ru": "Назад", "en": "Back"},
     # drift and merges
     "drift_title": {"ru": "Расхождения балансов с 1С", "en": "Balance drift against 1C"},
+    "undelivered_title": {
+        "ru": "Изменения, которые не дошли до 1С",
+        "en": "Changes that did not reach 1C",
+    },
+    "undelivered_intro": {
+        "ru": "Сообщения синхронизации, от которых 1С отказалась или которые нельзя передать, с причиной. "
+        "Покупатель видит в кабинете, что его изменения пока не дошли до магазинов.",
+        "en": "Sync messages 1C refused or that cannot be sent, with the reason. The customer's cabinet "
+        "tells them their changes have not reached the stores yet.",
+    },
     "drift_report_title": {"ru": "Отчёт о расхождениях", "en": "Drift report"},
     "merges_title": {"ru": "Журнал объединений карт", "en": "Card merge log"},
     "not_available": {
@@ -181,6 +192,15 @@ STAFF_TEXTS: dict[str, dict[str, str]] = {
     "adjust_replayed": {
         "ru": "Эта форма уже была отправлена: корректировка проведена один раз.",
         "en": "This form was already sent: the adjustment was recorded once.",
+    },
+    "adjust_bad_expiry": {
+        "ru": "Срок действия — дата не раньше сегодняшней (ГГГГ-ММ-ДД), или оставьте пустым: срок программы.",
+        "en": "The expiry is a date from today on (YYYY-MM-DD), or leave it empty: the program's.",
+    },
+    "adjust_expires_on": {"ru": "Сгорают (необязательно)", "en": "Expire on (optional)"},
+    "adjust_expires_hint": {
+        "ru": "Пусто — по сроку действия программы, как баллы за покупку.",
+        "en": "Empty: after the program's validity, like points for a purchase.",
     },
     "adjust_bad_amount": {
         "ru": "Укажите число баллов, не ноль, не больше двух знаков после запятой.",
@@ -585,8 +605,106 @@ COLUMN_LABELS: dict[str, dict[str, str]] = {
     "hub_value": {"ru": "В хабе", "en": "Hub"},
     "onec_value": {"ru": "В 1С", "en": "1C"},
     "repair_movement_id": {"ru": "Исправляющее движение", "en": "Repair movement"},
+    "at": {"ru": "Когда", "en": "When"},
+    "topic": {"ru": "Что", "en": "What"},
+    "entity_id": {"ru": "Id в хабе", "en": "Hub id"},
+    "state": {"ru": "Состояние", "en": "State"},
+    "attempts": {"ru": "Попыток", "en": "Attempts"},
+    "topic_customer": {"ru": "Анкета клиента", "en": "Customer profile"},
+    "topic_card": {"ru": "Карта", "en": "Card"},
+    "topic_movement": {"ru": "Движение баллов", "en": "Points movement"},
+    "state_dead": {"ru": "Отказ (не будет повторено)", "en": "Dead letter (not retried)"},
+    "state_parked": {"ru": "Отложено до исправления", "en": "Parked until fixed"},
 }
 
 
 def column_label(name: str, lang: str) -> str:
     return COLUMN_LABELS.get(name, {}).get(lang, name)
+
+
+#: Codes that staff pages show as values (origins, roles, states, program choices, yes/no): in the
+#: page's language, never raw. A value not listed is shown as it is.
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "True": {"ru": "да", "en": "yes"},
+    "False": {"ru": "нет", "en": "no"},
+    "customer": {"ru": "клиент", "en": "customer"},
+    "card": {"ru": "карта", "en": "card"},
+    "movement": {"ru": "движение", "en": "movement"},
+    "website": {"ru": "сайт", "en": "website"},
+    "onec": {"ru": "1С", "en": "1C"},
+    "admin": {"ru": "сотрудник", "en": "staff"},
+    "system": {"ru": "система", "en": "system"},
+    "migration": {"ru": "перенос из старой программы", "en": "legacy migration"},
+    "reconciliation": {"ru": "сверка", "en": "reconciliation"},
+    "merge": {"ru": "объединение", "en": "merge"},
+    "auto": {"ru": "автоматически", "en": "automatic"},
+    "manual": {"ru": "вручную", "en": "manual"},
+    "cabinet": {"ru": "личный кабинет", "en": "personal cabinet"},
+    "gross": {"ru": "цены с НДС", "en": "prices with VAT"},
+    "net_of_vat": {"ru": "цены без НДС", "en": "prices without VAT"},
+    "highest": {"ru": "берётся наибольший", "en": "the highest applies"},
+    "multiply": {"ru": "перемножаются", "en": "multiplied"},
+    "immediate": {"ru": "сразу", "en": "at once"},
+    "grace": {"ru": "после льготного периода", "en": "after a grace period"},
+    "one_step": {"ru": "на одну ступень", "en": "one step down"},
+    "active": {"ru": "действует", "en": "active"},
+    "blocked": {"ru": "заблокирована", "en": "blocked"},
+    "accumulation_only": {"ru": "только накопление", "en": "earning only"},
+    "pending": {"ru": "ожидает", "en": "pending"},
+    "done": {"ru": "выполнено", "en": "done"},
+    "dead": {"ru": "отказ", "en": "dead letter"},
+    "parked": {"ru": "отложено", "en": "parked"},
+}
+
+#: The hub's own English reasons (``status_reason``, movement reasons), as staff read them.
+_REASONS: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = (
+    (re.compile(r"^merged into (?P<x>\S+)$"), {"ru": "объединена с картой {x}", "en": "merged into {x}"}),
+    (
+        re.compile(r"^profile incomplete, missing: (?P<x>.+)$"),
+        {"ru": "анкета не заполнена, нет: {x}", "en": "profile incomplete, missing: {x}"},
+    ),
+    (
+        re.compile(r"^opening balance from 1C$"),
+        {"ru": "начальный остаток из 1С", "en": "opening balance from 1C"},
+    ),
+    (
+        re.compile(r"^points expired as of (?P<x>\S+)$"),
+        {"ru": "баллы сгорели на {x}", "en": "points expired as of {x}"},
+    ),
+    (
+        re.compile(r"^unmerge of merge (?P<x>.+)$"),
+        {"ru": "отмена объединения {x}", "en": "unmerge of merge {x}"},
+    ),
+)
+
+_FIELD_WORDS: dict[str, dict[str, str]] = {
+    "last_name": {"ru": "фамилия", "en": "last name"},
+    "first_name": {"ru": "имя", "en": "first name"},
+    "middle_name": {"ru": "отчество", "en": "middle name"},
+    "birth_date": {"ru": "дата рождения", "en": "date of birth"},
+    "gender": {"ru": "пол", "en": "gender"},
+    "city": {"ru": "город", "en": "city"},
+    "email": {"ru": "эл. почта", "en": "e-mail"},
+}
+
+
+def value_label(value: object, lang: str) -> str:
+    """A raw code as staff read it in ``lang`` ("False" → "нет", "website" → "сайт" …)."""
+    text = "" if value is None else str(getattr(value, "value", value))
+    return VALUE_LABELS.get(text, {}).get(lang, text)
+
+
+def reason_label(text: str | None, lang: str) -> str:
+    """One of the hub's English reasons in ``lang``; any other text as it is (a person wrote it)."""
+    if not text:
+        return ""
+    for pattern, words in _REASONS:
+        found = pattern.match(text)
+        if found:
+            detail = found.groupdict().get("x", "")
+            if pattern.pattern.startswith("^profile"):
+                detail = ", ".join(
+                    _FIELD_WORDS.get(name.strip(), {}).get(lang, name.strip()) for name in detail.split(",")
+                )
+            return words[lang].format(x=detail)
+    return text
