@@ -292,6 +292,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "origin_reconciliation": {"ru": "Сверка", "en": "Reconciliation"},
     "origin_system": {"ru": "Система", "en": "System"},
     "card_title": {"ru": "Карта {number}", "en": "Card {number}"},
+    "show_at_till": {"ru": "Покажите на кассе", "en": "Show at the till"},
+    "barcode_of": {"ru": "Штрихкод карты {number}", "en": "Barcode of card {number}"},
+    "qr_of": {"ru": "QR-код карты {number}", "en": "QR code of card {number}"},
     # home: joining the loyalty program (seed 001's opt-in)
     "program_title": {"ru": "Программа лояльности", "en": "Loyalty program"},
     "program_join_text": {

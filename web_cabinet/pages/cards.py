@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form
+from markupsafe import Markup
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,6 +36,7 @@ from bonusbridge.services.card_claims import (
 from bonusbridge.unit_of_work import UnitOfWork
 from web_cabinet.context import Cabinet, LoginRequired, PageNotFound, cabinet, customer_id, lang_of
 from web_cabinet.i18n import translator
+from web_cabinet.pages.barcodes import barcode_svg, qr_svg
 from web_cabinet.pages.display import balance_of, card_rows, history_rows
 from web_cabinet.pages.steps import STEP_URLS
 from web_cabinet.rendering import flash, format_points, new_form_id, render, see_other, valid_form_id
@@ -211,8 +213,13 @@ def card_page(request: Request, card_id: int, cid: int = Depends(customer_id)) -
         row = card_rows(
             uow, customer, [card], own, parts.settings.profile_required_fields, translator(lang_of(request))
         )[0]
+        kind, bars = barcode_svg(card.number)
         context = {
             "card": row,
+            "full_number": card.number,
+            "barcode_kind": kind,
+            "barcode_svg": Markup(bars),
+            "qr_svg": Markup(qr_svg(card.number)),
             "locked": row["locked"],
             "balance": balance,
             "expiring": soon,
