@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 import re
 
-import barcode
+import barcode  # type: ignore[import-untyped]
 import segno
-from barcode.writer import SVGWriter
+from barcode.writer import SVGWriter  # type: ignore[import-untyped]
 
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
 
