@@ -16,15 +16,26 @@ Why each rule exists, and what was decided where the issue left a choice:
 - **Resend cooldown.** ``otp_resend_cooldown_seconds`` after the first code, doubled for each code
   asked for in a row (60 s, 120 s, 240 s …), capped at an hour; an hour without a code ends the
   streak. The per-phone hourly cap usually stops a streak well before the cap.
-- **Failures per phone.** Every wrong check counts on the code (``otp_max_checks`` checks per code,
-  then ``TooManyAttempts`` even for the right code) *and* on the phone. The phone's count is per
-  calendar day in ``sms_default_time_zone``; neither a new code nor a success resets it, so the
-  daily bound below holds whoever else uses the phone. At ``otp_max_failures`` the phone is locked
-  until the next local midnight: no checks and no new codes (``TooManyAttempts`` with
-  ``retry_after``).
-- **Brute-force bound.** Per phone and local day an attacker gets at most
-  ``min(otp_max_failures, otp_max_per_phone_day * otp_max_checks)`` checks (10 by default); any 24
-  hours overlap two local days, so at most twice that, i.e. a chance of 2·10/10⁶ = 2·10⁻⁵ a day.
+- **Failures: per device, per IP, and a per-phone slowdown (issue 17).** Anyone who knows a phone
+  can ask for its codes and guess, so no failure of a stranger may lock its owner out for long:
+  - every wrong check counts on the code (``otp_max_checks`` checks per code, then
+    ``TooManyAttempts`` even for the right code);
+  - on the browser session (the device) that checked: ``otp_max_failures`` wrong codes within a
+    day and that session may neither check nor ask for a code of that phone for a day; its codes
+    are its own (each session checks only the newest code *it* asked for), so a stranger's request
+    neither supersedes the owner's code nor stretches the owner's resend cooldown, which are kept
+    per session and phone too;
+  - on the client IP: ``otp_max_failures_per_ip`` within an hour and that IP may check no more
+    until the hour is over;
+  - on the phone, from anyone: the first ``otp_phone_free_failures`` cost nothing; after each
+    further one the phone's next check waits ``otp_phone_wait_seconds``, four times longer each
+    time (1, 4, 16, 64 … minutes, at most a day); the count starts again after two days without a
+    failure. Neither a new code nor a success resets it. A code may still be asked for meanwhile.
+  So a stranger in another session is stopped by their session's cap before the phone slows at
+  all: the owner, asking for a code in their own session, logs in at once.
+- **Brute-force bound.** The phone's waits bound every attacker, however many sessions and IPs they
+  use: ``otp_phone_free_failures`` + 7 checks in the first day (the waits add up to 22 hours), then
+  one a day, i.e. about 20 in a week, a chance of 2·10⁻⁵ against 10⁶ codes.
 - **A malformed code** (not six digits once spaces and hyphens are dropped) counts as a wrong check,
   with the same answer (``WrongCode``): every submission costs a check, so the form of the input
   cannot be used to probe anything, and the rule stays "N submissions per code".
@@ -32,7 +43,7 @@ Why each rule exists, and what was decided where the issue left a choice:
   code, a ``challenge_id`` that is not the newest one of that phone and purpose, or a phone that
   never got a code, all answer ``CodeExpired`` and count no failure: there is nothing to guess
   against. So a second verification of a used code answers ``CodeExpired``.
-- **Refusals are checked in this order:** phone (``sms.otp.phones``), phone locked, resend cooldown,
+- **Refusals are checked in this order:** phone (``sms.otp.phones``), session or IP locked, resend cooldown,
   phone/session/IP caps (``TooManySends`` with the longest wait among them), then the global cap.
 - **Global hourly cap** (``sms_global_hourly_cap``): beyond it nobody gets a code
   (``SendingSuspended``) and ``bonusbridge.alerts`` logs one critical alert per hour, without any
@@ -47,6 +58,8 @@ Why each rule exists, and what was decided where the issue left a choice:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import logging
 import math
@@ -89,6 +102,8 @@ OTP_TEMPLATE = "otp_code"
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 STREAK_QUIET = HOUR  # this long without a code ends a streak of resends
+FAILURES_QUIET = 2 * DAY  # this long without a failure and a phone's slowdown starts again
+MAX_PHONE_WAIT = DAY
 MAX_COOLDOWN = HOUR
 SESSION_WINDOW = DAY  # a session's codes are counted over the last day
 GLOBAL_GUARD_KEY = "*global*"  # the guard row remembering the global cap's alert; not a phone
@@ -182,11 +197,15 @@ class OtpService:
         locale: str,
         now: datetime,
     ) -> CodeRequested:
-        guard = locked_guard(session, phone)
-        if guard.locked_until is not None and now < guard.locked_until:
-            raise TooManyAttempts(
-                "phone locked after too many wrong codes", retry_after=_seconds(guard.locked_until - now)
-            )
+        phone_guard = locked_guard(session, phone)
+        for key in self._failure_keys(phone, session_key, ip_key):
+            locked = locked_guard(session, key)
+            if locked.locked_until is not None and now < locked.locked_until:
+                raise TooManyAttempts(
+                    "too many wrong codes from here", retry_after=_seconds(locked.locked_until - now)
+                )
+        # the resend cooldown is the session's (with this phone): a stranger's codes do not stretch it
+        guard = locked_guard(session, self._device_key(phone, session_key)) if session_key else phone_guard
         if guard.last_sent_at is None or now - guard.last_sent_at >= STREAK_QUIET:
             guard.streak = 0
         if guard.next_send_at is not None and now < guard.next_send_at:
@@ -222,12 +241,35 @@ class OtpService:
         cooldown = self.cooldown(guard.streak)
         guard.last_sent_at = now
         guard.next_send_at = now + cooldown
+        if guard is not phone_guard:  # callers without a session (CLI, tests) wait for every code
+            if phone_guard.last_sent_at is None or now - phone_guard.last_sent_at >= STREAK_QUIET:
+                phone_guard.streak = 0
+            phone_guard.streak += 1
+            phone_guard.last_sent_at = now
+            phone_guard.next_send_at = now + self.cooldown(phone_guard.streak)
         return CodeRequested(
             challenge_id=challenge.id,
             expires_at=challenge.expires_at,
             resend_after=_seconds(cooldown),
             phone_masked=mask_phone(phone),
         )
+
+    def _device_key(self, phone: str, session_key: str) -> str:
+        """The guard row of one browser session with one phone (``d`` + 15 hex: never an E.164 phone)."""
+        mac = hmac.new(self._secret, f"{phone}|{session_key}".encode(), hashlib.sha256)
+        return "d" + mac.hexdigest()[:15]
+
+    def _ip_key(self, ip_key: str) -> str:
+        """The guard row counting one client IP's wrong codes (``i`` + 15 hex)."""
+        return "i" + hmac.new(self._secret, f"ip|{ip_key}".encode(), hashlib.sha256).hexdigest()[:15]
+
+    def _failure_keys(self, phone: str, session_key: str | None, ip_key: str | None) -> list[str]:
+        keys = []
+        if session_key is not None:
+            keys.append(self._device_key(phone, session_key))
+        if ip_key is not None:
+            keys.append(self._ip_key(ip_key))
+        return keys
 
     def cooldown(self, streak: int) -> timedelta:
         """The wait after the ``streak``-th code in a row: the base, doubled per repeat, at most an hour."""
@@ -282,16 +324,21 @@ class OtpService:
         *,
         purpose: str = DEFAULT_PURPOSE,
         challenge_id: int | None = None,
+        session_id: str | None = None,
+        client_ip: str | None = None,
     ) -> VerifiedPhone:
-        """Check ``code`` against the newest code of the phone and purpose; consume it when right.
+        """Check ``code`` against the newest code of the phone and purpose (the newest the browser
+        session ``session_id`` asked for, when given); consume it when right.
 
         The outcome is committed before any error is raised: a wrong guess stays counted.
         """
         phone = acceptable_phone(raw_phone, self.settings)
         purpose = check_purpose(purpose)
+        session_key = session_hash(self._secret, session_id) if session_id else None
+        ip_key = client_key(client_ip)
         now = self.clock()
         with self._sessions() as session, session.begin():
-            outcome = self._check(session, phone, purpose, code, challenge_id, now)
+            outcome = self._check(session, phone, purpose, code, challenge_id, session_key, ip_key, now)
         if isinstance(outcome, SmsError):
             log.info("otp: check for %s refused: %s", mask_phone(phone), outcome.code)
             raise outcome
@@ -305,6 +352,8 @@ class OtpService:
         purpose: str,
         code: str,
         challenge_id: int | None,
+        session_key: str | None,
+        ip_key: str | None,
         now: datetime,
     ) -> VerifiedPhone | SmsError:
         settings = self.settings
@@ -313,14 +362,18 @@ class OtpService:
         ).first()
         if guard is None:
             return CodeExpired("no code was sent to this phone")
+        counters = [locked_guard(session, key) for key in self._failure_keys(phone, session_key, ip_key)]
+        for counter in counters:
+            if counter.locked_until is not None and now < counter.locked_until:
+                return TooManyAttempts(
+                    "too many wrong codes from here", retry_after=_seconds(counter.locked_until - now)
+                )
         if guard.locked_until is not None and now < guard.locked_until:
-            return TooManyAttempts("phone locked", retry_after=_seconds(guard.locked_until - now))
-        challenge = session.scalars(
-            select(OtpChallenge)
-            .where(OtpChallenge.phone_e164 == phone, OtpChallenge.purpose == purpose)
-            .order_by(OtpChallenge.id.desc())
-            .limit(1)
-        ).first()
+            return TooManyAttempts("the phone waits", retry_after=_seconds(guard.locked_until - now))
+        newest = select(OtpChallenge).where(OtpChallenge.phone_e164 == phone, OtpChallenge.purpose == purpose)
+        if session_key is not None:  # each session checks the code it asked for, not a stranger's
+            newest = newest.where(OtpChallenge.session_hash == session_key)
+        challenge = session.scalars(newest.order_by(OtpChallenge.id.desc()).limit(1)).first()
         if (
             challenge is None
             or challenge.consumed_at is not None
@@ -335,20 +388,35 @@ class OtpService:
             challenge.consumed_at = now
             return VerifiedPhone(phone_e164=phone, verified_at=now)
         self._count_failure(guard, now)
-        attempts_left = min(
-            settings.otp_max_checks - challenge.checks, settings.otp_max_failures - guard.failures
-        )
-        return WrongCode("wrong code", attempts_left=max(attempts_left, 0))
+        left = settings.otp_max_checks - challenge.checks
+        device = counters[0] if session_key is not None else None
+        for counter in counters:
+            is_device = counter is device
+            window = DAY if is_device else HOUR
+            limit = settings.otp_max_failures if is_device else settings.otp_max_failures_per_ip
+            if counter.failures_since is None or now - counter.failures_since >= window:
+                counter.failures, counter.failures_since = 0, now
+            counter.failures += 1
+            if counter.failures >= limit:
+                counter.locked_until = counter.failures_since + window
+            if is_device:
+                left = min(left, limit - counter.failures)
+        if device is None:  # no session known: the phone's own count stands in for it
+            left = min(left, settings.otp_max_failures - guard.failures)
+        return WrongCode("wrong code", attempts_left=max(left, 0))
 
     def _count_failure(self, guard: OtpPhoneGuard, now: datetime) -> None:
-        """One more wrong code today for the phone; the last one allowed locks it until midnight."""
-        today = local_day_start(now, self._day_zone)
-        if guard.failures_since is None or guard.failures_since < today:
+        """One more wrong code for the phone, from anyone: past the free ones, the next check waits,
+        four times longer after each failure, at most a day. ``failures_since`` is the last
+        failure: two days without one and the count starts again."""
+        if guard.failures_since is None or now - guard.failures_since >= FAILURES_QUIET:
             guard.failures = 0
-            guard.failures_since = now
         guard.failures += 1
-        if guard.failures >= self.settings.otp_max_failures:
-            guard.locked_until = next_local_day_start(now, self._day_zone)
+        guard.failures_since = now
+        beyond = guard.failures - self.settings.otp_phone_free_failures
+        if beyond > 0:
+            wait = timedelta(seconds=self.settings.otp_phone_wait_seconds) * (4 ** min(beyond - 1, 20))
+            guard.locked_until = now + min(wait, MAX_PHONE_WAIT)
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -294,38 +294,31 @@ def test_spaces_and_hyphens_typed_into_a_code_are_ignored(db, otp):
 # --------------------------------------------------------------------------- failures per phone
 
 
-def test_a_new_code_does_not_reset_the_failures_and_the_phone_locks_until_midnight(db, clock):
-    otp = service(db, clock, otp_max_failures=7)
+def test_failures_from_anyone_slow_the_phone_with_growing_waits_never_until_midnight(db, clock):
+    """Issue 17 item 3: past the free failures each further one makes the phone's next check wait,
+    four times longer each time (1, 4, 16 … minutes); a new code does not reset the count, and the
+    right code passes once the wait is over. No lock until midnight."""
+    otp = service(db, clock)
+    assert (otp.settings.otp_phone_free_failures, otp.settings.otp_phone_wait_seconds) == (5, 60)
     first = otp.request_code(PHONE)
-    for _ in range(5):
+    for _ in range(5):  # the free ones: no wait
         with pytest.raises(WrongCode):
             otp.verify_code(PHONE, wrong(sent_code(db, first)))
-    clock.advance(timedelta(seconds=60))
-    second = otp.request_code(PHONE)
-    code = sent_code(db, second)
-    with pytest.raises(WrongCode) as caught:
-        otp.verify_code(PHONE, wrong(code))
-    assert caught.value.attempts_left == 1  # the phone's 7 - 6 failures, not the code's 5 - 1 checks
-    with pytest.raises(WrongCode) as caught:
-        otp.verify_code(PHONE, wrong(code))
-    assert caught.value.attempts_left == 0
-
-    # Locked: the right code is refused, and no new code is sent, until midnight in Moscow.
-    midnight = datetime(2026, 1, 15, 21, 0, tzinfo=UTC)  # 00:00 on the 16th, Europe/Moscow
-    assert guard_row(db).locked_until == midnight
-    with pytest.raises(TooManyAttempts):
-        otp.verify_code(PHONE, code)
-    clock.advance(timedelta(hours=2))
-    with pytest.raises(TooManyAttempts) as caught:
-        otp.request_code(PHONE)
-    assert caught.value.retry_after == (midnight - clock()).total_seconds()
-
-    clock.now = midnight
-    third = otp.request_code(PHONE)
-    with pytest.raises(WrongCode) as caught:
-        otp.verify_code(PHONE, wrong(sent_code(db, third)))
-    assert caught.value.attempts_left == 4  # a new day: the phone's count started again
-    otp.verify_code(PHONE, sent_code(db, third))
+    assert guard_row(db).locked_until is None
+    waits = []
+    for _ in range(3):
+        clock.advance(timedelta(hours=2))  # past the resend cooldown and any wait
+        requested = otp.request_code(PHONE)
+        code = sent_code(db, requested)
+        with pytest.raises(WrongCode):
+            otp.verify_code(PHONE, wrong(code))
+        with pytest.raises(TooManyAttempts) as caught:  # even the right code waits
+            otp.verify_code(PHONE, code)
+        waits.append(caught.value.retry_after)
+    assert waits == [60, 4 * 60, 16 * 60]
+    assert guard_row(db).failures == 8  # a new code reset nothing
+    clock.advance(timedelta(minutes=16))
+    otp.verify_code(PHONE, sent_code(db, otp.request_code(PHONE)))  # the wait is over, long before midnight
 
 
 def test_a_success_does_not_reset_the_failures_of_the_day(db, clock, otp):
@@ -337,17 +330,80 @@ def test_a_success_does_not_reset_the_failures_of_the_day(db, clock, otp):
     assert guard_row(db).failures == 3
 
 
-def test_the_phone_locks_after_otp_max_failures_wrong_codes(db, clock, otp):
-    assert otp.settings.otp_max_failures == 10
-    for round_ in range(2):
+def test_the_phone_waits_at_most_a_day_and_its_count_restarts_after_two_quiet_days(db, clock):
+    otp = service(db, clock)
+    for _ in range(12):
+        clock.advance(timedelta(days=1, minutes=1))  # past every wait
         requested = otp.request_code(PHONE)
-        for _ in range(5):
+        with pytest.raises(WrongCode):
+            otp.verify_code(PHONE, wrong(sent_code(db, requested)))
+    guard = guard_row(db)
+    assert guard.failures == 12 and guard.locked_until == clock() + timedelta(days=1)
+    clock.advance(timedelta(days=2))
+    requested = otp.request_code(PHONE)
+    with pytest.raises(WrongCode):
+        otp.verify_code(PHONE, wrong(sent_code(db, requested)))
+    assert (guard_row(db).failures, guard_row(db).locked_until) == (1, guard.locked_until)
+
+
+# --------------------------------------------------------------------------- a stranger cannot lock the owner out
+
+
+def test_an_attacker_in_another_session_cannot_stop_the_owner_logging_in_within_minutes(db, clock):
+    """The attacker knows the phone: from their own browser session and IP they ask for codes and
+    guess until every door is shut. The owner, minutes later in their own session, asks for a code
+    and logs in at once; the attacker stays shut out."""
+    otp = service(db, clock)
+    attacker = {"session_id": "attacker-session", "client_ip": "198.51.100.66"}
+    owner = {"session_id": "owner-session", "client_ip": "203.0.113.10"}
+    refused = 0
+    for _ in range(10):  # asks and guesses for a good while, as fast as allowed
+        try:
+            requested = otp.request_code(PHONE, **attacker)
+        except (ResendTooSoon, TooManyAttempts, TooManySends):
+            refused += 1
+            clock.advance(timedelta(minutes=1))
+            continue
+        for guess in range(10):
+            try:
+                otp.verify_code(PHONE, f"{guess:06d}", challenge_id=requested.challenge_id, **attacker)
+            except WrongCode:
+                continue
+            except (TooManyAttempts, CodeExpired):
+                break
+            pytest.fail("the attacker guessed a code")
+        clock.advance(timedelta(minutes=1))
+    assert refused > 0 and guard_row(db).failures <= otp.settings.otp_max_failures
+    with pytest.raises(TooManyAttempts):  # the attacker's own session is shut for the day
+        otp.request_code(PHONE, **attacker)
+
+    clock.advance(timedelta(minutes=2))
+    requested = otp.request_code(PHONE, **owner)
+    verified = otp.verify_code(PHONE, sent_code(db, requested), challenge_id=requested.challenge_id, **owner)
+    assert verified.phone_e164 == PHONE
+
+    # a stranger's new code neither replaces the owner's nor delays the owner's next one
+    clock.advance(timedelta(minutes=2))
+    owners = otp.request_code(PHONE, **owner)
+    stranger = {"session_id": "another-stranger", "client_ip": "198.51.100.67"}
+    otp.request_code(PHONE, **stranger)
+    otp.verify_code(PHONE, sent_code(db, owners), challenge_id=owners.challenge_id, **owner)
+
+
+def test_failures_per_ip_shut_that_ip_across_sessions(db, clock):
+    otp = service(db, clock, otp_max_failures_per_ip=6)
+    ip = "198.51.100.80"
+    for n in range(2):
+        requested = otp.request_code(PHONE, session_id=f"s{n}", client_ip=ip)
+        for _ in range(3):
             with pytest.raises(WrongCode):
-                otp.verify_code(PHONE, wrong(sent_code(db, requested)))
-        clock.advance(timedelta(minutes=2 * (round_ + 1)))
-    assert guard_row(db).failures == 10
-    with pytest.raises(TooManyAttempts):
-        otp.request_code(PHONE)
+                otp.verify_code(PHONE, wrong(sent_code(db, requested)), session_id=f"s{n}", client_ip=ip)
+    requested = otp.request_code(PHONE, session_id="s9", client_ip="203.0.113.9")  # elsewhere: fine
+    with pytest.raises(TooManyAttempts) as caught:
+        otp.request_code(PHONE, session_id="s3", client_ip=ip)
+    assert 0 < caught.value.retry_after <= 3600
+    clock.advance(timedelta(minutes=1))  # the phone's first wait (6 failures: one past the free five)
+    otp.verify_code(PHONE, sent_code(db, requested), session_id="s9", client_ip="203.0.113.9")
 
 
 # --------------------------------------------------------------------------- resend cooldown

@@ -132,7 +132,11 @@ def check_code(request: Request, code: str = Form("")) -> Response:
     challenge = session.get("challenge")
     try:
         parts.otp.verify_code(
-            phone, code[:20], challenge_id=challenge if isinstance(challenge, int) else None
+            phone,
+            code[:20],
+            challenge_id=challenge if isinstance(challenge, int) else None,
+            session_id=session["sid"],
+            client_ip=client_ip(request),
         )
     except WrongCode as wrong:
         message = wrong.user_message(lang) + " " + t("attempts_left").format(n=wrong.attempts_left)
