@@ -29,6 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_decimal
+
 from bonusbridge.privacy import mask_name, mask_phone
 from reconciliation.legacy.guards import Person, refusals
 
@@ -201,18 +203,14 @@ REASONS_RU = {
 
 
 def format_points(value: Decimal | str | None, lang: str) -> str:
-    """1234.5 → "1 234,50" in Russian (narrow no-break space), "1,234.50" in English (the cabinet's
-    rule, ``web_cabinet.rendering.format_points``)."""
+    """Points for people, by Babel in ``lang``'s style ("1 234,50", "1,234.50"), as the cabinet and
+    the staff pages format them (``web_cabinet.formats.points``)."""
     amount = Decimal(0) if value is None else Decimal(value)
-    text = f"{amount:,.2f}"
-    if lang == "ru":
-        return text.replace(",", "\u202f").replace(".", ",")
-    return text
+    return str(format_decimal(amount, format="#,##0.00", locale=lang))
 
 
 def format_count(value: int, lang: str) -> str:
-    text = f"{value:,}"
-    return text.replace(",", "\u202f") if lang == "ru" else text
+    return str(format_decimal(value, format="#,##0", locale=lang))
 
 
 @dataclass
