@@ -25,7 +25,7 @@ from web_cabinet.api.balance_lane import BalanceLane
 from web_cabinet.context import Cabinet, LoginRequired, PageNotFound
 from web_cabinet.pages import cards, chrome, home, login, profile
 from web_cabinet.rendering import render, see_other
-from web_cabinet.security import CsrfRefused, SecurityHeaders, SessionExpired
+from web_cabinet.security import CsrfRefused, HeadAsGet, SecurityHeaders, SessionExpired
 from web_cabinet.session_store import SessionStore, session_store
 from web_cabinet.sessions import SessionCodec, SessionMiddleware
 from web_cabinet.staff import mount_staff
@@ -74,6 +74,7 @@ def create_app(
     app.add_middleware(SessionMiddleware, codec=codec, store=app.state.sessions, clock=now)
     app.add_middleware(BalanceLane, hub=hub, settings=settings, api=api)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
     return app
 
 

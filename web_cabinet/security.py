@@ -14,6 +14,7 @@ content policy, which there only forbids framing.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -35,6 +36,44 @@ COMMON_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+
+
+#: The largest row id a table holds (SQL INTEGER): a larger id in a URL names nothing (404), and is
+#: never sent to the database, which would refuse the number (a 500).
+MAX_ROW_ID = 2**31 - 1
+
+
+def ids_out_of_range(path_params: dict[str, Any]) -> bool:
+    """Whether a URL's ``…_id`` part is a number no row can have (2^31 and beyond, 2^63 …)."""
+    for name, value in path_params.items():
+        if not name.endswith("_id"):
+            continue
+        text = str(value).strip()
+        if text.lstrip("-").isdigit() and abs(int(text)) > MAX_ROW_ID:
+            return True
+    return False
+
+
+class HeadAsGet:
+    """``HEAD`` on a page answers as ``GET`` would, without the body (plain ASGI, outermost): the
+    routes declare GET only, and a HEAD must not be a 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
 class CsrfRefused(Exception):

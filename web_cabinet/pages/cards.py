@@ -40,9 +40,24 @@ from web_cabinet.pages.barcodes import barcode_svg, qr_svg
 from web_cabinet.pages.display import balance_of, card_rows, history_rows
 from web_cabinet.pages.steps import STEP_URLS
 from web_cabinet.rendering import flash, format_points, new_form_id, render, see_other, valid_form_id
-from web_cabinet.security import verify_csrf
+from web_cabinet.security import ids_out_of_range, verify_csrf
 
-router = APIRouter(dependencies=[Depends(verify_csrf)], include_in_schema=False)
+
+def _ids_in_range(request: Request) -> None:
+    if ids_out_of_range(request.path_params):
+        raise PageNotFound
+
+
+router = APIRouter(dependencies=[Depends(_ids_in_range), Depends(verify_csrf)], include_in_schema=False)
+
+#: A card another phone holds answers exactly like a wrong proof (one status, one text): telling
+#: them apart would tell whoever types a number whether their guess of the points was right.
+CLAIM_REFUSED = {
+    "ru": "Номер карты или число бонусов не совпадают, или карта привязана к другому номеру "
+    "телефона. Проверьте чек; если карта ваша, обратитесь на сервисную стойку магазина.",
+    "en": "The card number or the points do not match, or the card belongs to another phone "
+    "number. Please check the receipt; if the card is yours, ask at the shop's service desk.",
+}
 
 
 def _customer(uow: UnitOfWork, customer_id: int) -> Customer:
@@ -187,12 +202,11 @@ def add_card(
             status=429,
             headers={"Retry-After": str(wait)},
         )
-    message, status = {
-        ClaimOutcome.MISMATCH: ("claim_mismatch", 400),
-        ClaimOutcome.TAKEN: ("claim_taken", 409),
-        ClaimOutcome.BLOCKED: ("claim_blocked", 409),
-    }[result.outcome]
-    return _add_page(request, number=typed_number, error=t(message), status=status)
+    if result.outcome in (ClaimOutcome.MISMATCH, ClaimOutcome.TAKEN):
+        lang = lang_of(request)
+        refused = CLAIM_REFUSED.get(lang, CLAIM_REFUSED["ru"])
+        return _add_page(request, number=typed_number, error=refused, status=400)
+    return _add_page(request, number=typed_number, error=t("claim_blocked"), status=409)
 
 
 # --------------------------------------------------------------------------- one card

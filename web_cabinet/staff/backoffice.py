@@ -23,6 +23,7 @@ adjusting); card numbers are masked for ``viewer`` only, as on the import pages.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -416,9 +417,14 @@ def adjustment_expiry(parts: Any, typed: str, amount_text: str) -> datetime | bo
     return add_months(now, rules.validity_months)
 
 
+PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+
+
 def _amount_text(raw: str) -> str:
     """What staff type: ``-50``, ``−50`` (a typographic minus), ``+12,50``, ``1 000``."""
-    return "".join(raw.replace("\u2212", "-").replace(",", ".").split())
+    text = "".join(raw.replace("\u2212", "-").replace(",", ".").split())
+    # plain decimals only: "1e2", "Infinity", "0x10" or "١٠٠" are no amount a person types
+    return text if PLAIN_DECIMAL.fullmatch(text) else ""
 
 
 def _adjust(

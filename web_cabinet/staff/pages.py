@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import re
 import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -23,6 +24,8 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -30,13 +33,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from bonusbridge.errors import BonusBridgeError
-from bonusbridge.models import LegacyImportBatch, LegacyImportIssue, LegacyImportRun
+from bonusbridge.models import CardMerge, LegacyImportBatch, LegacyImportIssue, LegacyImportRun
 from bonusbridge.privacy import mask_card_number, mask_name, mask_phone
 from bonusbridge.settings import Settings
 from bonusbridge.unit_of_work import UnitOfWork
 from reconciliation.progress import progress_history
 from web_cabinet import formats
 from web_cabinet.i18n import LANG_COOKIE, LOCALES, choose_locale
+from web_cabinet.security import ids_out_of_range
 from web_cabinet.session_store import STAFF, SessionStore, session_store
 from web_cabinet.staff.auth import LoginOutcome, Principal, Role, load_principal, try_login
 from web_cabinet.staff.chart import progress_svg
@@ -50,6 +54,18 @@ NAME_FIELDS = {"last_name", "first_name", "middle_name", "name", "full_name"}
 PERSONAL_FIELDS = NAME_FIELDS | {"phone", "phone_e164", "email", "birth_date", "city", "gender"}
 #: Lists shown inside their row's cell (a merge's absorbed cards) rather than as a table.
 NESTED_INLINE = {"absorbed", "cards", "errors"}
+
+
+#: A card number inside a text ("merged into GOLD77001", "перенесено с 2000000000035"): letters then
+#: at least four digits, or eight digits and more (amounts, dates and ids are shorter).
+_CARD_IN_TEXT = re.compile(r"\b(?:[A-Za-zА-Яа-яЁё]{1,12}\d{4,}|\d{8,})[A-Za-z0-9]*\b")
+
+
+def mask_numbers_in(text: str | None) -> str | None:
+    """``text`` with every card number in it masked (for the ``viewer`` role, on every page)."""
+    if not text:
+        return text
+    return _CARD_IN_TEXT.sub(lambda match: mask_card_number(match.group(0)), text)
 
 
 class StaffLoginRequired(Exception):
@@ -133,6 +149,13 @@ def render(
             return formats.points(value, lang)
         return reason_label(value_label(value, lang), lang)
 
+    who = getattr(request.state, "principal", None)
+
+    def shown(text: str) -> str:
+        """A reason as this role may read it: card numbers in it masked for ``viewer``."""
+        masked = who is not None and not who.sees_issue_details
+        return (mask_numbers_in(text) or "") if masked else text
+
     page: dict[str, Any] = {
         "lang": lang,
         "t": t,
@@ -145,7 +168,7 @@ def render(
         "label": lambda name: column_label(name, lang),
         "cell": cell,
         "points": lambda value: formats.points(value, lang),
-        "reason": lambda text: reason_label(text, lang),
+        "reason": lambda text: shown(reason_label(text, lang)),
     }
     page.update(context or {})
     return TEMPLATES.TemplateResponse(request, template, page, status_code=status)
@@ -394,6 +417,8 @@ def _scalar(key: str, value: Any, who: Principal) -> str:
         return mask_card_number(str(value))
     if isinstance(value, datetime | date | Decimal | bool):
         return value  # type: ignore[return-value]  # formatted by the page (``render``'s ``cell``)
+    if isinstance(value, str) and not who.sees_issue_details:
+        return mask_numbers_in(value) or ""
     return str(value)
 
 
@@ -512,6 +537,14 @@ def merges_page(request: Request, who: Who, offset: int = Query(0, ge=0)) -> Res
 def unmerge_form(request: Request, merge_id: int, who: Who) -> Response:
     if not who.may_unmerge:
         raise StaffForbidden
+    merges = _engine_module("reconciliation.merges", "list_merges", "unmerge")
+    with Session(parts_of(request).engine) as session:
+        exists = getattr(merges, "merge_exists", None)  # an engine may say; else the merge log's table
+        found = (
+            exists(session, merge_id) if callable(exists) else session.get(CardMerge, merge_id) is not None
+        )
+    if merges is None or not found:
+        raise StaffNotFound
     return render(
         request,
         "staff/unmerge.html",
@@ -563,13 +596,19 @@ def unmerge_submit(
 # --- the sub-app ------------------------------------------------------------------------------------
 
 
+def _ids_in_range(request: Request) -> None:
+    """Every staff page: an id no row can have (2^63, say) is a 404, never a database error."""
+    if ids_out_of_range(request.path_params):
+        raise StaffNotFound
+
+
 def create_staff_app(
     settings: Settings,
     engine: Engine,
     clock: Callable[[], datetime],
     sessions: SessionStore | None = None,
 ) -> FastAPI:
-    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, dependencies=[Depends(_ids_in_range)])
     sessions = sessions or session_store(settings, engine)
     app.state.staff = StaffParts(settings, engine, clock, sessions)
     codec = StaffCodec(
@@ -614,5 +653,14 @@ def create_staff_app(
     app.add_exception_handler(StaffLoginRequired, login_required)
     app.add_exception_handler(StaffForbidden, forbidden)
     app.add_exception_handler(StaffCsrfRefused, csrf_refused)
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        # a URL part that is not what the page takes (/staff/customers/abc) names no page: 404
+        assert isinstance(exc, RequestValidationError)
+        if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
+            return await not_found(request, exc)
+        return await request_validation_exception_handler(request, exc)
+
     app.add_exception_handler(StaffNotFound, not_found)
+    app.add_exception_handler(RequestValidationError, invalid)
     return app

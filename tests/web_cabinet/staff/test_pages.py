@@ -232,7 +232,11 @@ class FakeMerges:
                 raise BonusBridgeError("merge 99 was undone already")
             return object()
 
+        def merge_exists(session: Session, merge_id: int) -> bool:
+            return any(entry.id == merge_id for entry in self.entries)
+
         module.list_merges = list_merges  # type: ignore[attr-defined]
+        module.merge_exists = merge_exists  # type: ignore[attr-defined]
         module.unmerge = unmerge  # type: ignore[attr-defined]
         return module
 
