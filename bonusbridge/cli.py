@@ -8,6 +8,7 @@ the hub never imports them.
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import typer
 
@@ -58,23 +59,11 @@ def ledger_check() -> None:
 def cards_recheck() -> None:
     """Give every owned card the status its owner's profile calls for (after a change of
     BONUSBRIDGE_PROFILE_REQUIRED_FIELDS, say); print how many changed. Safe to run again."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from bonusbridge.services.cards import recheck_all_cards
 
     settings = settings_or_exit()
-    try:
-        hub = build_hub(settings)
-        result = recheck_all_cards(hub.unit_of_work, required_fields=settings.profile_required_fields)
-    except SQLAlchemyError as exc:
-        url = make_url_safe(settings.database_url)
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        typer.echo(
-            f"bonusbridge: cannot recheck the cards in {url}: {reason} "
-            "(is the database reachable and upgraded? `bonusbridge db upgrade`)",
-            err=True,
-        )
-        raise typer.Exit(1) from None
+    hub = build_hub(settings)  # a database that cannot be used is said by ``main`` (database_problem)
+    result = recheck_all_cards(hub.unit_of_work, required_fields=settings.profile_required_fields)
     required = ", ".join(settings.profile_required_fields) or "none"
     typer.echo(
         f"{result.changed} card(s) changed of {result.checked} owned usable card(s) checked "
@@ -121,11 +110,69 @@ def _load_plugins() -> None:
 def main() -> None:
     configure_logging()
     _load_plugins()
+    sqlite_file = _sqlite_file()
+    existed = sqlite_file is not None and sqlite_file.exists()
     try:
         app(prog_name="bonusbridge", standalone_mode=True)
     except BonusBridgeError as exc:
         typer.echo(f"bonusbridge: {exc.code}: {exc}", err=True)
         raise SystemExit(1) from None
+    except Exception as exc:
+        from sqlalchemy.exc import DBAPIError
+
+        if not isinstance(exc, DBAPIError):
+            raise
+        if sqlite_file is not None and not existed:
+            _remove_if_empty(sqlite_file)  # a mistyped URL leaves no empty database behind
+        typer.echo(database_problem(exc), err=True)
+        raise SystemExit(1) from None
+
+
+def _database_url() -> str:
+    from bonusbridge.settings import get_settings
+
+    try:
+        return get_settings().database_url
+    except Exception:
+        return ""
+
+
+def database_problem(exc: Exception) -> str:
+    """What a command says when the database is missing, unreachable or not upgraded: the URL it
+    used (no password) and what to do, never a traceback."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+    url = make_url_safe(_database_url())
+    return (
+        f"bonusbridge: the database at {url} cannot be used: {reason}\n"
+        "  Is it the one you meant (BONUSBRIDGE_DATABASE_URL; `make run`'s demo prints its own) and "
+        "is it upgraded? Run `bonusbridge db upgrade` with the same BONUSBRIDGE_DATABASE_URL."
+    )
+
+
+def _sqlite_file() -> Path | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(_database_url())
+    except ArgumentError:
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def _remove_if_empty(path: Path) -> None:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(path) as conn:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables == 0:
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+                leftover.unlink(missing_ok=True)
+    except (OSError, sqlite3.Error):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,8 @@ new 1C never heard of. Tests and the browser walk use ``DemoStack`` on free port
 from __future__ import annotations
 
 import logging
+import shlex
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -60,15 +62,33 @@ class DemoStack:
             "  log in with one of these phones; the SMS code is printed here:",
         ]
         lines += [f"    {phone.phone:<18} {phone.branch}" for phone in self.phones]
-        lines.append("  Ctrl-C stops everything.")
+        command = (
+            f"BONUSBRIDGE_DATABASE_URL={shlex.quote(self.settings.database_url)} {bonusbridge_command()}"
+        )
+        lines += [
+            f"  staff pages: {self.cabinet_url}/staff — log in with a staff user made, in another",
+            "  terminal while this runs, against the demo's database (the password is asked for):",
+            f"    {command} staff create admin --role admin",
+            "  a key for the shop API (printed once):",
+            f"    {command} api-clients create demo-shop --scopes read,quote,checkout",
+            "  Each start recreates the demo's database: staff users, API keys, logins and every change",
+            "  made here are lost when the demo restarts.",
+            "  Ctrl-C stops everything.",
+        ]
         return "\n".join(lines)
+
+
+def bonusbridge_command() -> str:
+    """The ``bonusbridge`` command of this installation (beside this Python), or the bare name."""
+    beside = Path(sys.executable).parent / "bonusbridge"
+    return shlex.quote(str(beside)) if beside.exists() else "bonusbridge"
 
 
 def demo_settings(var_dir: Path, **overrides: Any) -> Settings:
     """The embedded default, with the demo's own hub database and the console SMS gateway."""
     var_dir.mkdir(parents=True, exist_ok=True)
     values: dict[str, Any] = {
-        "database_url": f"sqlite:///{var_dir / 'demo-hub.sqlite3'}",
+        "database_url": f"sqlite:///{(var_dir / 'demo-hub.sqlite3').resolve()}",
         "broker_url": "memory://",
         "sms_gateway": "console",
         "sms_fallback_gateway": "none",
