@@ -14,7 +14,7 @@ import re
 import secrets
 import statistics
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -346,7 +346,7 @@ def test_the_phone_waits_at_most_a_day_and_its_count_restarts_after_two_quiet_da
     assert (guard_row(db).failures, guard_row(db).locked_until) == (1, guard.locked_until)
 
 
-# --------------------------------------------------------------------------- a stranger cannot lock the owner out
+# ------------------------------------------------------------- a stranger cannot lock the owner out
 
 
 def test_an_attacker_in_another_session_cannot_stop_the_owner_logging_in_within_minutes(db, clock):
