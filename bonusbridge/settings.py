@@ -268,6 +268,25 @@ class Settings(BaseSettings):
     cabinet_port: int = Field(
         default=8000, ge=1, le=65535, description="Port `bonusbridge serve` listens on."
     )
+    program_rules_url: str = Field(
+        default="/rules",
+        description="The program's rules, linked in every cabinet page's footer (/rules: the built-in "
+        "summary; or the chain's own page).",
+    )
+    support_phone: str = Field(
+        default="", description="Support phone in the cabinet's footer (empty: the stores' service desks)."
+    )
+    support_email: str = Field(default="", description="Support e-mail in the cabinet's footer.")
+    personal_data_consent_version: str = Field(
+        default="2026-12",
+        max_length=32,
+        description="Version of the consent to personal-data processing (152-ФЗ) the profile form asks "
+        "for; recorded with each consent. A new version is asked for anew.",
+    )
+    personal_data_consent_url: str = Field(
+        default="/consent",
+        description="The consent's text (/consent: the built-in one, of the default version).",
+    )
 
     # --- Shop API ----------------------------------------------------------------------------------
     api_points_per_currency_unit: Decimal = Field(
@@ -309,6 +328,11 @@ class Settings(BaseSettings):
         ge=2,
         description="Largest group of cards sharing a phone that `migrate apply --auto-merge` merges; "
         "a larger one (a shop's landline, a family's) is left to staff as a suggestion.",
+    )
+    migration_plans_dir: str = Field(
+        default="./var/migration-plans",
+        description="Folder whose sub-folders are `migrate plan` outputs; staff read their reports at "
+        "/staff/plans (full phones for the migration and admin roles, masked for the others).",
     )
 
     # --- Staff pages --------------------------------------------------------------------------------

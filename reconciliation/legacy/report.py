@@ -202,6 +202,54 @@ REASONS_RU = {
 }
 
 
+#: A phone's problem or number type (``mapping.phones``' codes) in words, per language.
+PHONE_WORDS = {
+    "en": {
+        "empty": "empty",
+        "too_long_input": "far too long",
+        "letters": "has letters",
+        "not_a_number": "not a phone number",
+        "invalid_country_code": "unknown country code",
+        "too_short": "too short",
+        "too_long": "too long",
+        "local_only": "local number without its area code",
+        "invalid_length": "wrong length",
+        "invalid_number": "no such number",
+        "fixed_line": "landline",
+        "fixed_line_or_mobile": "landline or mobile",
+        "toll_free": "toll-free (8-800)",
+        "premium_rate": "premium rate",
+        "shared_cost": "shared cost",
+        "voip": "internet telephony",
+        "unknown": "unknown type",
+    },
+    "ru": {
+        "empty": "пусто",
+        "too_long_input": "слишком длинная строка",
+        "letters": "есть буквы",
+        "not_a_number": "не номер телефона",
+        "invalid_country_code": "неизвестный код страны",
+        "too_short": "слишком короткий",
+        "too_long": "слишком длинный",
+        "local_only": "местный номер без кода города",
+        "invalid_length": "неверная длина",
+        "invalid_number": "такого номера нет",
+        "fixed_line": "городской",
+        "fixed_line_or_mobile": "городской или мобильный",
+        "toll_free": "бесплатный (8-800)",
+        "premium_rate": "платный",
+        "shared_cost": "с разделённой оплатой",
+        "voip": "IP-телефония",
+        "unknown": "тип неизвестен",
+    },
+}
+
+
+def phone_reason(code: str, lang: str) -> str:
+    """A phone's problem or type in words; a code it does not know is shown as it is."""
+    return PHONE_WORDS.get(lang, PHONE_WORDS["en"]).get(code, code)
+
+
 def format_points(value: Decimal | str | None, lang: str) -> str:
     """Points for people, by Babel in ``lang``'s style ("1 234,50", "1,234.50"), as the cabinet and
     the staff pages format them (``web_cabinet.formats.points``)."""
@@ -471,7 +519,7 @@ def _list_table(report: dict[str, Any], lang: str, kind: str, number: int, show:
             cells = [e(r["program"]), e(r["file"]), f'<td class="n">{r["line"]}', e(r["number"])]
             if kind != "debt":
                 cells.append(_phone(r["phone"], show))
-                cells.append(e(r["reason"]))
+                cells.append(e(phone_reason(str(r["reason"]), lang)))
             else:
                 cells.append(f'<td class="n">{e(format_points(r["reason"], lang))}')
             body.append("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}" for c in cells) + "</tr>")

@@ -62,6 +62,16 @@ STAFF_TEXTS: dict[str, dict[str, str]] = {
     "no_data": {"ru": "Данных пока нет.", "en": "No data yet."},
     # imports
     "imports_title": {"ru": "Импорт старых программ", "en": "Legacy program imports"},
+    "plans_title": {"ru": "Планы миграции", "en": "Migration plans"},
+    "plans_none": {
+        "ru": "В папке планов ({folder}) нет ни одного плана с отчётом.",
+        "en": "The plans folder ({folder}) holds no plan with a report.",
+    },
+    "col_plan_folder": {"ru": "Папка плана", "en": "Plan folder"},
+    "col_plan_state": {"ru": "Состояние", "en": "State"},
+    "col_report": {"ru": "Отчёт", "en": "Report"},
+    "plan_complete": {"ru": "полный", "en": "complete"},
+    "plan_incomplete": {"ru": "неполный: файл не прочитан", "en": "incomplete: a file was not read"},
     "col_plan": {"ru": "План", "en": "Plan"},
     "col_started": {"ru": "Начат", "en": "Started"},
     "col_finished": {"ru": "Завершён", "en": "Finished"},

@@ -261,7 +261,7 @@ def test_landlines_and_toll_free_numbers_are_flagged_and_counted(runner, db, tmp
     assert set(flagged) == {"2", "3", "5"} and "not usable for SMS login" in flagged["3"]
     assert "+7 800 555" not in flagged["3"]  # masked
     page = (out / "report.en.html").read_text(encoding="utf-8")
-    assert "not usable for SMS login" in page and "toll_free" in page
+    assert "not usable for SMS login" in page and "toll-free (8-800)" in page and "landline" in page
 
 
 # --------------------------------------------------------------------------- 6. bad optional fields
