@@ -626,6 +626,9 @@ def create_staff_app(
     from web_cabinet.staff.program import router as program  # the points program: rules, campaigns
 
     app.include_router(program, include_in_schema=False)
+    from web_cabinet.rewards.staff import router as rewards  # the rewards catalog (issue 21)
+
+    app.include_router(rewards, include_in_schema=False)
     from web_cabinet.staff.plans import router as plans  # migration plans' reports
 
     app.include_router(plans, include_in_schema=False)
