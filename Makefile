@@ -30,7 +30,7 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bonusbridge connectors mapping reconciliation sms web_cabinet demo
+	$(BIN)/mypy bonusbridge connectors mapping reconciliation sms web_cabinet demo mail
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .

@@ -17,13 +17,15 @@ from starlette.staticfiles import StaticFiles
 
 from bonusbridge.app import Hub, build_hub
 from bonusbridge.settings import Settings, get_settings
+from mail.settings import MailSettings
+from mail.web import mail_routes
 from sms.otp.service import OtpService
 from sms.web import sms_routes
 from sms.wiring import SmsParts, build_sms
 from web_cabinet.api import mount_api
 from web_cabinet.api.balance_lane import BalanceLane
 from web_cabinet.context import Cabinet, LoginRequired, PageNotFound
-from web_cabinet.pages import cards, chrome, home, login, profile
+from web_cabinet.pages import cards, chrome, home, legal, login, profile
 from web_cabinet.rendering import render, see_other
 from web_cabinet.security import CsrfRefused, HeadAsGet, SecurityHeaders, SessionExpired
 from web_cabinet.session_store import SessionStore, session_store
@@ -62,11 +64,12 @@ def create_app(
     codec = SessionCodec(
         settings.cabinet_session_secret.get_secret_value(), settings.cabinet_session_max_age_seconds, now
     )
-    for module in (login, cards, profile, home, chrome):
+    for module in (login, cards, profile, home, chrome, legal):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     mount_staff(app)  # the staff pages under /staff
     app.router.routes.extend(sms_routes(sms))
+    app.router.routes.extend(mail_routes(MailSettings()))  # /dev/mail while the console backend is used
     _handle_page_errors(app)
     api = mount_api(app)
     # Innermost first: sessions for the pages; the balance read's short lane (before the session
