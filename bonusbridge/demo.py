@@ -38,6 +38,12 @@ PROGRAMS = {
     "legacy-gold": ("Золотая карта (до 2019)", True),
     "legacy-discount5": ("Скидка 5% (до 2018)", True),
 }
+#: The programs' names on the English pages and in English SMS.
+PROGRAM_NAMES_EN = {
+    "dobrostroy": "Dobrostroy Bonus",
+    "legacy-gold": "Gold card (until 2019)",
+    "legacy-discount5": "5% discount (until 2018)",
+}
 
 
 def _e164(raw: str | None) -> str | None:
@@ -53,7 +59,7 @@ def load_demo(hub: Hub) -> DemoReport:
     card_ids: dict[str, int] = {}
     with hub.unit_of_work() as uow:
         programs = {
-            code: uow.programs.get_or_create(code, name, is_legacy=legacy)
+            code: uow.programs.get_or_create(code, name, is_legacy=legacy, name_en=PROGRAM_NAMES_EN.get(code))
             for code, (name, legacy) in PROGRAMS.items()
         }
         for code, number, phone, status in DEMO_CARDS:

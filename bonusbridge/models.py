@@ -107,6 +107,8 @@ class Program(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The name in English for the English pages and SMS (None: they say what kind of program it is).
+    name_en: Mapped[str | None] = mapped_column(String(200))
     is_legacy: Mapped[bool] = mapped_column(Boolean, default=False)
     onec_ref: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -691,6 +693,21 @@ class CardClaim(Base):
     card_number: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))  # bound | mismatch | taken | blocked
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PersonalDataConsent(Base):
+    """A customer's consent to the processing of their personal data (152-ФЗ), given on the
+    cabinet's profile form: which version of the consent's text they agreed to, and when. Only
+    inserted; a new version of the text is agreed to anew. Separate from ``marketing_consent``."""
+
+    __tablename__ = "personal_data_consents"
+    __table_args__ = (UniqueConstraint("customer_id", "text_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    text_version: Mapped[str] = mapped_column(String(32))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    origin: Mapped[Origin] = mapped_column(_enum(Origin, "origin"))
 
 
 class FormUse(Base):

@@ -71,10 +71,12 @@ class ProgramRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get_or_create(self, code: str, name: str, *, is_legacy: bool = False) -> Program:
+    def get_or_create(
+        self, code: str, name: str, *, is_legacy: bool = False, name_en: str | None = None
+    ) -> Program:
         program = self.session.scalars(select(Program).where(Program.code == code)).first()
         if program is None:
-            program = Program(code=code, name=name, is_legacy=is_legacy)
+            program = Program(code=code, name=name, is_legacy=is_legacy, name_en=name_en)
             self.session.add(program)
             self.session.flush()
         return program

@@ -56,6 +56,12 @@ PROGRAMS = {
     "legacy-discount5": ("Скидка 5% (до 2018)", True),
     "legacy-svoy": ("Свой человек (до 2020)", True),
 }
+#: The programs' names on the English pages and in English SMS.
+PROGRAM_NAMES_EN = {
+    "legacy-gold": "Gold card (until 2019)",
+    "legacy-discount5": "5% discount (until 2018)",
+    "legacy-svoy": "One of us (until 2020)",
+}
 #: program, number, balance, days until those points expire (None: they never do)
 LEGACY_CARDS = (
     ("legacy-gold", "GOLD-77-001", Decimal("1200.00"), 20),
@@ -74,7 +80,7 @@ def seed_hub(hub: Hub) -> list[str]:
     card_ids: dict[str, int] = {}
     with hub.unit_of_work() as uow:
         programs = {
-            code: uow.programs.get_or_create(code, name, is_legacy=legacy)
+            code: uow.programs.get_or_create(code, name, is_legacy=legacy, name_en=PROGRAM_NAMES_EN.get(code))
             for code, (name, legacy) in PROGRAMS.items()
         }
         for code, number, _, _ in LEGACY_CARDS:

@@ -1,5 +1,5 @@
 """What the customers' cabinet asks of the hub: who logged in, which cards they may choose among,
-what to show them next, and the reads of the home page (history, lots expiring soon, last use).
+what to show them next, and the reads of the home page (history, lots expiring soon, last purchase).
 
 Why here and not in ``web_cabinet``: the rules (a verified phone finds or becomes a customer; the
 cards offered are the customer's own plus the unclaimed ones recorded with that phone, never a card
@@ -16,14 +16,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, or_, select, type_coerce
+from sqlalchemy import func, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bonusbridge import errors
 from bonusbridge.ledger.book import free_points
 from bonusbridge.ledger.statements import POINTS
-from bonusbridge.models import Card, CardStatus, Customer, FormUse, Lot, Movement, Origin
+from bonusbridge.models import Card, CardStatus, Customer, FormUse, Lot, Movement, MovementKind, Origin
 from bonusbridge.services import queries
 from bonusbridge.services.cards import (
     PrimaryChoice,
@@ -79,8 +80,30 @@ def customer_for_verified_phone(
         uow.session.flush()
     locked = queries.lock_customer(uow.session, customer.id)
     assert locked is not None
+    if locale is not None:
+        remember_locale(uow.session, locked, locale)
     refresh_spending_status(uow, locked, required_fields=required, origin=Origin.WEBSITE)
     return locked
+
+
+#: The languages the cabinet and the SMS texts speak.
+LOCALES = ("ru", "en")
+
+
+def remember_locale(session: Session, customer: Customer, locale: str) -> bool:
+    """The language the customer uses the cabinet in becomes the language of their SMS (logging in,
+    switching the language). Not a profile change: 1C does not hold it, so it neither bumps the
+    row's version (an open profile form stays valid) nor its change time (the sync's 'newer')."""
+    if locale not in LOCALES or customer.locale == locale:
+        return False
+    session.execute(
+        update(Customer)
+        .where(Customer.id == customer.id)
+        .values(locale=locale, updated_at=Customer.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(customer, "locale", locale)
+    return True
 
 
 def card_choices(session: Session, customer: Customer) -> list[Card]:
@@ -203,13 +226,27 @@ def movements_of(session: Session, card_ids: Sequence[int], *, limit: int = 50) 
     )
 
 
-def last_use(session: Session, card_ids: Sequence[int]) -> dict[int, datetime]:
-    """When each card last had a movement (the "last use" shown when choosing the primary card)."""
+#: What a purchase leaves in the ledger: points earned or spent at a till (through 1C) or on the
+#: website. A migration's opening balance, a merge's transfers, expiries and staff corrections are
+#: no purchase: a legacy card's "last purchase" is never the day its points were imported.
+PURCHASE_KINDS = (MovementKind.ACCRUAL, MovementKind.REDEMPTION)
+PURCHASE_ORIGINS = (Origin.ONEC, Origin.WEBSITE)
+
+
+def last_purchase(session: Session, card_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each card was last used for a purchase (shown when choosing the primary card); a card
+    with no purchase recorded in the hub is absent. The legacy programs' exports carry no date of
+    a last purchase (``mapping.legacy.spec.FIELDS``), so a legacy card shows one only once it has
+    been used at a till or on the website since its import."""
     if not card_ids:
         return {}
     rows = session.execute(
         select(Movement.card_id, type_coerce(func.max(Movement.occurred_at), UTCDateTime()))
-        .where(Movement.card_id.in_(card_ids))
+        .where(
+            Movement.card_id.in_(card_ids),
+            Movement.kind.in_(PURCHASE_KINDS),
+            Movement.origin.in_(PURCHASE_ORIGINS),
+        )
         .group_by(Movement.card_id)
     ).all()
     return {card_id: at for card_id, at in rows}
