@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.dates import format_date
+from babel.numbers import format_decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,9 +79,23 @@ def _zone(name: str | None, default: str) -> ZoneInfo:
         return ZoneInfo(default)
 
 
-def _points(amount: Decimal) -> str:
-    """Points as a customer reads them: ``150``, not ``150.00``."""
-    return format(amount.normalize(), "f")
+#: The cabinet's formats (``web_cabinet.formats``), so an SMS reads like the page: "1 234,50" and
+#: 07.12.2026 in Russian, "1,234.50" and 2026-12-07 in English.
+_POINTS = "#,##0.00"
+_DAY = {"ru": "dd.MM.yyyy", "en": "yyyy-MM-dd"}
+
+
+def _locale(customer: Customer) -> str:
+    return customer.locale if customer.locale in ("ru", "en") else "ru"
+
+
+def _points(amount: Decimal, locale: str) -> str:
+    """Points as the customer reads them in their language (Babel, CLDR): "80,50", "1,234.50"."""
+    return format_decimal(Decimal(amount), format=_POINTS, locale=locale)
+
+
+def _day(day: date, locale: str) -> str:
+    return format_date(day, _DAY.get(locale, _DAY["ru"]), locale=locale)
 
 
 class Notifier:
@@ -103,7 +119,7 @@ class Notifier:
         if template.kind == SmsKind.MARKETING and not customer.marketing_consent:
             return None
         now = self.clock()
-        locale = customer.locale if customer.locale in ("ru", "en") else "ru"
+        locale = _locale(customer)
         zone = _zone(customer.time_zone, self.settings.sms_default_time_zone)
         return queue_sms(
             session,
@@ -152,15 +168,16 @@ class Notifier:
             return 0
         balance = session.get(CardBalance, card.id)
         total = balance.total if balance is not None else Decimal("0")
+        lang = _locale(customer)
         if movement.kind == MovementKind.ACCRUAL and movement.origin in ANNOUNCED_ORIGINS:
             message = self.notify(
                 session,
                 customer,
                 "points_accrued",
                 key=f"accrued:{movement.id}",
-                amount=_points(movement.amount),
+                amount=_points(movement.amount, lang),
                 card=mask_card_number(card.number),
-                balance=_points(total),
+                balance=_points(total, lang),
             )
             return int(message is not None)
         if movement.kind == MovementKind.TRANSFER_IN and (movement.reason or "").startswith(MERGE_REASON):
@@ -171,7 +188,7 @@ class Notifier:
                 "cards_merged",
                 key=f"merged:{movement.id}",
                 merged=mask_card_number(merged.number if merged else None),
-                amount=_points(movement.amount),
+                amount=_points(movement.amount, lang),
                 card=mask_card_number(card.number),
             )
             return int(message is not None)
@@ -204,9 +221,9 @@ class Notifier:
                     customer,
                     "points_expiring",
                     key=f"expiring:{card_id}:{day.isoformat()}",
-                    amount=_points(Decimal(amount)),
+                    amount=_points(Decimal(amount), _locale(customer)),
                     card=mask_card_number(card.number),
-                    date=day.strftime("%d.%m.%Y"),
+                    date=_day(day, _locale(customer)),
                 )
                 queued += int(message is not None)
             session.commit()
@@ -235,10 +252,10 @@ class Notifier:
                     customer,
                     "points_reminder",
                     key=f"reminder:{card.id}:{now.astimezone(zone).date().isoformat()}",
-                    usable=_points(due.usable),
-                    amount=_points(due.expiring),
+                    usable=_points(due.usable, _locale(customer)),
+                    amount=_points(due.expiring, _locale(customer)),
                     card=mask_card_number(card.number),
-                    date=due.first_expiry.astimezone(zone).strftime("%d.%m.%Y"),
+                    date=_day(due.first_expiry.astimezone(zone).date(), _locale(customer)),
                 )
                 if message is not None:
                     points_reminders.mark_sent(conn, card.id, now)
@@ -272,7 +289,7 @@ class Notifier:
                     "fill_profile",
                     key=f"fill_profile:{customer.id}:{now:%Y-%m}",
                     card=mask_card_number(card.number),
-                    balance=_points(total),
+                    balance=_points(total, _locale(customer)),
                 )
                 queued += int(message is not None)
             session.commit()

@@ -4,6 +4,9 @@ A template's ``kind`` decides consent and quiet hours: a one-time code goes out 
 transactional notice (points accrued, cards merged: facts about the customer's own account) needs
 no marketing consent but waits for the morning; a marketing reminder (points expiring, profile to
 fill) needs the customer's marketing consent too.
+
+Amounts and dates arrive formatted in the customer's language (``sms.notifications``: Babel, as the
+cabinet's pages), so the texts put a figure after a colon instead of agreeing a noun with it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ TEMPLATES = {
             "points_accrued",
             SmsKind.TRANSACTIONAL,
             {
-                "ru": "Начислено {amount} бонусов на карту {card}. Баланс: {balance}.",
+                "ru": "На карту {card} начислено бонусов: {amount}. Баланс: {balance}.",
                 "en": "{amount} bonus points added to card {card}. Balance: {balance}.",
             },
         ),
@@ -72,7 +75,7 @@ TEMPLATES = {
             "points_reminder",
             SmsKind.MARKETING,
             {
-                "ru": "На карте {card} {usable} бонусов, из них {amount} сгорят {date}. Потратьте их при "
+                "ru": "На карте {card} бонусов: {usable}, из них {amount} сгорят {date}. Потратьте их при "
                 "следующей покупке!",
                 "en": "Card {card} holds {usable} bonus points; {amount} of them expire on {date}. Spend "
                 "them on your next purchase!",
@@ -82,7 +85,7 @@ TEMPLATES = {
             "points_expiring",
             SmsKind.MARKETING,
             {
-                "ru": "{amount} бонусов на карте {card} сгорят {date}. Успейте потратить!",
+                "ru": "{date} на карте {card} сгорят бонусы: {amount}. Успейте потратить!",
                 "en": "{amount} bonus points on card {card} expire on {date}. Spend them in time!",
             },
         ),
@@ -90,7 +93,7 @@ TEMPLATES = {
             "fill_profile",
             SmsKind.MARKETING,
             {
-                "ru": "На карте {card} {balance} бонусов. Заполните анкету в личном кабинете, чтобы ими "
+                "ru": "На карте {card} бонусов: {balance}. Заполните анкету в личном кабинете, чтобы ими "
                 "расплачиваться.",
                 "en": "Card {card} holds {balance} bonus points. Fill in your profile in the personal "
                 "cabinet to spend them.",

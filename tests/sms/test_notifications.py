@@ -131,12 +131,9 @@ def test_an_accrual_from_the_tills_is_announced_once_with_the_balance(db, noon, 
     sent = messages(db)
     last4 = card_number(db, card)[-4:]
     assert [m.template for m in sent] == ["points_accrued", "points_accrued"]
-    assert (
-        sent[0].body
-        == f"Начислено 100 бонусов на карту ••••••••{last4}. Баланс: 150.5."[: len(sent[0].body or "")]
-    )
-    assert "Начислено 100 бонусов" in (sent[0].body or "") and last4 in (sent[0].body or "")
-    assert "Баланс: 150.5" in (sent[1].body or "")
+    assert sent[0].body == f"На карту ••••••••{last4} начислено бонусов: 100,00. Баланс: 150,50."
+    assert "начислено бонусов: 50,50" in (sent[1].body or "")
+    assert "Баланс: 150,50" in (sent[1].body or "")
     assert all(m.phone_e164 == PHONE and m.kind == "transactional" and m.not_before is None for m in sent)
 
 
@@ -183,7 +180,7 @@ def test_notices_follow_the_customers_language(db, noon, make_card):
     ledger.accrue(card, Decimal("7"), key="r1", origin=Origin.ONEC)
     n.scan_movements()
     (message,) = messages(db)
-    assert message.locale == "en" and (message.body or "").startswith("7 bonus points added to card")
+    assert message.locale == "en" and (message.body or "").startswith("7.00 bonus points added to card")
 
 
 def test_a_merge_is_announced_to_the_owner_of_the_primary_card(db, noon, make_card):
@@ -204,7 +201,7 @@ def test_a_merge_is_announced_to_the_owner_of_the_primary_card(db, noon, make_ca
     assert n.scan_movements() == 1
     (message,) = messages(db)
     assert message.template == "cards_merged" and message.kind == "transactional"
-    assert card_number(db, old)[-4:] in (message.body or "") and "(40)" in (message.body or "")
+    assert card_number(db, old)[-4:] in (message.body or "") and "(40,00)" in (message.body or "")
 
 
 # --- reminders -------------------------------------------------------------------------------------
@@ -227,7 +224,7 @@ def test_expiring_points_are_reminded_only_with_marketing_consent_once_per_date(
     assert n.scan_expiring() == 0
     (message,) = messages(db)
     assert message.kind == "marketing" and message.template == "points_expiring"
-    assert "30 бонусов" in (message.body or "") and "06.06.2026" in (message.body or "")
+    assert "сгорят бонусы: 30,00" in (message.body or "") and "06.06.2026" in (message.body or "")
 
 
 def test_owners_of_accumulation_only_cards_are_reminded_monthly_to_fill_the_profile(db, noon, make_card):
@@ -241,7 +238,7 @@ def test_owners_of_accumulation_only_cards_are_reminded_monthly_to_fill_the_prof
     assert n.scan_incomplete_profiles() == 0
     noon.advance(timedelta(days=31))
     assert n.scan_incomplete_profiles() == 1
-    assert all(m.template == "fill_profile" and "25" in (m.body or "") for m in messages(db))
+    assert all(m.template == "fill_profile" and "25,00" in (m.body or "") for m in messages(db))
 
 
 def test_the_programs_reminder_goes_once_per_period_to_cards_at_the_threshold(db, noon, make_card):
@@ -285,7 +282,7 @@ def test_the_programs_reminder_goes_once_per_period_to_cards_at_the_threshold(db
     assert n.scan_program_reminders() == 0
     (message,) = messages(db)
     assert message.template == "points_reminder" and message.kind == "marketing"
-    assert "300 бонусов" in (message.body or "") and "100" in (message.body or "")
+    assert "бонусов: 300,00" in (message.body or "") and "из них 100,00" in (message.body or "")
     noon.advance(timedelta(days=62))  # two months later: still within the period
     ledger.accrue(
         at_threshold, Decimal("50"), key="more", origin=Origin.ONEC, expires_at=noon.now + timedelta(days=20)
