@@ -25,7 +25,7 @@ from sms.wiring import SmsParts, build_sms
 from web_cabinet.api import mount_api
 from web_cabinet.api.balance_lane import BalanceLane
 from web_cabinet.context import Cabinet, LoginRequired, PageNotFound
-from web_cabinet.pages import cards, chrome, home, login, profile
+from web_cabinet.pages import cards, chrome, home, legal, login, profile
 from web_cabinet.rendering import render, see_other
 from web_cabinet.security import CsrfRefused, HeadAsGet, SecurityHeaders, SessionExpired
 from web_cabinet.session_store import SessionStore, session_store
@@ -64,7 +64,7 @@ def create_app(
     codec = SessionCodec(
         settings.cabinet_session_secret.get_secret_value(), settings.cabinet_session_max_age_seconds, now
     )
-    for module in (login, cards, profile, home, chrome):
+    for module in (login, cards, profile, home, chrome, legal):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     mount_staff(app)  # the staff pages under /staff

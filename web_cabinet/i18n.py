@@ -103,7 +103,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "program": {"ru": "Программа", "en": "Program"},
     "card_number": {"ru": "Номер карты", "en": "Card number"},
     "balance": {"ru": "Баланс", "en": "Balance"},
-    "last_use": {"ru": "Последняя покупка", "en": "Last used"},
+    "last_use": {"ru": "Последняя покупка", "en": "Last purchase"},
     "never": {"ru": "нет", "en": "never"},
     "confirm_primary": {"ru": "Сделать основной", "en": "Make it my main card"},
     "or_other_card": {
@@ -320,4 +320,45 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Вы участвуете в программе лояльности по своей карте.",
         "en": "You are in the loyalty program through your card.",
     },
+    # issue 17 item 5: what a customer sees
+    "lang_code": {"ru": "ru", "en": "en"},
+    "program_current": {"ru": "Бонусная программа «Добрострой»", "en": "Dobrostroy bonus program"},
+    "program_legacy": {"ru": "Прежняя программа лояльности", "en": "A former loyalty program"},
+    "blocked_reason": {
+        "ru": "по карте нельзя копить и тратить бонусы. Вопросы — в службу поддержки.",
+        "en": "the card can neither earn nor spend points. Please contact support with questions.",
+    },
+    "primary_is_chosen": {"ru": "Основная карта выбрана", "en": "Your main card is chosen"},
+    "primary_is_chosen_text": {
+        "ru": "Все ваши бонусы копятся и тратятся по этой карте. Показывайте её на кассе.",
+        "en": "All your points are earned and spent on this card. Show it at the till.",
+    },
+    "pd_consent": {
+        "ru": "Даю согласие на обработку моих персональных данных (152-ФЗ)",
+        "en": "I consent to the processing of my personal data (Federal Law 152-FZ)",
+    },
+    "pd_consent_text_link": {"ru": "Текст согласия", "en": "The text of the consent"},
+    "pd_consent_required": {
+        "ru": "Без согласия на обработку персональных данных мы не можем хранить анкету.",
+        "en": "Without your consent to the processing of personal data we cannot keep your profile.",
+    },
+    "pd_consent_given": {
+        "ru": "Согласие на обработку персональных данных (ред. {version})",
+        "en": "Consent to personal data processing (version {version})",
+    },
+    "pd_consent_title": {
+        "ru": "Согласие на обработку персональных данных",
+        "en": "Consent to the processing of personal data",
+    },
+    "marketing_separate": {
+        "ru": "Необязательно, отдельно от согласия на обработку данных.",
+        "en": "Optional, separate from the consent to data processing.",
+    },
+    "footer_rules": {"ru": "Правила программы", "en": "Program rules"},
+    "footer_support": {"ru": "Служба поддержки", "en": "Support"},
+    "footer_support_desk": {
+        "ru": "сервисная стойка любого магазина",
+        "en": "the service desk of any of our stores",
+    },
+    "rules_title": {"ru": "Правила бонусной программы", "en": "Bonus program rules"},
 }

@@ -66,7 +66,8 @@ def render(
 ) -> Response:
     lang = lang_of(request)
     session = session_of(request)
-    zone = ZoneInfo(cabinet(request).settings.sms_default_time_zone)
+    settings = cabinet(request).settings
+    zone = ZoneInfo(settings.sms_default_time_zone)
     page: dict[str, Any] = {
         "lang": lang,
         "t": translator(lang),
@@ -78,6 +79,12 @@ def render(
         "day": lambda value: format_date(value, lang, zone),
         "moment": lambda value: format_date(value, lang, zone, with_time=True),
         "masked": mask_card_number,
+        # every page's footer: the program's rules and how to reach support (settings)
+        "footer": {
+            "rules_url": settings.program_rules_url,
+            "phone": settings.support_phone,
+            "email": settings.support_email,
+        },
     }
     page.update(context or {})
     return TEMPLATES.TemplateResponse(request, template, page, status_code=status, headers=headers)

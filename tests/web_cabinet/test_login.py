@@ -203,6 +203,7 @@ def test_a_returning_customer_goes_straight_home(client, settings, world, clock)
         "last_name": "Иванова",
         "first_name": "Мария",
         "birth_date": "1985-04-12",
+        "pd_consent": "yes",
         "csrf_token": csrf(page.text),
         "form_id": form_id(page.text),
         "version": VERSION.findall(page.text)[0],

@@ -21,6 +21,7 @@ FILLED = {
     "gender": "female",
     "email": "",
     "city": "",
+    "pd_consent": "yes",
 }
 
 

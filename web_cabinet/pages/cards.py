@@ -12,18 +12,17 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form
 from markupsafe import Markup
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from bonusbridge import errors
 from bonusbridge.ledger.book import LedgerBook
-from bonusbridge.models import Card, CardStatus, Customer, Program
+from bonusbridge.models import CardStatus, Customer
 from bonusbridge.services.cabinet import (
     card_choices,
     choose_primary_card,
     expiring_lots,
-    last_use,
+    last_purchase,
     movements_of,
     next_step,
 )
@@ -37,7 +36,7 @@ from bonusbridge.unit_of_work import UnitOfWork
 from web_cabinet.context import Cabinet, LoginRequired, PageNotFound, cabinet, customer_id, lang_of
 from web_cabinet.i18n import translator
 from web_cabinet.pages.barcodes import barcode_svg, qr_svg
-from web_cabinet.pages.display import balance_of, card_rows, history_rows
+from web_cabinet.pages.display import balance_of, card_rows, history_rows, program_names
 from web_cabinet.pages.steps import STEP_URLS
 from web_cabinet.rendering import flash, format_points, new_form_id, render, see_other, valid_form_id
 from web_cabinet.security import ids_out_of_range, verify_csrf
@@ -74,6 +73,7 @@ def _choose_page(
     request: Request, cid: int, *, error: str | None = None, status: int = 200, chosen: int | None = None
 ) -> Response:
     parts = cabinet(request)
+    t = translator(lang_of(request))
     with parts.hub.unit_of_work() as uow:
         customer = _customer(uow, cid)
         choices = card_choices(uow.session, customer)
@@ -81,12 +81,13 @@ def _choose_page(
             return see_other("/cards/add")
         ids = [card.id for card in choices]
         balances = LedgerBook(uow.session.connection(), now=parts.clock()).balances(ids)
-        used = last_use(uow.session, ids)
-        programs = _program_names(uow, choices)
+        used = last_purchase(uow.session, ids)
+        programs = program_names(uow.session, [card.program_id for card in choices], t)
         rows = [
             {
                 "id": card.id,
-                "program": programs.get(card.program_id, ""),
+                "program": programs[card.program_id].label if card.program_id in programs else "",
+                "legacy": card.program_id in programs and programs[card.program_id].legacy,
                 "number": card.number,
                 "balance": balances[card.id].total - balances[card.id].expired_unswept,
                 "last_use": used.get(card.id),
@@ -94,14 +95,17 @@ def _choose_page(
             }
             for card in choices
         ]
-    context = {"cards": rows, "single": len(rows) == 1, "error": error, "form_id": new_form_id()}
+        # Nothing left to choose: the only usable card is already the customer's (chosen, or the one
+        # card they have) — the page says so instead of asking to confirm it again.
+        settled = len(choices) == 1 and choices[0].customer_id == cid and error is None
+    context = {
+        "cards": rows,
+        "single": len(rows) == 1,
+        "settled": settled,
+        "error": error,
+        "form_id": new_form_id(),
+    }
     return render(request, "choose.html", context, status=status)
-
-
-def _program_names(uow: UnitOfWork, cards: list[Card]) -> dict[int, str]:
-    ids = {card.program_id for card in cards}
-    rows = uow.session.execute(select(Program.id, Program.name).where(Program.id.in_(ids))).all()
-    return {program_id: name for program_id, name in rows}
 
 
 @router.get("/cards/choose")

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import Response
 
-from web_cabinet.context import session_of
+from bonusbridge.services.cabinet import remember_locale
+from web_cabinet.context import cabinet, session_of
 from web_cabinet.i18n import LANG_COOKIE, LOCALES
 from web_cabinet.rendering import flash, see_other
 from web_cabinet.security import verify_csrf
@@ -29,6 +30,7 @@ def switch_language(request: Request, lang: str = Form(""), next: str = Form("/"
     response = see_other(safe_next(next))
     if lang in LOCALES:
         request.state.lang = lang
+        _remember(request, lang)
         response.set_cookie(
             LANG_COOKIE,
             lang,
@@ -38,6 +40,18 @@ def switch_language(request: Request, lang: str = Form(""), next: str = Form("/"
             secure=request.url.scheme == "https",
         )
     return response
+
+
+def _remember(request: Request, lang: str) -> None:
+    """A logged-in customer's choice is also the language of their SMS."""
+    cid = session_of(request).get("customer_id")
+    if not isinstance(cid, int):
+        return
+    parts = cabinet(request)
+    with parts.hub.unit_of_work() as uow:
+        customer = uow.customers.get(cid)
+        if customer is not None and remember_locale(uow.session, customer, lang):
+            uow.commit()
 
 
 @router.post("/logout")

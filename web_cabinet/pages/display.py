@@ -6,15 +6,25 @@ balance block says so (``locked``) instead of "available"."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.ledger.records import BalanceView
-from bonusbridge.models import Card, CardStatus, Customer, Movement, MovementKind, Program
+from bonusbridge.models import (
+    Card,
+    CardStatus,
+    Customer,
+    Movement,
+    MovementKind,
+    PersonalDataConsent,
+    Program,
+)
 from bonusbridge.privacy import mask_card_number
 from bonusbridge.unit_of_work import UnitOfWork
 from web_cabinet.i18n import Translate
@@ -31,14 +41,12 @@ def card_rows(
     t: Translate,
 ) -> list[dict[str, Any]]:
     by_id = {card.id: card for card in own}
-    ids = {card.program_id for card in cards}
-    found = uow.session.execute(select(Program.id, Program.name).where(Program.id.in_(ids))).all()
-    programs = {program_id: name for program_id, name in found}
+    programs = program_names(uow.session, [card.program_id for card in cards], t)
     return [
         {
             "id": card.id,
             "number": mask_card_number(card.number),
-            "program": programs.get(card.program_id, ""),
+            "program": programs[card.program_id].label if card.program_id in programs else "",
             "status": t("status_" + card.status.value),
             "status_code": card.status.value,
             "reason": _reason(card, customer, by_id, required, t),
@@ -47,6 +55,30 @@ def card_rows(
         }
         for card in cards
     ]
+
+
+@dataclass(frozen=True)
+class ProgramName:
+    label: str  # in the page's language
+    legacy: bool
+
+
+def program_names(session: Session, program_ids: Iterable[int], t: Translate) -> dict[int, ProgramName]:
+    """The programs' names in the page's language: in English the program's English name, else
+    what kind of program it is (never the Russian name on an English page)."""
+    english = t("lang_code") == "en"
+    rows = session.execute(
+        select(Program.id, Program.name, Program.name_en, Program.is_legacy).where(
+            Program.id.in_(set(program_ids))
+        )
+    ).all()
+    return {
+        program_id: ProgramName(
+            (name_en or t("program_legacy" if legacy else "program_current")) if english else name,
+            bool(legacy),
+        )
+        for program_id, name, name_en, legacy in rows
+    }
 
 
 def is_locked(card: Card) -> bool:
@@ -67,7 +99,9 @@ def _reason(
             return t("merged_into").format(number=mask_card_number(target.number))
     if card.status is CardStatus.ACTIVE:
         return ""
-    return card.status_reason or ""
+    # Any other reason was written for staff and 1C, in their words and language: the customer is
+    # told what the state means for them instead.
+    return t("blocked_reason") if card.status is CardStatus.BLOCKED else t("accumulated_note")
 
 
 def source_key(movement: Movement) -> str:
@@ -98,3 +132,12 @@ def balance_of(uow: UnitOfWork, card_id: int, *, now: datetime, expiring_days: i
     connection would wait for this one's write lock)."""
     book = LedgerBook(uow.session.connection(), now=now)
     return book.balance(card_id, expiring_within=timedelta(days=expiring_days))
+
+
+def with_consents(
+    rows: list[dict[str, Any]], consents: Sequence[PersonalDataConsent]
+) -> list[dict[str, Any]]:
+    """The history with the customer's consents to personal-data processing among the movements,
+    newest first: each shows the version of the text agreed to and when."""
+    extra = [{"at": consent.given_at, "consent": consent.text_version} for consent in consents]
+    return sorted([*rows, *extra], key=lambda row: row["at"], reverse=True)

@@ -19,9 +19,10 @@ from bonusbridge import errors
 from bonusbridge.models import CardStatus
 from bonusbridge.services import membership
 from bonusbridge.services.cabinet import Step, card_choices, expiring_lots, movements_of, next_step
+from bonusbridge.services.consents import consents_of
 from web_cabinet.context import LoginRequired, cabinet, customer_id, lang_of, session_of
 from web_cabinet.i18n import translator
-from web_cabinet.pages.display import balance_of, card_rows, history_rows
+from web_cabinet.pages.display import balance_of, card_rows, history_rows, with_consents
 from web_cabinet.pages.steps import STEP_URLS
 from web_cabinet.rendering import flash, render, see_other
 from web_cabinet.security import verify_csrf
@@ -53,7 +54,10 @@ def _home(request: Request, cid: int) -> Response:
             uow, primary.id, now=parts.clock(), expiring_days=parts.settings.expiring_soon_days
         )
         soon = expiring_lots(uow.session, [primary.id], now=balance.as_of, horizon=balance.expiring_horizon)
-        history = history_rows(movements_of(uow.session, [card.id for card in own]), own)
+        history = with_consents(
+            history_rows(movements_of(uow.session, [card.id for card in own]), own),
+            consents_of(uow.session, [cid]),
+        )
         t = translator(lang_of(request))
         cards = card_rows(uow, customer, own, own, required, t)
         offered = len(card_choices(uow.session, customer)) > 1

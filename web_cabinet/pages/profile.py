@@ -19,6 +19,7 @@ from starlette.responses import Response
 from bonusbridge import errors
 from bonusbridge.models import Customer, Gender, Origin, OutboxMessage, SyncConflict, SyncState
 from bonusbridge.services.cabinet import claim_form, next_step
+from bonusbridge.services.consents import has_consent, record_consent
 from bonusbridge.services.profiles import update_profile
 from bonusbridge.settings import Settings
 from mapping.errors import MappingError
@@ -94,9 +95,14 @@ def _page(
     unsaved: list[tuple[str, str]] | None = None,
     status: int = 200,
 ) -> Response:
-    required = cabinet(request).settings.profile_required_fields
+    settings = cabinet(request).settings
+    required = settings.profile_required_fields
+    shown = (
+        values if values is not None else {**_values(customer), "pd_consent": _consented(request, customer)}
+    )
     context = {
-        "values": values if values is not None else _values(customer),
+        "values": shown,
+        "consent_url": settings.personal_data_consent_url,
         "version": customer.version,
         "form_id": new_form_id(),
         "required": required,
@@ -137,13 +143,22 @@ def save_profile(
     email: str = Form(""),
     city: str = Form(""),
     marketing_consent: str = Form(""),
+    pd_consent: str = Form(""),
     version: str = Form(""),
     form_id: str = Form(""),
 ) -> Response:
     typed = (last_name, first_name, middle_name, birth_date, gender, email, city)
     submitted: dict[str, Any] = dict(zip(FIELDS, typed, strict=True))
     submitted["marketing_consent"] = marketing_consent == "yes"
+    submitted["pd_consent"] = pd_consent == "yes"
     return _save(request, cid, submitted, version, form_id)
+
+
+def _consented(request: Request, customer: Customer) -> bool:
+    """Whether the customer agreed to the version of the consent the form asks for."""
+    parts = cabinet(request)
+    with parts.hub.unit_of_work() as uow:
+        return has_consent(uow.session, customer.id, parts.settings.personal_data_consent_version)
 
 
 def read_form(
@@ -166,6 +181,11 @@ def _save(request: Request, cid: int, typed: dict[str, Any], version: str, form_
     parts = cabinet(request)
     t = translator(lang_of(request))
     submitted, changes, problems = read_form(parts.settings, _load(request, cid), typed, t)
+    # The consent to personal-data processing (152-ФЗ) is required to keep a profile at all; it is
+    # recorded, with its text's version and the time, in the transaction that saves the profile.
+    submitted["pd_consent"] = bool(typed.get("pd_consent"))
+    if not submitted["pd_consent"]:
+        problems = {**problems, "pd_consent": t("pd_consent_required")}
     if problems:
         return _page(request, _load(request, cid), values=submitted, field_errors=problems, status=400)
     expected = int(version) if version.isdigit() else -1
@@ -185,6 +205,7 @@ def _save(request: Request, cid: int, typed: dict[str, Any], version: str, form_
                 expected_version=expected,
                 required_fields=required,
             )
+            record_consent(uow, cid, parts.settings.personal_data_consent_version, origin=Origin.WEBSITE)
             step = next_step(uow.session, customer, required)
             uow.commit()
     except errors.StaleVersion:
