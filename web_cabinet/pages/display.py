@@ -92,7 +92,7 @@ def _reason(
     if card.status is CardStatus.ACCUMULATION_ONLY:
         missing = customer.missing_fields(list(required))
         if missing:
-            return t("profile_for_spending").format(fields=", ".join(t(name) for name in missing))
+            return t("profile_for_spending").format(fields=", ".join(t(name).lower() for name in missing))
     if card.status is CardStatus.BLOCKED and card.merged_into_id is not None:
         target = own.get(card.merged_into_id)
         if target is not None:
