@@ -336,3 +336,13 @@ def test_without_a_support_contact_the_footer_sends_to_the_service_desk(tmp_path
     footer = page.text.split('id="footer">')[1].split("</footer>")[0]
     assert 'href="/rules"' in footer and "сервисная стойка любого магазина" in footer
     assert FILLED  # the profile helper's data stay those of the profile tests
+
+
+@pytest.mark.parametrize("number", ["SV0042", "2000000000035"])
+def test_the_card_codes_svg_draws_under_the_pages_csp_and_scales_to_the_screen(number):
+    from web_cabinet.pages.barcodes import barcode_svg
+
+    _, svg = barcode_svg(number)
+    assert "style=" not in svg, "the CSP allows no inline styles: a styled bar would be painted black"
+    assert 'fill="white"' in svg and 'fill="black"' in svg
+    assert re.search(r'<svg[^>]* viewBox="0 0 [\d.]+ [\d.]+"', svg) and 'width="' not in svg.split(">")[0]
