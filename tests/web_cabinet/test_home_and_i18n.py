@@ -67,7 +67,7 @@ def test_the_switcher_sets_a_cookie_that_beats_accept_language(client, settings,
     assert '<html lang="en">' in page.text and "Your profile" in page.text
     assert 'id="lang-en" lang="en" aria-pressed="true"' in page.text
     home = client.get("/")
-    assert "Earning only" in home.text and "Last name, First name, Date of birth" in home.text
+    assert "Earning only" in home.text and "last name, first name, date of birth" in home.text
 
 
 def test_choose_locale():
