@@ -114,6 +114,17 @@ def test_accumulation_only_card_accrues_but_refuses_spending(ledger, make_card, 
     assert ledger.balance(card).available == D("80")
 
 
+def test_a_till_receipt_1c_already_posted_is_recorded_on_an_accumulation_only_card(ledger, make_card):
+    """1C's tills enforce the lock themselves; what one posted anyway (before 1C learned the
+    status) happened, and the hub records it rather than disagree with 1C's register."""
+    card = make_card(status=CardStatus.ACCUMULATION_ONLY)
+    ledger.accrue(card, D("80"), key="a", origin=Origin.ONEC)
+    ledger.redeem(card, D("10"), key="till-r", origin=Origin.ONEC)
+    assert ledger.balance(card).available == D("70")
+    with pytest.raises(errors.AccumulationOnly):
+        ledger.redeem(card, D("10"), key="r", origin=WEB)
+
+
 def test_accumulation_only_card_may_still_be_merged_away(ledger, make_card):
     source = make_card(status=CardStatus.ACCUMULATION_ONLY)
     target = make_card()

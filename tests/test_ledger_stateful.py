@@ -501,7 +501,10 @@ class Model:
         signature = ("redeem", card_id, amount, document)
         if self._replay(origin, key, *signature):
             return self.replay_result(origin, key), True
-        self._refuse_spending(card_id)
+        if origin is Origin.ONEC:  # a till's receipt 1C already posted: recorded on a locked card too
+            self._refuse_blocked(card_id)
+        else:
+            self._refuse_spending(card_id)
         parts = self._pick(card_id, amount, at)
         record = self._movement(
             at, _new_id(actual), card_id, MovementKind.REDEMPTION, -amount, origin, key, document=document

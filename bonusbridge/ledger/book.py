@@ -308,7 +308,10 @@ class LedgerBook:
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
         card_id, points = redemption.card_id, redemption.points
-        self._debit(card_id, points, spending=True)
+        # A till's receipt that 1C already posted is a fact, not a request: the lock on spending is
+        # enforced where the spending is asked for (1C's tills, the hub's quote, checkout), and
+        # refusing to record it would only leave the hub disagreeing with 1C's register.
+        self._debit(card_id, points, spending=redemption.origin is not Origin.ONEC)
         picks = self._pick_lots(card_id, points)
         record = self._insert_movement(
             claim.operation_id,
