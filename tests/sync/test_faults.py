@@ -549,8 +549,10 @@ def test_both_directions_end_to_end_over_rabbitmq_and_workers(rig: Rig) -> None:
 
     for n in range(6):
         rig.accrue(CARD_1 if n % 2 else CARD_3, "5.25", f"order-{n}")
-    rig.redeem(CARD_3, "40", "checkout-1")
+    # Petrova completes her profile (the load made her card accumulation-only: no birth date in
+    # 1C), so her card may spend; the lock lifted reaches 1C with the edit.
     rig.edit_profile(PARTNER_2, birth_date=date(1990, 3, 4), email="petrova.new@example.ru")
+    rig.redeem(CARD_3, "40", "checkout-1")
     card_ref = new_website_customer_with_card(rig)
     rig.accrue(card_ref, "15", "welcome-bonus")
 
@@ -1023,6 +1025,9 @@ def test_1c_down_for_a_while_then_back_everything_drains_in_order(rig: Rig, outa
     rig.start_all()
     rig.accrue(CARD_1, "1", "warm-up")
     wait_for(rig.settled, timeout=20, what="the first accrual to reach 1C")
+    # The warm-up, and the spending locks the load derived for 1C's partners with incomplete
+    # profiles (issue 15: 1C must learn them), all delivered before the outage.
+    delivered = Counter(str(r.state) for r in rig.outbox())["done"]
 
     faults = OUTAGES[outage]
     if faults is None:
@@ -1038,7 +1043,7 @@ def test_1c_down_for_a_while_then_back_everything_drains_in_order(rig: Rig, outa
     breaker = CircuitBreaker(rig.engine, "onec", threshold=5, open_seconds=0.5, clock=rig.h.ctx.clock)
     assert breaker.state(fresh=True).state in ("open", "half_open")
     states = Counter(str(r.state) for r in rig.outbox())
-    assert states == {"done": 1, "pending": n}, (
+    assert states == {"done": delivered, "pending": n}, (
         f"{states}: dead-lettered while 1C was down?\n{rig.unfinished()}"
     )
 
