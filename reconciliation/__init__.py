@@ -1,1 +1,1 @@
-"""Owns duplicate-card merges, legacy program consolidation and drift against 1C (so far: ``compare``)."""
+"""Duplicate-card merges and unmerges, legacy program consolidation, and balance drift against 1C."""

@@ -1,2 +1,1 @@
-"""The rewards shop's domain: catalog and gating, the cart's exact suggestion, orders paid through
-the ledger's holds."""
+"""The rewards shop's domain: catalog and gating, the cart's suggestion, orders paid through the ledger."""
