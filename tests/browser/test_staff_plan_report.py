@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 import uvicorn
 from sqlalchemy import Engine
-from typer.testing import CliRunner
 
 from bonusbridge.app import Hub
 from bonusbridge.ledger.service import LedgerService
 from bonusbridge.settings import load_settings
-from reconciliation.legacy.cli import app as migrate
 from reconciliation.legacy.synth import generate
 from tests.browser.test_staff_progress import PASSWORD, free_port
+from tests.web_cabinet.staff.test_plans import run_migrate
 from web_cabinet.app import create_app
 from web_cabinet.staff.auth import Role, create_user
 
@@ -43,8 +42,7 @@ def server(db: Engine, tmp_path: Path) -> Iterator[str]:
     ]
     for mapping in made.mappings:
         args += ["-m", str(mapping)]
-    url = db.url.render_as_string(hide_password=False)
-    done = CliRunner().invoke(migrate, args, env={"BONUSBRIDGE_DATABASE_URL": url})
+    done = run_migrate(args, db)
     assert done.exit_code == 0, done.output
     settings = load_settings(
         sms_gateway="console",

@@ -208,7 +208,7 @@ def test_cards_recheck_prints_how_many_changed_and_follows_the_setting(tmp_path:
 def test_cards_recheck_on_a_bad_database_says_so_without_a_traceback(tmp_path: Path) -> None:
     empty = bonusbridge(tmp_path, "cards", "recheck")  # no schema
     assert empty.returncode == 1
-    assert "cannot recheck the cards" in empty.stderr and "db upgrade" in empty.stderr
+    assert "the database at" in empty.stderr and "db upgrade" in empty.stderr
     assert "Traceback" not in empty.stderr
     unreachable = bonusbridge(
         tmp_path,
@@ -216,5 +216,5 @@ def test_cards_recheck_on_a_bad_database_says_so_without_a_traceback(tmp_path: P
         "recheck",
         BONUSBRIDGE_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/bb_test_none",
     )
-    assert unreachable.returncode == 1 and "cannot recheck the cards" in unreachable.stderr
+    assert unreachable.returncode == 1 and "the database at" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr

@@ -9,15 +9,27 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from bonusbridge.settings import Settings
+from bonusbridge.settings import Settings, get_settings
 from reconciliation.legacy import report as report_module
 from reconciliation.legacy.cli import app as migrate
 from reconciliation.legacy.synth import generate
 from tests.web_cabinet.staff.conftest import staff_log_in
 
 AS_OF = "2026-11-30T21:00:00+00:00"
+
+
+def run_migrate(args: list[str], db: Any) -> Result:
+    """``bonusbridge migrate …`` on this test's database: the process's cached settings (another
+    test, or the demo's tasks, may have read them first) are dropped before and after."""
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(
+            migrate, args, env={"BONUSBRIDGE_DATABASE_URL": db.url.render_as_string(False)}
+        )
+    finally:
+        get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -36,9 +48,7 @@ def a_plan(plans: Path, tmp_path: Path, db: Any) -> dict[str, Any]:
     args = ["plan", *map(str, made.files), "--out", str(plans / "spring-2026"), "--as-of", AS_OF]
     for mapping in made.mappings:
         args += ["-m", str(mapping)]
-    result = CliRunner().invoke(
-        migrate, args, env={"BONUSBRIDGE_DATABASE_URL": db.url.render_as_string(False)}
-    )
+    result = run_migrate(args, db)
     assert result.exit_code == 0, result.output
     return json.loads((plans / "spring-2026" / "report.json").read_text(encoding="utf-8"))
 
