@@ -6,21 +6,18 @@ violation. The screenshot is kept at ``var/test-artifacts/<test name>/plan-repor
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from bonusbridge.app import Hub
 from bonusbridge.ledger.service import LedgerService
 from bonusbridge.settings import load_settings
 from reconciliation.legacy.synth import generate
-from tests.browser.test_staff_progress import PASSWORD, free_port
+from tests.browser.test_staff_progress import PASSWORD, serving
 from tests.web_cabinet.staff.test_plans import run_migrate
 from web_cabinet.app import create_app
 from web_cabinet.staff.auth import Role, create_user
@@ -50,22 +47,10 @@ def server(db: Engine, tmp_path: Path) -> Iterator[str]:
         staff_session_secret="browser-staff-secret",
         migration_plans_dir=str(plans),
     )
-    app = create_app(settings, hub=Hub(settings=settings, engine=db, ledger=LedgerService(db)))
-    port = free_port()
-    runner = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not runner.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert runner.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        runner.should_exit = True
-        thread.join(timeout=10)
+    with serving(
+        create_app(settings, hub=Hub(settings=settings, engine=db, ledger=LedgerService(db)))
+    ) as url:
+        yield url
 
 
 def test_migration_staff_read_the_plan_report(browser: Any, server: str, db: Engine, artifacts: Path) -> None:

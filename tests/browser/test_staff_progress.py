@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,14 +39,9 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def server(db: Engine, tmp_path: Path) -> Iterator[str]:
-    settings = load_settings(
-        sms_gateway="console",
-        sms_console_file=str(tmp_path / "sms.jsonl"),
-        staff_session_secret="browser-staff-secret",
-    )
-    app = create_app(settings, hub=Hub(settings=settings, engine=db, ledger=LedgerService(db)))
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread, for the test's duration."""
     port = free_port()
     runner = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -61,6 +57,19 @@ def server(db: Engine, tmp_path: Path) -> Iterator[str]:
     finally:
         runner.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(db: Engine, tmp_path: Path) -> Iterator[str]:
+    settings = load_settings(
+        sms_gateway="console",
+        sms_console_file=str(tmp_path / "sms.jsonl"),
+        staff_session_secret="browser-staff-secret",
+    )
+    with serving(
+        create_app(settings, hub=Hub(settings=settings, engine=db, ledger=LedgerService(db)))
+    ) as url:
+        yield url
 
 
 def seed(db: Engine) -> None:
