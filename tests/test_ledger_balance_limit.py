@@ -98,6 +98,22 @@ def test_reversing_a_redemption_onto_a_full_card_is_refused(ledger, make_card, d
     assert ledger.balance(card).total == MAX_BALANCE
 
 
+def test_reversing_onto_the_card_that_holds_the_points_now_checks_that_card(ledger, make_card, db):
+    """A refund after a merge reverses on the card merged into (``on_card``): the maximum is that
+    card's, not the emptied original's."""
+    merged_away, holder = make_card(), make_card()
+    ledger.accrue(merged_away, D("100"), key="a", origin=WEB)
+    spent = ledger.redeem(merged_away, D("60"), key="r", origin=WEB)
+    ledger.accrue(holder, MAX_BALANCE - 40, key="fill", origin=WEB)
+    before = snapshot(db)
+    with pytest.raises(errors.BalanceLimitExceeded) as refused:
+        ledger.reverse(spent.id, key="refund", origin=WEB, on_card=holder)
+    assert refused.value.card_id == holder
+    assert snapshot(db) == before
+    ledger.reverse(spent.id, D("40"), key="refund-fits", origin=WEB, on_card=holder)
+    assert ledger.balance(holder).total == MAX_BALANCE
+
+
 def test_a_transfer_into_a_full_card_is_refused(ledger, make_card, db, clock):
     source, target = make_card(), make_card()
     ledger.accrue(source, D("10"), key="src", origin=WEB)

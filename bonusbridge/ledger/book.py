@@ -589,7 +589,7 @@ class LedgerBook:
             )
         card_id = original.card_id if on_card is None else on_card
         self._refuse_blocked(card_id, self._lock_card(card_id))
-        already = self._reversed_so_far(movement_id)
+        already = self.reversed_so_far(movement_id)
         left = abs(original.amount) - already
         if left == 0:
             raise errors.NotReversible(f"movement {movement_id} is already fully reversed")
@@ -600,7 +600,7 @@ class LedgerBook:
             )
         signed = -points if original.amount > 0 else points
         if signed > 0:
-            self._refuse_above_limit(original.card_id, points)
+            self._refuse_above_limit(card_id, points)
         record = self._insert_movement(
             claim.operation_id,
             card_id,
@@ -1046,7 +1046,8 @@ class LedgerBook:
         ).all()
         return [LotPart(row[0], row[1], row[2], row[3]) for row in rows]
 
-    def _reversed_so_far(self, movement_id: int) -> Decimal:
+    def reversed_so_far(self, movement_id: int) -> Decimal:
+        """Points of the movement already undone by its reversals."""
         value = self.conn.execute(
             select(type_coerce(func.coalesce(func.sum(movements.c.amount), 0), POINTS)).where(
                 movements.c.reverses_id == movement_id
