@@ -269,15 +269,6 @@ def _debits(conn: Connection, order: Order) -> list[tuple[int, int, Decimal]]:
     return [(row.id, row.card_id, abs(Decimal(row.amount))) for row in rows]
 
 
-def _reversed_so_far(conn: Connection, movement_id: int) -> Decimal:
-    value = conn.execute(
-        select(type_coerce(func.coalesce(func.sum(movements.c.amount), 0), POINTS)).where(
-            movements.c.reverses_id == movement_id
-        )
-    ).scalar_one()
-    return abs(Decimal(value)).quantize(CENT)
-
-
 def _refuse_after_accrual(order: Order, doing: str) -> None:
     if order.total is None:
         return
@@ -533,7 +524,7 @@ def _give_back_excess(book: LedgerBook, caller: Caller, order: Order, excess: De
     for movement_id, card_id, amount in reversed(_debits(book.conn, order)):
         if excess <= 0:
             break
-        left = amount - _reversed_so_far(book.conn, movement_id)
+        left = amount - book.reversed_so_far(movement_id)
         due = min(left, excess)
         if due > 0:
             _reverse(book, caller, movement_id, card_id, due, "excess", reason)
@@ -637,7 +628,7 @@ def _settle(
     for movement_id, card_id, amount in _debits(conn, order):
         share = Fraction(refunded) / Fraction(total) if total else Fraction(1)
         target = amount if full else min(amount, _half_up(Fraction(amount) * share))
-        due = target - _reversed_so_far(conn, movement_id)
+        due = target - book.reversed_so_far(movement_id)
         if due > 0:
             _reverse(book, caller, movement_id, card_id, due, "return", reason)
             returned += due
@@ -653,7 +644,7 @@ def _settle(
                 total - line_money
             )
             target = min(accrued, _half_up(exact))
-        due = target - _reversed_so_far(conn, order.accrual_movement_id)
+        due = target - book.reversed_so_far(order.accrual_movement_id)
         if due > 0:
             card_id = conn.execute(
                 select(movements.c.card_id).where(movements.c.id == order.accrual_movement_id)
