@@ -222,17 +222,22 @@ def points_reserved(conn: Connection, order: Order, now: datetime) -> Decimal:
         status = HoldStatus(row.status)
         if status is HoldStatus.CAPTURED:
             total += Decimal(row.captured)
-        elif status is HoldStatus.PENDING and row.expires_at > now:
+        elif _is_live(row, now):
             total += Decimal(row.amount)
     return total
 
 
 def live_holds(conn: Connection, order: Order, now: datetime) -> list[int]:
-    return [
-        row.id
-        for row in _hold_rows(conn, order)
-        if HoldStatus(row.status) is HoldStatus.PENDING and row.expires_at > now
-    ]
+    return _live(_hold_rows(conn, order), now)
+
+
+def _live(rows: list[Any], now: datetime) -> list[int]:
+    """The pending holds among ``rows`` still within their time to live."""
+    return [row.id for row in rows if _is_live(row, now)]
+
+
+def _is_live(row: Any, now: datetime) -> bool:
+    return HoldStatus(row.status) is HoldStatus.PENDING and row.expires_at > now
 
 
 def points_accrued(conn: Connection, order: Order) -> Decimal:
@@ -249,9 +254,10 @@ def state(conn: Connection, order: Order, now: datetime) -> OrderState:
         if order.refunded == 0:
             return OrderState.ACCRUED
         return OrderState.REFUNDED if order.refunded >= order.total else OrderState.PARTLY_REFUNDED
-    if any(HoldStatus(row.status) is HoldStatus.CAPTURED for row in _hold_rows(conn, order)):
+    rows = _hold_rows(conn, order)
+    if any(HoldStatus(row.status) is HoldStatus.CAPTURED for row in rows):
         return OrderState.CAPTURED
-    return OrderState.HELD if live_holds(conn, order, now) else OrderState.OPEN
+    return OrderState.HELD if _live(rows, now) else OrderState.OPEN
 
 
 def _debits(conn: Connection, order: Order) -> list[tuple[int, int, Decimal]]:
