@@ -11,7 +11,7 @@ from bonusbridge.settings import settings_or_exit
 from connectors.onec.errors import OneCError
 from connectors.onec.odata import ODataClient
 from mapping.profile import load_profile
-from reconciliation.drift import RepairRefused, check_drift, repair_drift
+from reconciliation.drift import NOT_READ, RepairRefused, check_drift, feed_of, repair_drift
 
 app = typer.Typer(help="Reconciliation with 1C: balance, status and profile drift.", no_args_is_help=True)
 
@@ -67,7 +67,14 @@ def balances(
             confirmed_by = name
         assert confirmed_by is not None
         try:
-            result = repair_drift(engine, client, profile, report_id, confirmed_by=confirmed_by)
+            result = repair_drift(
+                engine,
+                client,
+                profile,
+                report_id,
+                confirmed_by=confirmed_by,
+                feed=feed_of(settings, engine, client),
+            )
         except (RepairRefused, OneCError) as exc:
             typer.echo(f"reconcile balances: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -79,5 +86,13 @@ def balances(
         )
         typer.echo(f"  card {outcome.card_id}: {format(outcome.delta, '+f')} -> {what}")
     typer.echo(f"repaired {result.repaired} of {len(result.outcomes)}, confirmed by {result.confirmed_by}")
+    behind = [
+        o for o in result.outcomes if o.skipped and (o.skipped == NOT_READ or "sync listen" in o.skipped)
+    ]
+    if behind:
+        typer.echo(
+            f"the change feed is behind: {len(behind)} balance(s) left alone, 1C's register already counts "
+            "changes the hub has not applied yet; let `bonusbridge sync listen` catch up and run again"
+        )
     if result.repaired < len(result.outcomes) or len(balance_drift) < len(comparison.differences):
         raise typer.Exit(1)

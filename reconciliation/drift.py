@@ -19,6 +19,13 @@ Safety rails of a repair:
   report (a receipt, a sync catching up) is skipped as ``changed since the report``;
 - a card with outbound messages not yet delivered to 1C (pending, parked or dead outbox rows) is
   skipped: 1C is about to change, it is not yet the truth;
+- so is a card (in УТ 11 a partner) that 1C changed where the hub has not read or applied it yet:
+  a bonus document or receipt 1C still holds for the hub's node beyond the feed's acknowledged
+  position (SelectChanges read without acknowledging), or stored in the hub's inbox but not applied
+  (pending or parked). 1C's register already counts it and the hub will when the feed catches up,
+  so correcting the hub now would count it twice. On the AMQP feed the queue cannot be read per
+  card: while any change message waits in it, no balance is repaired. A change whose owner cannot
+  be told (a deleted document) also holds back every balance;
 - one transaction per card; the correcting movement's key is ``drift:<report>:card:<card>``, so
   running the repair of a report again changes nothing more;
 - a positive correction is a lot that never expires (1C's register has no lots to copy dates
@@ -38,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
@@ -48,14 +56,19 @@ from bonusbridge.models import (
     Card,
     DriftItem,
     DriftReport,
+    InboxMessage,
     Movement,
     Origin,
     OutboxMessage,
     SyncState,
     utcnow,
 )
+from bonusbridge.settings import Settings
 from bonusbridge.unit_of_work import UnitOfWork
-from connectors.onec.odata import ODataClient
+from connectors.onec.changefeed import AmqpChangeConsumer, SelectChangesPoller
+from connectors.onec.odata import Entity, ODataClient
+from connectors.sync import cursors
+from mapping.errors import MappingError
 from mapping.profile import Profile
 from reconciliation.compare import Comparison, DifferenceKind, compare_hub_with_onec
 
@@ -65,6 +78,158 @@ BALANCE_KINDS = (DifferenceKind.CARD_BALANCE.value, DifferenceKind.PARTNER_BALAN
 
 class RepairRefused(errors.BonusBridgeError):
     code = "repair_refused"
+
+
+class FeedBehind(Exception):
+    """The change feed holds changes the hub has not read, and cannot say whose (AMQP)."""
+
+
+#: What 1C holds for the hub beyond the feed's acknowledged position: the unread changes (or
+#: ``FeedBehind``). ``feed_of(settings, engine, client)`` builds it for the configured feed.
+Feed = Callable[[], list[Entity]]
+
+NOT_READ = (
+    "1C changes not yet read by the hub (the change feed is behind): start `sync listen`, then repair again"
+)
+
+
+@dataclass(frozen=True)
+class Unread:
+    """The 1C references (cards, УТ 11 partners; lower case) whose bonus changes the hub has not
+    applied yet, or ``everything``: why no balance can be repaired now."""
+
+    owners: frozenset[str]
+    count: int
+    everything: str | None = None
+
+    def why(self, onec_ref: str | None) -> str | None:
+        if self.everything:
+            return self.everything
+        if onec_ref and onec_ref.lower() in self.owners:
+            return NOT_READ
+        return None
+
+
+class _Position:
+    """The SelectChanges poller's acknowledged position, as the listener keeps it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def last_acknowledged(self) -> int:
+        with self.engine.connect() as conn:
+            value = cursors.read(conn, "feed:select_changes")
+        return int(value["last_acknowledged"]) if value else 0
+
+    def acknowledged(self, message_no: int) -> None:  # pragma: no cover - a repair never acknowledges
+        raise AssertionError("a reconciliation never acknowledges 1C's changes")
+
+
+def feed_of(settings: Settings, engine: Engine, client: ODataClient) -> Feed:
+    """The configured change feed's unread changes, read without taking them from the hub."""
+    if settings.onec_change_feed == "amqp":
+
+        def waiting() -> list[Entity]:
+            queue = settings.onec_amqp_queue
+            consumer = AmqpChangeConsumer(
+                settings.onec_amqp_url, settings.onec_amqp_exchange, queue, lambda changes: None
+            )
+            try:
+                count = consumer.waiting()
+            except Exception as exc:
+                raise FeedBehind(
+                    f"cannot tell whether 1C's change queue {queue} is read ({type(exc).__name__}): "
+                    "start `sync listen`, then repair again"
+                ) from None
+            finally:
+                consumer.close()
+            if count:
+                raise FeedBehind(
+                    f"{count} change message(s) of 1C wait in queue {queue}, not read by the hub yet: "
+                    "start `sync listen`, then repair again"
+                )
+            return []
+
+        return waiting
+    poller = SelectChangesPoller(
+        client,
+        settings.onec_exchange_plan,
+        settings.onec_exchange_node,
+        lambda changes: None,
+        _Position(engine),
+    )
+    return poller.unread
+
+
+def _owners_of(profile: Profile, change: dict[str, Any]) -> set[str] | None:
+    """The cards and partners a 1C change moves points of (empty: it moves none); None when it
+    cannot be told (a deleted document names only itself)."""
+    try:
+        kind = profile.classify(change)
+    except MappingError:
+        return set()
+    if kind is None or str(kind) not in ("movement", "receipt"):
+        return set()
+    if change.get("odata.deleted"):
+        return None
+    owners: set[str] = set()
+    try:
+        owners.add(profile.partition_key(str(kind), change).lower())
+        rows = (
+            profile.movement_from_onec(change)
+            if str(kind) == "movement"
+            else profile.receipt_from_onec(change)
+        )
+    except (MappingError, ValueError, KeyError, TypeError):
+        return owners or None
+    for row in rows:
+        for name in ("card_onec_ref", "customer_onec_ref"):
+            if row.get(name):
+                owners.add(str(row[name]).lower())
+    return owners
+
+
+def unread_changes(engine: Engine, profile: Profile, feed: Feed | None) -> Unread:
+    """What 1C changed that the hub has not applied: the feed's unread changes (``feed``; None
+    when the caller holds the feed still, as the tests do) and the inbox's pending or parked ones."""
+    owners: set[str] = set()
+    unknown = 0
+    changes: list[dict[str, Any]] = []
+    if feed is not None:
+        try:
+            changes.extend(feed())
+        except FeedBehind as exc:
+            return Unread(frozenset(), 0, str(exc))
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(InboxMessage.key, InboxMessage.payload).where(
+                InboxMessage.kind.in_(["movement", "receipt"]),
+                InboxMessage.state.in_([SyncState.PENDING, SyncState.PARKED]),
+            )
+        ).all()
+    for key, payload in stored:
+        owners.add(str(key).lower())
+        try:
+            change = json.loads(payload)
+        except ValueError:
+            continue
+        found = _owners_of(profile, change)
+        owners.update(found or ())
+    for change in changes:
+        found = _owners_of(profile, change)
+        if found is None:
+            unknown += 1
+        else:
+            owners.update(found)
+    count = len(changes) + len(stored)
+    if unknown:
+        return Unread(
+            frozenset(owners),
+            count,
+            f"{unknown} 1C change(s) not yet read by the hub whose card cannot be told (a deleted "
+            "document): start `sync listen`, then repair again",
+        )
+    return Unread(frozenset(owners), count)
 
 
 @dataclass(frozen=True)
@@ -197,10 +362,12 @@ def repair_drift(
     report_id: int,
     *,
     confirmed_by: str,
+    feed: Feed | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> RepairResult:
     """Bring the hub's balances to 1C's for the balance items of report ``report_id`` (see the
-    module docstring). Refused (``RepairRefused``) without a name or for an unknown report."""
+    module docstring). Refused (``RepairRefused``) without a name or for an unknown report.
+    ``feed``: the change feed's unread changes (``feed_of``); the CLI always passes it."""
     name = confirmed_by.strip() if isinstance(confirmed_by, str) else ""
     if not name:
         raise RepairRefused("a repair needs the name of whoever confirmed it")
@@ -218,9 +385,15 @@ def repair_drift(
         targets = {item.id: _target_card(uow.session, item) for item in items}
         for item in items:  # kept loaded after the transaction ends
             uow.session.expunge(item)
+    unread = unread_changes(engine, profile, feed) if items else Unread(frozenset(), 0)
     outcomes = []
     for item in items:
         card_id = targets[item.id]
+        behind = None if item.repair_movement_id is not None else unread.why(item.onec_ref)
+        if behind:
+            onec_delta = Decimal(item.onec_value or "0") - Decimal(item.hub_value or "0")
+            outcomes.append(RepairOutcome(item.id, card_id, onec_delta, None, behind))
+            continue
         outcomes.append(_repair_one(engine, client, profile, report_id, item, card_id, actor, clock))
     with UnitOfWork(engine, clock=clock) as uow:
         report = uow.session.get(DriftReport, report_id)

@@ -157,6 +157,13 @@ class SelectChangesPoller:
         log.info("stored and acknowledged %d change(s) of message %d", len(changes.values), message_no)
         return PollResult(message_no, len(changes.values), True)
 
+    def unread(self) -> list[Entity]:
+        """The changes 1C holds for the node beyond the acknowledged position, read without storing
+        or acknowledging them (``SelectChanges`` with the next N: 1C numbers them N again when the
+        poller asks). What a reconciliation must not count as drift: the hub has not read it yet."""
+        message_no = self.state.last_acknowledged() + 1
+        return list(self.client.select_changes(self.plan, self.node_ref(), message_no).values)
+
     def run(
         self,
         stop: threading.Event,
@@ -298,6 +305,19 @@ class AmqpChangeConsumer:
             self.queue(channel).declare()
         finally:
             channel.close()
+
+    def waiting(self) -> int:
+        """How many change messages wait in the queue, not yet delivered to a consumer (a passive
+        declare: the queue must exist; a missing one raises the broker's not-found error)."""
+        channel = self.connection.channel()
+        try:
+            declared = self.queue(channel).queue_declare(passive=True)
+        finally:
+            try:
+                channel.close()
+            except Exception:  # a passive declare of a missing queue closes the channel itself
+                log.debug("closing the declare channel failed", exc_info=True)
+        return int(declared.message_count)
 
     def _consume(self) -> None:
         if self._consumer is None:
