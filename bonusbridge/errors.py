@@ -174,6 +174,21 @@ class UnknownCustomer(BonusBridgeError):
         self.customer_id = customer_id
 
 
+class PhoneOfAnotherCustomer(BonusBridgeError):
+    """An edit would give a customer a phone another customer has verified by SMS: the verified
+    owner keeps it, and the edit waits for staff (``profiles.change_phone``). Names no phone."""
+
+    code = "phone_of_another_customer"
+
+    def __init__(self, customer_id: int, owner_id: int) -> None:
+        super().__init__(
+            f"the new phone of customer {customer_id} is verified by customer {owner_id}: "
+            "the verified owner keeps it, so the edit is not applied (staff must decide)"
+        )
+        self.customer_id = customer_id
+        self.owner_id = owner_id
+
+
 class InvalidProfileField(BonusBridgeError):
     """A profile change with a value of the wrong type or out of range; ``field`` names it."""
 

@@ -17,6 +17,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from bonusbridge import errors
 from bonusbridge.models import Customer, Origin
 from bonusbridge.services import queries
@@ -47,8 +50,8 @@ def update_profile(
     ``marketing_consent`` a bool. ``None`` clears any field but the consent.
 
     Only fields whose value differs are written, with ``changed_by=origin``; an edit that changes
-    nothing writes no row (and so queues nothing for 1C). A new phone is not a verified one:
-    changing ``phone_e164`` clears ``phone_verified_at`` (verification proves one number, by SMS).
+    nothing writes no row (and so queues nothing for 1C). A new phone follows ``change_phone``: it
+    is not a verified one, and a phone another customer verified is refused.
 
     Then the spending status of the customer's cards is recomputed (see
     ``refresh_spending_status``), credited to ``origin``, or to the system when 1C made the edit
@@ -57,7 +60,7 @@ def update_profile(
 
     Refused, with nothing written: ``UnknownCustomer``; ``StaleVersion`` when ``expected_version``
     (the version the cabinet showed) is not the current one; ``UnknownProfileField`` or
-    ``InvalidProfileField`` naming the first bad field.
+    ``InvalidProfileField`` naming the first bad field; ``PhoneOfAnotherCustomer``.
     """
     required = required_or_default(required_fields)
     customer = queries.lock_customer(uow.session, customer_id)
@@ -69,14 +72,42 @@ def update_profile(
 
     differing = {name: value for name, value in cleaned.items() if getattr(customer, name) != value}
     if differing:
+        if "phone_e164" in differing:  # first: its refusal comes before anything is set
+            change_phone(uow.session, customer, differing.pop("phone_e164"))
         for name, value in differing.items():
             setattr(customer, name, value)
-        if "phone_e164" in differing:
-            customer.phone_verified_at = None
         customer.changed_by = origin
         uow.session.flush()
     refresh_spending_status(uow, customer, required_fields=required, origin=status_change_origin(origin))
     return customer
+
+
+def change_phone(session: Session, customer: Customer, phone_e164: str | None) -> bool:
+    """The one rule of a customer's phone changing, whoever changes it (the cabinet, staff, 1C's
+    partner edit through the sync): True when the phone changed.
+
+    A new number is not a verified one (verification proves one number, by SMS): the change clears
+    ``phone_verified_at``. A number another customer has verified stays theirs: the change is
+    refused with ``PhoneOfAnotherCustomer`` before anything is set — the verified owner keeps the
+    phone, and staff decide about the edit (the 1C sync parks it). Sets attributes only; the
+    caller sets ``changed_by`` and flushes."""
+    if phone_e164 == customer.phone_e164:
+        return False
+    if phone_e164 is not None:
+        owner = session.scalars(
+            select(Customer.id)
+            .where(
+                Customer.phone_e164 == phone_e164,
+                Customer.phone_verified_at.is_not(None),
+                Customer.id != customer.id,
+            )
+            .limit(1)
+        ).first()
+        if owner is not None:
+            raise errors.PhoneOfAnotherCustomer(customer.id, owner)
+    customer.phone_e164 = phone_e164
+    customer.phone_verified_at = None
+    return True
 
 
 def latest_today(now: datetime) -> date:

@@ -14,8 +14,11 @@ row in one transaction with its effect and its own ``done`` mark — exactly onc
   new rows; an unposted or deletion-marked one is reversed; a document carrying the hub's own
   movement marker is the hub's echo and is skipped;
 - a reference the hub does not know (a card whose partner is new) is read from 1C and applied first;
-- a change that cannot be mapped is parked with its reason and does not hold back other keys;
-  ``sync replay`` applies it again after the mapping is fixed.
+- a change that cannot be mapped or applied is parked with its reason and does not hold back other
+  keys (``UNAPPLICABLE``: the mapping refused it, a hub rule refused it — a phone another customer
+  verified stays theirs —, or the database refused it); the rest of its batch applies, and a
+  later version of the same object applies as usual; ``sync dlq --parked`` applies it again after
+  the fix.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ from typing import Any, cast
 from sqlalchemy import Row, Select, Table, and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from bonusbridge.db import sql_constant
-from bonusbridge.errors import InsufficientBalance, LedgerError
-from bonusbridge.ledger import fastpath
+from bonusbridge.errors import BonusBridgeError, InsufficientBalance
+from bonusbridge.ledger import accounts, fastpath
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.ledger.fastpath import TakePythonPath
 from bonusbridge.ledger.intents import Accrual
@@ -55,9 +59,11 @@ from bonusbridge.models import (
     SyncState,
 )
 from bonusbridge.services.cards import refresh_cards_of, settle_card
+from bonusbridge.services.profiles import change_phone
 from bonusbridge.unit_of_work import CardRepository
 from connectors.onec.errors import OneCError, OneCNotFound
 from connectors.sync import cursors, links
+from connectors.sync.accounts import join_partner_account
 from connectors.sync.context import SyncContext
 from connectors.sync.merge import Merge, three_way
 from connectors.sync.outbound import MARKER_LABEL, coerce, onec_changed_at
@@ -89,6 +95,34 @@ _PIPELINE = "bonusbridge.sync.accrual_pipeline"
 
 class ParkedChange(Exception):
     """A change the hub cannot apply as it stands: the reason is kept on the inbox row."""
+
+
+#: What makes one 1C change unapplicable as it stands — parked with its reason, never retried in
+#: a loop and never failing its batch, the listener or a worker: the mapping refused it, a hub rule
+#: refused it (every typed error of the hub, the ledger's included), or the database refused it (a
+#: unique or check constraint, a value its column cannot hold). Not here: a lost connection, a
+#: deadlock or a serialization failure (``OperationalError``), which a retry cures.
+UNAPPLICABLE: tuple[type[Exception], ...] = (
+    ParkedChange,
+    MappingError,
+    BonusBridgeError,
+    IntegrityError,
+    DataError,
+)
+
+
+#: What makes a batch decline, for its rows to go one by one through ``apply`` (park or retry).
+_NEEDS_CAREFUL_PATH: tuple[type[Exception], ...] = (*UNAPPLICABLE, OneCError, TakePythonPath)
+
+
+def unapplicable_reason(exc: Exception) -> str:
+    """Why a change was parked, for staff (``sync status``, the drift page): the error's type and
+    message — for the database's refusal only its first line (the constraint it broke), never the
+    statement or its parameters, which carry personal data."""
+    if isinstance(exc, IntegrityError | DataError):
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        return f"{type(exc).__name__}: the database refused the change ({first})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def slot_of(key: str) -> int:
@@ -283,9 +317,9 @@ def apply(ctx: SyncContext, row: Row[Any]) -> str:
         except InsufficientBalance as exc:
             session.rollback()  # 1C's till allowed it: the points it needs are in a later change
             return _behind(ctx, row, f"{type(exc).__name__}: {exc}")
-        except (ParkedChange, MappingError, LedgerError) as exc:
+        except UNAPPLICABLE as exc:
             session.rollback()
-            _finish(ctx, row.id, SyncState.PARKED, f"{type(exc).__name__}: {exc}")
+            _finish(ctx, row.id, SyncState.PARKED, unapplicable_reason(exc))
             log.warning("1C change %s parked: %s", row.id, type(exc).__name__)
             return Outcome.DONE
         except OneCError as exc:  # reading a missing reference from 1C failed: retry later
@@ -347,8 +381,8 @@ def _apply_in(ctx: SyncContext, session: Session, messages: list[Any]) -> bool:
             state, note = _apply(ctx, session, message, change)
             marks.append({"b_id": message.id, "b_state": state.value, "b_note": note})
         _flush_accruals(session)
-    except (ParkedChange, MappingError, LedgerError, OneCError, TakePythonPath):
-        return False
+    except _NEEDS_CAREFUL_PATH:
+        return False  # the caller rolls back; ``apply`` parks or retries the rows one by one
     finally:
         for name in (_PIPELINE, _MOVEMENTS_OF, _ROWS_OF):
             session.info.pop(name, None)
@@ -500,8 +534,11 @@ def apply_customer(
     if merge is None:
         return SyncState.SKIPPED, skip
     if merge.to_hub:
+        if "phone_e164" in merge.to_hub:  # the hub's rule of a phone change, as the cabinet's
+            change_phone(session, customer, coerce("phone_e164", theirs["phone_e164"]))
         for name in merge.to_hub:
-            setattr(customer, name, coerce(name, theirs[name]))
+            if name != "phone_e164":
+                setattr(customer, name, coerce(name, theirs[name]))
         customer.changed_by = Origin.ONEC
         session.flush()  # 1C's edit written as 1C's (no echo), before the cards' status
         # The profile is an input of the spending lock: the cards follow, and 1C learns their
@@ -566,6 +603,7 @@ def apply_card(
             )
             # 1C's status is where a card starts; an owned card's spending lock is the hub's rule.
             settle_card(session, card, required_fields=_required(ctx), origin=Origin.ONEC)
+            join_partner_account(ctx, session, card)  # ut11: the partner's cards share one account
             return SyncState.DONE, "created"
         card.onec_ref = ref
     ours = links.card_values(session, card, fields)
@@ -583,6 +621,8 @@ def apply_card(
         card.changed_by = Origin.ONEC
         # A new owner or a status from 1C: the lock follows the owner's profile (1C learns it).
         settle_card(session, card, required_fields=_required(ctx), origin=Origin.ONEC)
+        if links.OWNER in merge.to_hub:
+            join_partner_account(ctx, session, card)
     _settle(session, "card", card.id, ref, version, merge, now, onec_values)
     return SyncState.DONE, None
 
@@ -721,8 +761,11 @@ def apply_document(
         premapped = session.info.get(_ROWS_OF, {}).pop((ref, version), None)
         for item in premapped if premapped is not None else _document_rows(ctx, kind, change):
             card = _owner_card(ctx, session, item)
+            card_id = card.id
+            if ctx.settings.balances_per_customer:  # ut11: the partner's account, whichever card it was
+                card_id = accounts.account_card(session.connection(), card.id)
             wanted.append(
-                (int(item["line_number"]), card.id, Decimal(item["amount"]), item.get("occurred_at"))
+                (int(item["line_number"]), card_id, Decimal(item["amount"]), item.get("occurred_at"))
             )
         wanted = [w for w in wanted if not _before_opening(session, w[1], w[3])]
     current, seen = _current_rows(session, ref)
@@ -732,7 +775,8 @@ def apply_document(
     if sorted((line, card, amount) for line, card, amount, _ in wanted) == sorted(current.values()):
         return SyncState.DONE, "no change in points"
     pipeline: fastpath.AccrualPipeline | None = session.info.get(_PIPELINE)
-    if pipeline is not None and not current and all(amount > 0 for _, _, amount, _ in wanted):
+    shared = ctx.settings.balances_per_customer  # ut11's shared accounts take the Python path
+    if pipeline is not None and not shared and not current and all(amount > 0 for _, _, amount, _ in wanted):
         accruals = [
             _line_accrual(kind, ref, version, line, card_id, amount, occurred, now=pipeline.now)
             for line, card_id, amount, occurred in sorted(wanted)
@@ -805,6 +849,12 @@ def _owner_card(ctx: SyncContext, session: Session, item: dict[str, Any]) -> Car
     if not customer_ref:
         raise ParkedChange("a bonus row names neither a card nor a partner")
     customer = _customer_for(ctx, session, str(customer_ref))
+    if ctx.settings.balances_per_customer:  # ut11: the partner's account card, whatever its status
+        session.flush()
+        account = accounts.customer_account(session.connection(), customer.id)
+        if account is None:
+            raise ParkedChange(f"partner {customer_ref} has no card in the hub")
+        return session.get_one(Card, account)
     cards = CardRepository(session).of_customer(customer.id)
     usable = [c for c in cards if c.status != CardStatus.BLOCKED]
     chosen = next((c for c in usable if c.is_primary), usable[0] if usable else None)
