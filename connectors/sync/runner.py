@@ -54,18 +54,27 @@ def drain_everything(ctx: SyncContext, *, rounds: int = 50) -> int:
 
 
 class InlineRunner:
-    """Kicks become direct calls, run by one background thread (the embedded default)."""
+    """Kicks become direct calls (the embedded default), each direction in a thread of its own.
+
+    Inbound (1C's changes to apply) and outbound (the hub's changes to deliver to 1C) never wait
+    for each other: a backlog of till receipts being applied does not hold back a website edit
+    that 1C must learn, and a slow or unreachable 1C does not hold back the balances. (One thread
+    for both made an edit wait for a whole inbound drain: ``tests/sync/test_fairness.py``.)
+    """
+
+    DIRECTIONS = ("inbound", "outbound")
 
     def __init__(self, ctx: SyncContext) -> None:
         self.ctx = ctx
-        self._pending: set[tuple[str, int]] = set()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._pending: dict[str, set[int]] = {d: set() for d in self.DIRECTIONS}
+        self._wake = {d: threading.Condition(self._lock) for d in self.DIRECTIONS}
         ctx.kick = self.kick
 
     def kick(self, direction: str, slots: Iterable[int]) -> None:
-        with self._cond:
-            self._pending.update((direction, slot) for slot in slots)
-            self._cond.notify()
+        with self._lock:
+            self._pending[direction].update(slots)
+            self._wake[direction].notify()
 
     def publish(self, rows: list[tuple[int, int]]) -> set[int]:
         """The relay's publisher in-process: a kick per slot; "confirmed" once queued here."""
@@ -73,19 +82,35 @@ class InlineRunner:
         return {message_id for message_id, _ in rows}
 
     def run(self, stop: threading.Event, *, sweep_every: float = 1.0) -> None:
+        """Drain until ``stop``: outbound in a thread of its own, inbound in this one. A direction
+        with no kick for ``sweep_every`` looks for work itself (a kick lost, a retry come due)."""
+        outbound = threading.Thread(
+            target=self._run_direction,
+            args=("outbound", stop, sweep_every),
+            name="sync-outbound",
+            daemon=True,
+        )
+        outbound.start()
+        try:
+            self._run_direction("inbound", stop, sweep_every)
+        finally:
+            outbound.join()
+
+    def _run_direction(self, direction: str, stop: threading.Event, sweep_every: float) -> None:
+        table = INBOX if direction == "inbound" else OUTBOX
         while not stop.is_set():
-            with self._cond:
-                if not self._pending:
-                    self._cond.wait(timeout=sweep_every)
-                work, self._pending = sorted(self._pending), set()
+            with self._lock:
+                if not self._pending[direction]:
+                    self._wake[direction].wait(timeout=sweep_every)
+                work, self._pending[direction] = sorted(self._pending[direction]), set()
             try:
-                if not work:
-                    drain_everything(self.ctx, rounds=1)
-                inbound_slots = [slot for direction, slot in work if direction == "inbound"]
-                if inbound_slots:
-                    drain_inbound(self.ctx, inbound_slots)
-                for slot in (slot for direction, slot in work if direction == "outbound"):
-                    drain_outbound(self.ctx, slot)
+                slots = work or slots_with_work(self.ctx.engine, table, self.ctx.clock)
+                if direction == "inbound":
+                    if slots:
+                        drain_inbound(self.ctx, slots)
+                else:
+                    for slot in slots:
+                        drain_outbound(self.ctx, slot)
             except Exception as exc:
-                log.warning("in-process sync pass failed (%s)", type(exc).__name__)
+                log.warning("in-process sync pass (%s) failed (%s)", direction, type(exc).__name__)
                 stop.wait(1.0)
