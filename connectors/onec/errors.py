@@ -78,6 +78,20 @@ class OneCQueryError(OneCError):
     code = "onec_query"
 
 
+class OneCValueRejected(OneCQueryError):
+    """400 for a value in a request body that 1C's metadata does not accept (code 1: "Неверное
+    значение перечисления …" for an enum value the configuration lacks — a standard УТ 11 without
+    the chain's ``ТолькоНакопление`` — or a literal of the wrong type). Permanent: the same body
+    gets the same answer until 1C's configuration changes, so a sync parks it, never retries it."""
+
+    code = "onec_value_rejected"
+
+
+#: 1C's words for a body value its metadata lacks (the enum's case first: it is what a standard
+#: configuration answers to a value only an extension adds).
+VALUE_MARKERS = ("неверное значение перечисления", "неверное значение")
+
+
 class OneCConflict(OneCError):
     """The object changed since it was read (DataVersion differs, or 412 from a strict server)."""
 
@@ -234,6 +248,8 @@ def error_from_response(response: httpx.Response) -> OneCError:
         return OneCProtocolError(text, **details)
     if status == 404 and code is not None:
         return OneCNotFound(text, **details)
+    if status == 400 and code == "1" and any(marker in said_lower for marker in VALUE_MARKERS):
+        return OneCValueRejected(text, **details)
     if status == 400 and code is not None:
         return OneCQueryError(text, **details)
     if status >= 500 and code is not None:

@@ -470,6 +470,25 @@ class ODataClient(_Base):
             raise
         return self._finish(response, response.content, method, started)
 
+    def metadata(self, *, max_body_bytes: int = 64 * 1024 * 1024, deadline: float = 180.0) -> str:
+        """``$metadata`` (CSDL XML) as text, read with its own larger bounds: a real УТ's is ~17 MB
+        and takes ~23 s, over the limits of ordinary calls (``bonusbridge onec ping`` reads it)."""
+        bounds = bounded.Bounds(
+            deadline=max(deadline, self.deadline), max_body=max(max_body_bytes, self.max_body_bytes)
+        )
+        started = time.monotonic()
+        response = bounded.fetch(
+            self._http,
+            "GET",
+            "$metadata",
+            bounds,
+            where="GET $metadata",
+            headers={"Accept": "application/xml"},
+        )
+        if response.status_code >= 400:
+            self._finish(response, response.content, "GET", started)  # raises the typed error
+        return response.content.decode("utf-8", "replace")
+
     # --- reading -----------------------------------------------------------------------------------
     def service_document(self) -> Names:
         """Names of the published entity sets (a cheap call: checks the connection and credentials)."""

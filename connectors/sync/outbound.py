@@ -29,19 +29,21 @@ from typing import Any
 
 from sqlalchemy import Row, and_, select, update
 
+from bonusbridge.ledger import accounts
 from bonusbridge.models import (
     Card,
     CardStatus,
     Customer,
     Gender,
     Movement,
+    MovementKind,
     Origin,
     OutboxMessage,
     Program,
     SyncState,
 )
 from connectors.onec.changefeed import ONEC_CHANGED_AT
-from connectors.onec.errors import OneCError, OneCUnavailable
+from connectors.onec.errors import OneCError, OneCUnavailable, OneCValueRejected
 from connectors.onec.filters import F
 from connectors.sync import cursors, links
 from connectors.sync.context import SyncContext
@@ -343,6 +345,34 @@ def _default_program(ctx: SyncContext) -> str | None:
 
 
 def push_movement(ctx: SyncContext, movement_id: int) -> Pushed | None:
+    """Deliver one movement as a bonus document (found again by its marker, so never twice).
+
+    The two halves of a transfer (a merge, a move between cards) are two documents — 1C's document
+    is either a credit or a debit — and two outbox rows whose keys may differ, so either may be
+    delivered first. 1C must never see the points gone from both sides (a transient 0), so the
+    outgoing half delivers its incoming half first, in the same call; the incoming half's own row
+    then finds its document by the marker. Where 1C keeps bonuses per partner (``ut11``), a transfer
+    between cards of one partner nets to zero there and is not delivered at all."""
+    with ctx.session_factory() as session:
+        movement = session.get(Movement, movement_id)
+        if movement is None or movement.origin == Origin.ONEC:
+            return None
+        per_partner = ctx.profile.bonus_owner_field == "customer_onec_ref"
+        if per_partner and accounts.same_account_transfer(session.connection(), movement_id):
+            return None
+        incoming = None
+        if movement.kind is MovementKind.TRANSFER_OUT:
+            incoming = session.scalars(
+                select(Movement.id).where(
+                    Movement.operation_id == movement.operation_id, Movement.kind == MovementKind.TRANSFER_IN
+                )
+            ).first()
+    if incoming is not None:
+        _push_one(ctx, incoming)
+    return _push_one(ctx, movement_id)
+
+
+def _push_one(ctx: SyncContext, movement_id: int) -> Pushed | None:
     with ctx.session_factory() as session:
         movement = session.get(Movement, movement_id)
         if movement is None or movement.origin == Origin.ONEC:
@@ -418,6 +448,11 @@ def deliver(ctx: SyncContext, row: Row[Any]) -> str:
         ctx.breaker.failure()
         _defer(ctx, row.id, _outage_until(ctx), f"{OUTAGE}: {exc.code}: {exc}")
         return Outcome.WAIT
+    except OneCValueRejected as exc:
+        # 1C's configuration lacks a value the mapping writes (a standard УТ 11 without the
+        # ТолькоНакопление extension): permanent, so parked at once with 1C's words, and the key's
+        # later changes go on (``sync dlq --parked --all`` once 1C has the value).
+        return _failed(ctx, row, f"{exc.code}: {exc}; parked: 1C's configuration lacks this value", park=True)
     except OneCError as exc:
         if exc.retryable:
             return _failed_retryable(ctx, row, f"{exc.code}: {exc}")
@@ -547,10 +582,15 @@ def _defer(ctx: SyncContext, message_id: int, when: datetime, reason: str | None
         conn.execute(update(OUTBOX).where(OUTBOX.c.id == message_id).values(**values))
 
 
-def _failed(ctx: SyncContext, row: Row[Any], error: str, *, permanent: bool = False) -> str:
+def _failed(
+    ctx: SyncContext, row: Row[Any], error: str, *, permanent: bool = False, park: bool = False
+) -> str:
     delay = record_failure(
-        ctx.engine, OUTBOX, row, error, settings=ctx.settings, now=ctx.clock(), permanent=permanent
+        ctx.engine, OUTBOX, row, error, settings=ctx.settings, now=ctx.clock(), permanent=permanent, park=park
     )
+    if park:
+        log.error("outbox message %s parked: %s", row.id, error)
+        return Outcome.DONE
     if delay is None:
         log.error("outbox message %s dead-lettered after %d attempt(s): %s", row.id, row.attempts + 1, error)
         return Outcome.DONE

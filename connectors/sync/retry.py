@@ -46,14 +46,20 @@ def record_failure(
     settings: Settings,
     now: datetime,
     permanent: bool = False,
+    park: bool = False,
 ) -> float | None:
     """Count a failed try of an outbox or inbox row: dead after ``sync_max_attempts`` (or at once
     when ``permanent``), else due again after a backoff. The delay in seconds, None when dead.
-    An outbox row is also unpublished, so the relay publishes it again when it is due."""
+    An outbox row is also unpublished, so the relay publishes it again when it is due.
+    ``park``: parked at once with its reason (1C refuses a value its configuration lacks: no retry
+    can help until 1C changes; ``sync dlq --parked`` replays it then). Like a dead row, a parked one
+    no longer holds back the later changes of its key."""
     attempts = int(row.attempts) + 1
     values: dict[str, Any] = {"attempts": attempts, "last_error": error[:2000]}
     delay: float | None = None
-    if permanent or attempts >= settings.sync_max_attempts:
+    if park:
+        values.update(state=SyncState.PARKED.value, finished_at=now)
+    elif permanent or attempts >= settings.sync_max_attempts:
         values.update(state=SyncState.DEAD.value, finished_at=now)
     else:
         delay = backoff_delay(

@@ -34,7 +34,7 @@ from .loyalty import LoyaltyService
 from .odata.errors import ODataError, error_response
 from .odata.query import parse_options, wants_json
 from .odata.service import Call, ODataService
-from .schema import Config, load_config
+from .schema import Config, load_config, without_extension
 from .soap import web_service_routes
 from .store import Store
 
@@ -103,6 +103,7 @@ def create_app(
     extra_routes: Sequence[BaseRoute] = (),
     iis_limits: IisLimits | None = IisLimits(),  # noqa: B008 - immutable
     echo_suppression: bool = True,
+    extension: bool = True,
 ) -> Starlette:
     """An emulated 1C base.
 
@@ -112,8 +113,12 @@ def create_app(
     does not. ``faults``: initial fault settings. ``fixtures``: a JSON/YAML seed file or ``demo``.
     ``echo_suppression=False``: an uncustomized base that registers the website user's own writes
     back to its node (the README's customization missing), to test the hub's own echo detection.
+    ``extension=False``: the standard configuration without the chain's extension (``ut11``: no
+    ``ТолькоНакопление`` card status; writing it answers 400 "Неверное значение перечисления").
     """
     cfg = config if isinstance(config, Config) else load_config(config)
+    if not extension:
+        cfg = without_extension(cfg)
     store = store_for(cfg, database_url)
     exchange = ExchangeService(store, cfg)
     exchange.echo_suppression = echo_suppression

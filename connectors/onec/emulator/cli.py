@@ -34,6 +34,11 @@ def emulator(
         "--echo-suppression",
         help="'off': an uncustomized base that registers the website user's own writes back to its node.",
     ),
+    without_extension: bool = typer.Option(
+        False,
+        "--without-extension",
+        help="A standard configuration without the chain's extension (ut11: no ТолькоНакопление status).",
+    ),
     amqp_url: str | None = typer.Option(
         None, "--amqp-url", help="Also publish every change as JSON to this RabbitMQ (amqp://...)."
     ),
@@ -64,6 +69,7 @@ def emulator(
             strict=strict,
             fixtures=None if fixtures == "none" else fixtures,
             echo_suppression=echo_suppression == "on",
+            extension=not without_extension,
         )
     except (ConfigError, FixtureError) as exc:
         typer.echo(f"bonusbridge emulator: {exc}", err=True)
@@ -74,7 +80,8 @@ def emulator(
 
         publisher = attach_publisher(asgi, amqp_url, amqp_exchange, background=not amqp_sync)
         typer.echo(f"publishing changes to the topic exchange {amqp_exchange!r}")
-    typer.echo(f"1C emulator ({config}) at http://{host}:{port}/{base}/odata/standard.odata/")
+    flavour = f"{config}, without the extension" if without_extension else config
+    typer.echo(f"1C emulator ({flavour}) at http://{host}:{port}/{base}/odata/standard.odata/")
     try:
         uvicorn.run(asgi, host=host, port=port, log_level="warning")
     finally:

@@ -10,7 +10,7 @@ configuration's own, with references turned into ``X_Key`` plus a navigation pro
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -212,6 +212,10 @@ class Config:
     registers: dict[str, Register]
     exchange_plan: ExchangePlan | None
     users: list[User]
+    #: What the chain's configuration extension adds (``extension:`` in the YAML): its name and the
+    #: enum values it brings. ``without_extension`` gives the standard configuration.
+    extension_name: str | None = None
+    extension_values: dict[str, list[str]] = field(default_factory=dict)
 
     def section_owner(self, set_name: str) -> tuple[EntitySet, str] | None:
         """``Catalog_X_Section`` → (Catalog_X, "Section") when it names a tabular section."""
@@ -397,9 +401,39 @@ def load_config(name_or_path: str | Path) -> Config:
         User(str(u["name"]), str(u.get("password") or ""), u.get("node"), bool(u.get("read_only")))
         for u in raw.get("users") or []
     ]
-    config = Config(str(raw["name"]), str(raw.get("title", raw["name"])), enums, sets, registers, plan, users)
+    extension = raw.get("extension") or {}
+    extension_values = {
+        str(k): [str(v) for v in vs] for k, vs in (extension.get("enum_values") or {}).items()
+    }
+    for enum_name, values in extension_values.items():
+        unknown = [v for v in values if v not in enums.get(enum_name, [])]
+        if unknown:
+            raise ConfigError(f"extension: {enum_name} has no value(s) {', '.join(unknown)}")
+    config = Config(
+        str(raw["name"]),
+        str(raw.get("title", raw["name"])),
+        enums,
+        sets,
+        registers,
+        plan,
+        users,
+        extension_name=str(extension["name"]) if extension.get("name") else None,
+        extension_values=extension_values,
+    )
     _check(config)
     return config
+
+
+def without_extension(config: Config) -> Config:
+    """The standard configuration: the extension's enum values gone (a write of one of them answers
+    400 "Неверное значение перечисления", as a standard УТ 11 answers ``ТолькоНакопление``)."""
+    if not config.extension_values:
+        raise ConfigError(f"configuration {config.name} declares no extension to run without")
+    enums = {
+        name: [v for v in values if v not in config.extension_values.get(name, [])]
+        for name, values in config.enums.items()
+    }
+    return replace(config, enums=enums, title=f"{config.title} без расширения {config.extension_name}")
 
 
 def _indexed(name: str, spec: dict[str, Any], *groups: list[Field]) -> tuple[str, ...]:
