@@ -174,7 +174,7 @@ def prometheus_text(status: SyncStatus, now: datetime) -> str:
         (
             "bonusbridge_sync_inbox_parked",
             "gauge",
-            "1C changes parked: they could not be mapped.",
+            "1C changes parked: they could not be mapped or applied (see sync status).",
             [("", status.inbox_parked)],
         ),
         (

@@ -15,14 +15,23 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
+from bonusbridge.app import Hub
+from bonusbridge.ledger.service import LedgerService
 from bonusbridge.models import Card, CardStatus, Customer, InboxMessage, SyncState
 from bonusbridge.services.cabinet import customer_for_verified_phone
+from bonusbridge.settings import get_settings
 from bonusbridge.unit_of_work import UnitOfWork
+from connectors.sync import cli as sync_cli
 from connectors.sync.pull import pull_full
 from connectors.sync.status import sync_status
 from tests.onec_live import Base
-from tests.sync.conftest import Harness
+from tests.sync.conftest import Harness, sync_settings
+from tests.web_cabinet.staff.conftest import staff_log_in
+from web_cabinet.app import create_app
+from web_cabinet.staff.auth import Role, create_user
 
 PARTNERS = "Catalog_Партнеры"
 IVANOV = "10000000-0000-4000-8000-000000000001"  # +7 916 123-45-67, complete profile
@@ -73,6 +82,36 @@ def _parked(h: Harness) -> list[InboxMessage]:
         return rows
 
 
+def _drift_page(h: Harness, lang: str) -> str:
+    """The staff drift page, as an auditor reads it."""
+    settings = sync_settings(h.base, staff_session_secret="inbound-staff-secret", broker_url="memory://")
+    create_user(h.ctx.engine, "auditor", "correct horse battery", [Role.VIEWER])
+    hub = Hub(settings=settings, engine=h.ctx.engine, ledger=LedgerService(h.ctx.engine))
+    app = create_app(settings, hub=hub)
+    client = TestClient(app, base_url="https://cabinet.test", follow_redirects=False)
+    assert staff_log_in(client, "auditor", "correct horse battery").status_code == 303
+    client.cookies.set("bb_lang", lang)
+    page = client.get("/staff/drift")
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+def _sync_status_cli(h: Harness) -> str:
+    """``bonusbridge sync status`` on the test's database and 1C."""
+    env = {
+        "BONUSBRIDGE_DATABASE_URL": h.ctx.engine.url.render_as_string(hide_password=False),
+        "BONUSBRIDGE_ONEC_CONFIG": h.base.config,
+        "BONUSBRIDGE_ONEC_BASE_URL": f"{h.base.origin}/{h.base.base}",
+    }
+    get_settings.cache_clear()  # the command reads the environment, not the cached settings
+    try:
+        result = CliRunner().invoke(sync_cli.app, ["status"], env=env)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def _verify(h: Harness, *phones: str) -> None:
     for phone in phones:
         with UnitOfWork(h.ctx.engine) as uow:
@@ -106,6 +145,12 @@ def test_a_phone_verified_by_another_customer_parks_the_1c_edit_and_the_feed_goe
     # Staff see it.
     status = sync_status(h.ctx.engine, datetime.now(UTC))
     assert status.inbox_parked == 1 and status.inbox_pending == 0
+    shown = _sync_status_cli(h)
+    assert "1 parked" in shown and f"Catalog_Партнеры({PETROVA}): PhoneOfAnotherCustomer" in shown, shown
+    page = _drift_page(h, "ru")
+    assert 'id="unapplied"' in page and f'data-ref="{PETROVA}"' in page
+    assert f"подтверждён клиентом {ivanov.id} и остаётся у него" in page
+    assert "123-45" not in page
 
     # The accountant corrects the number: the later version of the same partner applies, and a
     # number changed in 1C is not a verified one (item 6).

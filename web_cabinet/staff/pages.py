@@ -46,7 +46,7 @@ from web_cabinet.staff.auth import LoginOutcome, Principal, Role, load_principal
 from web_cabinet.staff.chart import progress_svg
 from web_cabinet.staff.session import StaffCodec, StaffSession, StaffSessionMiddleware
 from web_cabinet.staff.texts import STAFF_TEXTS, column_label, reason_label, staff_translator, value_label
-from web_cabinet.staff.undelivered import undelivered_changes
+from web_cabinet.staff.undelivered import unapplied_changes, undelivered_changes
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 NAME_FIELDS = {"last_name", "first_name", "middle_name", "name", "full_name"}
@@ -476,10 +476,11 @@ def drift_page(request: Request, who: Who) -> Response:
             table = _table(list(drift.list_drift_reports(session, 100)), who)
     with Session(parts_of(request).engine) as session:
         undelivered = undelivered_changes(session)
+        unapplied = unapplied_changes(session)
     return render(
         request,
         "staff/drift.html",
-        {"table": table, "available": drift is not None, "undelivered": undelivered},
+        {"table": table, "available": drift is not None, "undelivered": undelivered, "unapplied": unapplied},
     )
 
 

@@ -112,6 +112,20 @@ STAFF_TEXTS: dict[str, dict[str, str]] = {
         "en": "Sync messages 1C refused or that cannot be sent, with the reason. The customer's cabinet "
         "tells them their changes have not reached the stores yet.",
     },
+    "unapplied_title": {
+        "ru": "Изменения из 1С, которые хаб не применил",
+        "en": "1C changes the hub did not apply",
+    },
+    "unapplied_intro": {
+        "ru": "Изменение из 1С, которое нельзя применить, отложено с причиной, остальные идут дальше. "
+        "Телефон, подтверждённый клиентом по SMS, остаётся у него: правка в 1С, отдающая его другому "
+        "клиенту, ждёт решения. Исправьте объект в 1С (его следующая версия применится) или повторите "
+        "после исправления: bonusbridge sync dlq --parked --replay N.",
+        "en": "A 1C change that cannot be applied is parked with the reason; the others go on. A phone "
+        "a customer verified by SMS stays theirs: a 1C edit giving it to another customer waits for "
+        "a decision. Correct the object in 1C (its next version applies) or replay it after the fix: "
+        "bonusbridge sync dlq --parked --replay N.",
+    },
     "drift_report_title": {"ru": "Отчёт о расхождениях", "en": "Drift report"},
     "merges_title": {"ru": "Журнал объединений карт", "en": "Card merge log"},
     "not_available": {
@@ -620,6 +634,8 @@ COLUMN_LABELS: dict[str, dict[str, str]] = {
     "entity_id": {"ru": "Id в хабе", "en": "Hub id"},
     "state": {"ru": "Состояние", "en": "State"},
     "attempts": {"ru": "Попыток", "en": "Attempts"},
+    "onec_object": {"ru": "Объект 1С", "en": "1C object"},
+    "inbox_id": {"ru": "№", "en": "No."},
     "topic_customer": {"ru": "Анкета клиента", "en": "Customer profile"},
     "topic_card": {"ru": "Карта", "en": "Card"},
     "topic_movement": {"ru": "Движение баллов", "en": "Points movement"},
@@ -680,6 +696,19 @@ _REASONS: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = (
     (
         re.compile(r"^points expired as of (?P<x>\S+)$"),
         {"ru": "баллы сгорели на {x}", "en": "points expired as of {x}"},
+    ),
+    (
+        re.compile(
+            r"^PhoneOfAnotherCustomer: the new phone of customer \d+ is verified by customer (?P<x>\d+):"
+        ),
+        {
+            "ru": "телефон подтверждён клиентом {x} и остаётся у него; правка из 1С не применена",
+            "en": "the phone is verified by customer {x} and stays theirs; the 1C edit is not applied",
+        },
+    ),
+    (
+        re.compile(r"^IntegrityError: the database refused the change \((?P<x>.*)\)$"),
+        {"ru": "база данных отклонила изменение ({x})", "en": "the database refused the change ({x})"},
     ),
     (
         re.compile(r"^unmerge of merge (?P<x>.+)$"),
