@@ -183,6 +183,9 @@ class Card(Base):
     phone_raw: Mapped[str | None] = mapped_column(String(64))
     phone_e164: Mapped[str | None] = mapped_column(String(16), index=True)
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The card whose balance holds this card's points (``bonusbridge.ledger.accounts``): NULL, the
+    # card itself (retail); in ut11 every card of a partner names the partner's account card.
+    account_card_id: Mapped[int | None] = mapped_column(Integer, index=True)
     onec_ref: Mapped[str | None] = mapped_column(String(36), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

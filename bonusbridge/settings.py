@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     )
 
     onec_config: str = Field(default="retail", description="1C configuration profile: retail or ut11.")
+    balance_per: Literal["card", "customer"] | None = Field(
+        default=None,
+        description=(
+            "Whose balance the ledger keeps: one per card (retail) or one per customer, shared by "
+            "the customer's cards (ut11: 1C's bonus register is per partner). Default: from onec_config."
+        ),
+    )
     onec_base_url: str = Field(
         default="http://127.0.0.1:8081/dobrostroy",
         description="1C publication root; OData is at <root>/odata/standard.odata/.",
@@ -403,6 +410,11 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @property
+    def balances_per_customer(self) -> bool:
+        """Whether a customer's cards share one account (``bonusbridge.ledger.accounts``)."""
+        return (self.balance_per or ("customer" if self.onec_config == "ut11" else "card")) == "customer"
 
     @field_validator("onec_config")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,7 +91,8 @@ class AsyncBalanceReader:
             return None
         status, *rest = (_loaded(value, kind) for value, kind in zip(row, _RESULT_TYPES, strict=True))
         view = balance_views([rest], now=now, horizon=horizon)[rest[0]]
-        return CardStatus(status), view
+        # ``rest[0]`` is the account card holding the points (``ledger.accounts``); name the card asked for.
+        return CardStatus(status), replace(view, card_id=card_id)
 
     async def _fetch_one(self, params: dict[str, Any]) -> tuple[Any, ...] | None:
         loop = asyncio.get_running_loop()

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Row, bindparam, case, func, select, type_coer
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
 from bonusbridge.db import sql_constant
-from bonusbridge.ledger import fastpath
+from bonusbridge.ledger import accounts, fastpath
 from bonusbridge.ledger import statements as sql
 from bonusbridge.ledger.intents import (
     MAX_BALANCE,
@@ -130,29 +130,39 @@ def _balance_columns() -> list[Any]:
     ]
 
 
+#: The card whose balance row holds a card's points (``ledger.accounts``): itself, or in ``ut11``
+#: its partner's account card.
+_ACCOUNT = func.coalesce(cards.c.account_card_id, cards.c.id)
+
+
 def _balances_statement() -> Any:
-    """The balance query, built once: constructing it per call cost more than running it.
+    """The balance query, built once: constructing it per call cost more than running it. Each
+    card asked for reads its account's balance (``ledger.accounts``: in ``ut11`` every card of a
+    partner shows the partner's points), keyed by the card asked for.
 
     Parameters: ``now``, ``horizon`` and ``card_ids``."""
     return (
-        select(balances.c.card_id, *_balance_columns())
+        select(cards.c.id, *_balance_columns())
         .select_from(
-            balances.outerjoin(lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > OPEN))
+            cards.join(balances, balances.c.card_id == _ACCOUNT).outerjoin(
+                lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > OPEN)
+            )
         )
-        .where(balances.c.card_id.in_(bindparam("card_ids", expanding=True)))
-        .group_by(balances.c.card_id, balances.c.total, balances.c.held)
+        .where(cards.c.id.in_(bindparam("card_ids", expanding=True)))
+        .group_by(cards.c.id, balances.c.total, balances.c.held)
     )
 
 
 def card_balance_statement() -> Any:
     """One card's status and balance in one statement (the shop API's awaited read): the card's
-    row, then ``balance_views``' columns, NULL when the ledger has no balance for it.
+    row, then ``balance_views``' columns (its account's, ``ledger.accounts``), NULL when the ledger
+    has no balance for it.
 
     Parameters: ``card``, ``now`` and ``horizon``."""
     return (
         select(cards.c.status, balances.c.card_id, *_balance_columns())
         .select_from(
-            cards.outerjoin(balances, balances.c.card_id == cards.c.id).outerjoin(
+            cards.outerjoin(balances, balances.c.card_id == _ACCOUNT).outerjoin(
                 lots, (lots.c.card_id == balances.c.card_id) & (lots.c.remaining > OPEN)
             )
         )
@@ -247,7 +257,10 @@ class LedgerBook:
         )
 
     def apply_accrual(self, accrual: Accrual) -> MovementRecord:
-        if self.in_sql and accrual.date_problem is None:
+        account, gate = self._account(accrual.card_id, accrual.origin)
+        if account != accrual.card_id:
+            accrual = replace(accrual, card_id=account)  # the fingerprint stays the call's own
+        if self.in_sql and gate is None and accrual.date_problem is None:
             operation_id, movement_id, replayed = fastpath.call_in_transaction(
                 self.conn, fastpath.ACCRUE_SQL, fastpath.accrue_params(accrual, self.now), accrual.key
             )
@@ -256,7 +269,7 @@ class LedgerBook:
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
         accrual.check_dates()
-        self._credit(accrual.card_id, accrual.points)
+        self._credit(accrual.card_id, accrual.points, gate=gate)
         record = self._insert_movement(
             claim.operation_id,
             accrual.card_id,
@@ -295,7 +308,10 @@ class LedgerBook:
         )
 
     def apply_redemption(self, redemption: Redemption) -> MovementRecord:
-        if self.in_sql:
+        account, gate = self._account(redemption.card_id, redemption.origin)
+        if account != redemption.card_id:
+            redemption = replace(redemption, card_id=account)  # the fingerprint stays the call's own
+        if self.in_sql and gate is None:
             operation_id, movement_id, replayed = fastpath.call_in_transaction(
                 self.conn, fastpath.REDEEM_SQL, fastpath.redeem_params(redemption, self.now), redemption.key
             )
@@ -311,7 +327,7 @@ class LedgerBook:
         # A till's receipt that 1C already posted is a fact, not a request: the lock on spending is
         # enforced where the spending is asked for (1C's tills, the hub's quote, checkout), and
         # refusing to record it would only leave the hub disagreeing with 1C's register.
-        self._debit(card_id, points, spending=redemption.origin is not Origin.ONEC)
+        self._debit(card_id, points, spending=redemption.origin is not Origin.ONEC, gate=gate)
         picks = self._pick_lots(card_id, points)
         record = self._insert_movement(
             claim.operation_id,
@@ -344,7 +360,8 @@ class LedgerBook:
         claim = self._claim("hold", key, origin, None, card_id=card_id, amount=points, document=document)
         if claim.replayed:
             return self._replayed_hold(claim.operation_id)
-        self._debit(card_id, points, spending=True, statement=sql.RESERVE)
+        card_id, gate = self._account(card_id, origin)
+        self._debit(card_id, points, spending=True, statement=sql.RESERVE, gate=gate)
         picks = self._pick_lots(card_id, points)
         expires_at = self.now + (ttl or self.hold_ttl)
         hold_id = self.conn.execute(
@@ -385,7 +402,8 @@ class LedgerBook:
         hold, status = self._lock_hold(hold_id)
         if hold.expires_at <= self.now:
             raise errors.HoldExpired(hold_id)
-        self._refuse_blocked(hold.card_id, status)
+        if not self._shared(hold.card_id):  # a shared account's card was checked when it was held
+            self._refuse_blocked(hold.card_id, status)
         points = hold.amount if points is None else points
         if points > hold.amount:
             raise errors.CaptureExceedsHold(hold_id, points, hold.amount)
@@ -449,9 +467,68 @@ class LedgerBook:
         )
         if claim.replayed:
             return self._replayed_transfer(claim.operation_id)
+        from_card_id, from_gate = self._account(from_card_id, origin)
+        to_card_id, to_gate = self._account(to_card_id, origin)
+        if from_card_id == to_card_id:
+            return None  # two cards of one account (ut11: one partner): the points are already there
+        return self._transfer(
+            claim.operation_id,
+            from_card_id,
+            to_card_id,
+            points,
+            key=key,
+            origin=origin,
+            actor=actor,
+            reason=reason,
+            gates=(from_gate, to_gate),
+        )
+
+    def transfer_own_points(self, card_id: int, account_card_id: int, *, key: str, origin: Origin) -> None:
+        """Move everything a card holds on its own balance (unheld; pending included, each lot with
+        its expiry date) onto the account it joins (``accounts.share_customer_account``). Not a
+        spending nor a status change: a blocked card's points are its partner's too."""
+        if card_id == account_card_id:
+            return
+        claim = self._claim(
+            "transfer",
+            key,
+            origin,
+            None,
+            from_card_id=card_id,
+            to_card_id=account_card_id,
+            amount=None,
+            reason=accounts.JOIN_REASON,
+        )
+        if claim.replayed:
+            return
+        self._transfer(
+            claim.operation_id,
+            card_id,
+            account_card_id,
+            None,
+            key=key,
+            origin=origin,
+            actor=None,
+            reason=accounts.JOIN_REASON,
+            gates=(CardStatus.ACTIVE, CardStatus.ACTIVE),
+        )
+
+    def _transfer(
+        self,
+        operation_id: int,
+        from_card_id: int,
+        to_card_id: int,
+        points: Decimal | None,
+        *,
+        key: str,
+        origin: Origin,
+        actor: str | None,
+        reason: str | None,
+        gates: tuple[CardStatus | None, CardStatus | None],
+    ) -> TransferRecord | None:
         states = self._lock_cards(from_card_id, to_card_id)
-        self._refuse_blocked(from_card_id, states[from_card_id])
-        self._refuse_blocked(to_card_id, states[to_card_id])
+        self._refuse_blocked(from_card_id, gates[0] or states[from_card_id])
+        self._refuse_blocked(to_card_id, gates[1] or states[to_card_id])
         if points is None:
             self._release_expired_holds_locked(from_card_id)
             picks = self._open_lots(from_card_id, include_pending=True)
@@ -462,7 +539,7 @@ class LedgerBook:
             picks = self._pick_lots(from_card_id, points, include_pending=True)
         self._refuse_above_limit(to_card_id, points)
         outgoing = self._insert_movement(
-            claim.operation_id,
+            operation_id,
             from_card_id,
             MovementKind.TRANSFER_OUT,
             -points,
@@ -473,7 +550,7 @@ class LedgerBook:
             counterpart_card_id=to_card_id,
         )
         incoming = self._insert_movement(
-            claim.operation_id,
+            operation_id,
             to_card_id,
             MovementKind.TRANSFER_IN,
             points,
@@ -528,10 +605,11 @@ class LedgerBook:
         if expires_at is not None and expires_at <= self.now:
             # After the claim: a replay stays a replay once the date has passed.
             raise errors.InvalidDates("an adjustment's expiry date must be in the future")
+        card_id, gate = self._account(card_id, origin)
         if points > 0:
-            self._credit(card_id, points)
+            self._credit(card_id, points, gate=gate)
         else:
-            self._debit(card_id, -points, spending=False)
+            self._debit(card_id, -points, spending=False, gate=gate)
         record = self._insert_movement(
             claim.operation_id,
             card_id,
@@ -587,8 +665,9 @@ class LedgerBook:
                 f"movement {movement_id} is a {original.kind.value}; only accruals, redemptions and "
                 "adjustments are reversed (transfers are undone by a transfer back)"
             )
-        card_id = original.card_id if on_card is None else on_card
-        self._refuse_blocked(card_id, self._lock_card(card_id))
+        card_id, gate = self._account(original.card_id if on_card is None else on_card, Origin.ONEC)
+        status = self._lock_card(card_id)  # a shared account takes a correction whatever its card's status
+        self._refuse_blocked(card_id, gate or status)
         already = self.reversed_so_far(movement_id)
         left = abs(original.amount) - already
         if left == 0:
@@ -821,16 +900,31 @@ class LedgerBook:
             raise errors.UnknownCard(card_id)
         return CardStatus(status)
 
-    def _credit(self, card_id: int, amount: Decimal) -> None:
+    def _account(self, card_id: int, origin: Origin) -> tuple[int, CardStatus | None]:
+        """The account card holding ``card_id``'s points (``accounts.resolve``) and the status that
+        gates the operation: None — the account's own, as the balance statements return it (a card
+        that is its own account, every card in retail); for a card of a shared account (ut11) the
+        presented card's status, or for 1C's own postings ``active`` (its register is the partner's:
+        a till receipt on a merged card of the partner is recorded, not refused)."""
+        account, status, shared = accounts.resolve(self.conn, card_id)
+        if not shared:
+            return account, None
+        return account, CardStatus.ACTIVE if origin is Origin.ONEC else status
+
+    def _shared(self, card_id: int) -> bool:
+        return accounts.resolve(self.conn, card_id)[2]
+
+    def _credit(self, card_id: int, amount: Decimal, *, gate: CardStatus | None = None) -> None:
         """Raise the card's total, taking its lock; refuse an unknown or blocked card, or a credit
-        that would take the card above the most a balance may hold."""
+        that would take the card above the most a balance may hold. ``gate``: the status deciding
+        instead of the card's own (``_account``)."""
         params = {"b_card": card_id, "b_amount": amount, "b_room": MAX_BALANCE - amount}
         status = self.conn.execute(sql.CREDIT, params).scalar()
         if status is None:
-            self._refuse(card_id, self._lock_card(card_id), spending=False)
+            self._refuse(card_id, gate or self._lock_card(card_id), spending=False)
             self._refuse_above_limit(card_id, amount)
             raise AssertionError(f"card {card_id}: a credit found no row yet the card has room")
-        self._refuse(card_id, status, spending=False)
+        self._refuse(card_id, gate or status, spending=False)
 
     def _refuse_above_limit(self, card_id: int, amount: Decimal) -> None:
         """Refuse crediting ``amount`` to a card (locked by the caller) whose total would then
@@ -839,20 +933,29 @@ class LedgerBook:
         if total + amount > MAX_BALANCE:
             raise errors.BalanceLimitExceeded(card_id, amount, total, MAX_BALANCE)
 
-    def _debit(self, card_id: int, amount: Decimal, *, spending: bool, statement: Any = sql.DEBIT) -> None:
+    def _debit(
+        self,
+        card_id: int,
+        amount: Decimal,
+        *,
+        spending: bool,
+        statement: Any = sql.DEBIT,
+        gate: CardStatus | None = None,
+    ) -> None:
         """Lower the card's free points (``DEBIT``: the total; ``RESERVE``: raise ``held``), taking
         its lock. When the conditional update finds too little, look closer: unknown card, refused
         status, or stale holds to release before refusing for lack of points."""
         params = {"b_card": card_id, "b_amount": amount}
         status = self.conn.execute(statement, params).scalar()
         if status is None:
-            self._refuse(card_id, self._lock_card(card_id), spending=spending)
+            locked = self._lock_card(card_id)
+            self._refuse(card_id, gate or locked, spending=spending)
             if self._release_expired_holds_locked(card_id) > 0:
                 status = self.conn.execute(statement, params).scalar()
             if status is None:
                 spendable = sum((pick.amount for pick in self._open_lots(card_id)), ZERO)
                 raise errors.InsufficientBalance(card_id, amount, spendable)
-        self._refuse(card_id, status, spending=spending)
+        self._refuse(card_id, gate or status, spending=spending)
 
     @staticmethod
     def refuse_spending(card_id: int, status: CardStatus) -> None:

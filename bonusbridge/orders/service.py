@@ -38,6 +38,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, type_coerce, update
 
 from bonusbridge import errors
+from bonusbridge.ledger import accounts
 from bonusbridge.ledger.book import LedgerBook, hold_record
 from bonusbridge.ledger.records import HoldRecord
 from bonusbridge.ledger.statements import POINTS, holds, movements
@@ -189,6 +190,12 @@ def current_card(conn: Connection, card_id: int) -> int:
         card_id = target
 
 
+def order_cards(conn: Connection, order: Order) -> list[int]:
+    """The cards an order's holds and movements are on: its card, and the account card holding
+    that card's points (``ledger.accounts``: in ut11 the partner's account card)."""
+    return sorted({order.card_id, accounts.account_card(conn, order.card_id)})
+
+
 # --- what the ledger says about an order ----------------------------------------------------------
 
 
@@ -196,7 +203,7 @@ def points_spent(conn: Connection, order: Order) -> Decimal:
     """Points captured by the order's holds (refunds do not lower it: they are reversals)."""
     value = conn.execute(
         select(type_coerce(func.coalesce(func.sum(holds.c.captured), 0), POINTS)).where(
-            holds.c.card_id == order.card_id,
+            holds.c.card_id.in_(order_cards(conn, order)),
             holds.c.document == order.document,
             holds.c.status == HoldStatus.CAPTURED,
         )
@@ -208,7 +215,7 @@ def _hold_rows(conn: Connection, order: Order) -> list[Any]:
     return list(
         conn.execute(
             select(holds.c.id, holds.c.status, holds.c.amount, holds.c.captured, holds.c.expires_at).where(
-                holds.c.card_id == order.card_id, holds.c.document == order.document
+                holds.c.card_id.in_(order_cards(conn, order)), holds.c.document == order.document
             )
         ).all()
     )
@@ -268,7 +275,7 @@ def _debits(conn: Connection, order: Order) -> list[tuple[int, int, Decimal]]:
         .where(
             movements.c.document == order.document,
             movements.c.kind == MovementKind.REDEMPTION,
-            movements.c.card_id == order.card_id,
+            movements.c.card_id.in_(order_cards(conn, order)),
         )
         .order_by(movements.c.id)
     ).all()
@@ -339,19 +346,22 @@ def capture(
     _refuse_after_accrual(order, "a capture")
     row = book.conn.execute(select(holds.c.created_at).where(holds.c.id == hold_id)).scalar_one()
     rules = program.version_at(row).rules
+    # Who spends: the hold's card; on a shared account (ut11) the card the order presented, whose
+    # points the account card holds (its own status may be a merged card's).
+    spender = order.card_id if accounts.resolve(book.conn, order.card_id)[2] else record.card_id
     if HoldStatus(record.status) is HoldStatus.PENDING and record.expires_at > book.now:
-        LedgerBook.refuse_spending(record.card_id, card_status(book.conn, record.card_id))
+        LedgerBook.refuse_spending(spender, card_status(book.conn, spender))
         spend = record.amount if points is None else points
         if spend <= record.amount:  # more than the hold: the ledger's own refusal says so
-            available = book.balance(record.card_id).available + record.amount
+            available = book.balance(spender).available + record.amount
             others = points_reserved(book.conn, order, book.now) - record.amount
             check_spend(rules, order.spend_total or ZERO, available, spend, already=others)
     book.capture(hold_id, points, key=f"{caller.key}:capture", origin=ORIGIN, actor=caller.name)
     if not rules.partial_spending:
-        rest = book.balance(record.card_id).available
+        rest = book.balance(spender).available
         if rest > 0:
             book.redeem(
-                record.card_id,
+                spender,
                 rest,
                 key=f"{caller.key}:forfeit",
                 origin=ORIGIN,

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
+from bonusbridge.ledger import accounts
 from bonusbridge.ledger import statements as sql
 from bonusbridge.ledger.intents import check_key, fingerprint
 from bonusbridge.ledger.statements import POINTS, movements, operations
@@ -472,6 +473,8 @@ def merge_locked(
         chosen.is_primary = True
         chosen.changed_by = origin
     session.flush()
+    for card in (chosen, *others):  # ut11: a card bound by the merge joins its owner's account
+        accounts.follow_owner(book, card.id)
     if record is not None:
         record.points_moved = moved
         session.flush()

@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bonusbridge import audit, errors
+from bonusbridge.ledger import accounts
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.models import Card, Customer, ProgramMember
 from bonusbridge.services.members_file import (
@@ -324,10 +325,13 @@ def member_rows(
         ):
             owned.setdefault(int(owner), []).append((int(card_id), number))
         balances = book.balances([card_id for own in owned.values() for card_id, _ in own])
+        accounts_of = accounts.accounts_of(conn, balances)
         states = _states(conn, ids)
         for row in batch:
             own = owned.get(row.id, [])
-            points = sum((balances[c].available for c, _ in own if c in balances), Decimal("0.00"))
+            # Each account once: in ut11 a partner's cards all show the partner's one balance.
+            per_account = {accounts_of.get(c, c): c for c, _ in own if c in balances}
+            points = sum((balances[c].available for c in per_account.values()), Decimal("0.00"))
             yield MemberRow(
                 customer_id=row.id,
                 phone=row.phone_e164,
