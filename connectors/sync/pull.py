@@ -64,17 +64,12 @@ def pull_full(
         page, unreadable = _read_page(ctx, entity_set, page_size, state["skip"])
         apply = apply_customer if phase == "customers" else apply_card
         with ctx.session_factory() as session:
+            refused = _apply_page(ctx, session, apply, entity_set, page.values)
+            for change, reason in refused:
+                _park(ctx, session, entity_set, phase, change, reason, readable=True)
             for item, reason in unreadable:
                 _park(ctx, session, entity_set, phase, item, reason)
-            report.parked += len(unreadable)
-            for item in page.values:
-                apply(
-                    ctx,
-                    session,
-                    {"odata.type": f"StandardODATA.{entity_set}", **item},
-                    received_at=ctx.clock(),
-                )
-                session.flush()
+            report.parked += len(unreadable) + len(refused)
             setattr(report, phase, getattr(report, phase) + len(page.values))
             read = len(page.values) + len(unreadable)
             state = {**state, "skip": state["skip"] + read}
@@ -87,6 +82,37 @@ def pull_full(
     if state["phase"] == "balances":
         _pull_balances(ctx, cutoff, report, progress)
     return report
+
+
+def _apply_page(
+    ctx: SyncContext, session: Any, apply: Any, entity_set: str, items: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], str]]:
+    """Apply a page's objects in the session's transaction; the objects the hub cannot apply
+    (``inbound.UNAPPLICABLE``) come back with their reasons, to be parked, and the rest apply.
+    All together first; if one is refused, the page is rolled back and applied again with a
+    savepoint per object (a savepoint each costs two statements, so only when needed)."""
+    from connectors.sync.inbound import UNAPPLICABLE, unapplicable_reason
+
+    changes = [{"odata.type": f"StandardODATA.{entity_set}", **item} for item in items]
+    try:
+        for change in changes:
+            apply(ctx, session, change, received_at=ctx.clock())
+            session.flush()
+        return []
+    except UNAPPLICABLE:
+        session.rollback()
+    refused: list[tuple[dict[str, Any], str]] = []
+    for change in changes:
+        savepoint = session.begin_nested()
+        try:
+            apply(ctx, session, change, received_at=ctx.clock())
+            session.flush()
+        except UNAPPLICABLE as exc:
+            savepoint.rollback()
+            refused.append((change, unapplicable_reason(exc)))
+            continue
+        savepoint.commit()
+    return refused
 
 
 def _unreadable(exc: OneCProtocolError) -> bool:
@@ -127,11 +153,19 @@ def _read_page(
 
 
 def _park(
-    ctx: SyncContext, session: Any, entity_set: str, phase: str, item: dict[str, Any], reason: str
+    ctx: SyncContext,
+    session: Any,
+    entity_set: str,
+    phase: str,
+    item: dict[str, Any],
+    reason: str,
+    *,
+    readable: bool = False,
 ) -> None:
     """Park an object the load could not read, with its reason, as the change feed parks a change
     it cannot map (``sync status`` counts it). Its payload names the object only: the fixed object
-    comes again through the change feed with a new DataVersion."""
+    comes again through the change feed with a new DataVersion. An object the load read but could
+    not apply (``readable``) is parked whole, so ``sync dlq --parked`` applies it after the fix."""
     ref = str(item.get("Ref_Key") or "")
     version = str(item.get("DataVersion") or "pull")
     exists = (
@@ -142,6 +176,8 @@ def _park(
     if exists is not None:
         return
     stub = {"odata.type": f"StandardODATA.{entity_set}", "Ref_Key": ref, "DataVersion": version}
+    payload = item if readable else {**stub, "bonusbridge.unreadable": reason}
+    why = "not applied" if readable else "unreadable"
     now = ctx.clock()
     session.add(
         InboxMessage(
@@ -152,12 +188,12 @@ def _park(
             kind=phase.removesuffix("s"),
             key=ref,
             slot=slot_of(ref),
-            payload=json.dumps({**stub, "bonusbridge.unreadable": reason}, ensure_ascii=False),
+            payload=json.dumps(payload, ensure_ascii=False, default=str),
             state=SyncState.PARKED,
             received_at=now,
             finished_at=now,
             attempts=0,
-            last_error=f"unreadable in the initial load: {reason}"[:2000],
+            last_error=f"{why} in the initial load: {reason}"[:2000],
         )
     )
 
