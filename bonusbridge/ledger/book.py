@@ -257,14 +257,15 @@ class LedgerBook:
         )
 
     def apply_accrual(self, accrual: Accrual) -> MovementRecord:
-        account, gate = self._account(accrual.card_id, accrual.origin)
-        if account != accrual.card_id:
-            accrual = replace(accrual, card_id=account)  # the fingerprint stays the call's own
-        if self.in_sql and gate is None and accrual.date_problem is None:
+        if self.in_sql and accrual.date_problem is None:
+            # A card whose points live on another card's account declines (migration 0018).
             operation_id, movement_id, replayed = fastpath.call_in_transaction(
                 self.conn, fastpath.ACCRUE_SQL, fastpath.accrue_params(accrual, self.now), accrual.key
             )
             return self._replayed_movement(operation_id) if replayed else accrual.record(movement_id)
+        account, gate = self._account(accrual.card_id, accrual.origin)
+        if account != accrual.card_id:
+            accrual = replace(accrual, card_id=account)  # the fingerprint stays the call's own
         claim = self._claim_digest("accrue", accrual.key, accrual.origin, accrual.actor, accrual.fingerprint)
         if claim.replayed:
             return self._replayed_movement(claim.operation_id)
@@ -308,16 +309,16 @@ class LedgerBook:
         )
 
     def apply_redemption(self, redemption: Redemption) -> MovementRecord:
-        account, gate = self._account(redemption.card_id, redemption.origin)
-        if account != redemption.card_id:
-            redemption = replace(redemption, card_id=account)  # the fingerprint stays the call's own
-        if self.in_sql and gate is None:
+        if self.in_sql:  # an alias of another card's account declines (migration 0018)
             operation_id, movement_id, replayed = fastpath.call_in_transaction(
                 self.conn, fastpath.REDEEM_SQL, fastpath.redeem_params(redemption, self.now), redemption.key
             )
             if replayed:
                 return self._replayed_movement(operation_id)
             return redemption.record(movement_id, self.now)
+        account, gate = self._account(redemption.card_id, redemption.origin)
+        if account != redemption.card_id:
+            redemption = replace(redemption, card_id=account)  # the fingerprint stays the call's own
         claim = self._claim_digest(
             "redeem", redemption.key, redemption.origin, redemption.actor, redemption.fingerprint
         )

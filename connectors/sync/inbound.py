@@ -775,8 +775,7 @@ def apply_document(
     if sorted((line, card, amount) for line, card, amount, _ in wanted) == sorted(current.values()):
         return SyncState.DONE, "no change in points"
     pipeline: fastpath.AccrualPipeline | None = session.info.get(_PIPELINE)
-    shared = ctx.settings.balances_per_customer  # ut11's shared accounts take the Python path
-    if pipeline is not None and not shared and not current and all(amount > 0 for _, _, amount, _ in wanted):
+    if pipeline is not None and not current and all(amount > 0 for _, _, amount, _ in wanted):
         accruals = [
             _line_accrual(kind, ref, version, line, card_id, amount, occurred, now=pipeline.now)
             for line, card_id, amount, occurred in sorted(wanted)

@@ -6,9 +6,10 @@ means the card is its own account, as before. In ``ut11`` (1C keeps bonuses per 
 card of a customer names the same account card, the account card itself included, so each card
 shows and spends the partner's points (``bonusbridge.ledger.accounts``).
 
-On PostgreSQL the fast-path functions (``bb_accrue``, ``bb_redeem``) decline a card that names an
-account, so its operations take the Python path, which resolves the account and decides the status
-by the card presented: the function bodies are patched in place, one condition each.
+On PostgreSQL the fast-path functions (``bb_accrue``, ``bb_redeem``) decline a card that names
+another card as its account (an alias), so its operations take the Python path, which resolves the
+account and decides the status by the card presented; an account card itself keeps the fast path.
+The function bodies are patched in place, one condition each.
 
 Revision ID: 0018
 Revises: 0017
@@ -27,7 +28,8 @@ depends_on: str | Sequence[str] | None = None
 
 _STATUS = "RETURNING (SELECT c.status FROM cards c WHERE c.id = b.card_id)"
 _OWN_ACCOUNT_ONLY = (
-    "RETURNING (SELECT c.status FROM cards c WHERE c.id = b.card_id AND c.account_card_id IS NULL)"
+    "RETURNING (SELECT c.status FROM cards c WHERE c.id = b.card_id"
+    " AND (c.account_card_id IS NULL OR c.account_card_id = c.id))"
 )
 
 
