@@ -14,10 +14,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
-from connectors.onec.changefeed import AmqpChangeConsumer, SelectChangesPoller
-from connectors.sync import cursors
+from connectors.onec.changefeed import ONEC_CHANGED_AT, AmqpChangeConsumer, SelectChangesPoller
+from connectors.sync import cursors, metrics
 from connectors.sync.context import SyncContext
 from connectors.sync.inbound import store_and_apply, store_changes
 from connectors.sync.slots import INBOX, slots_with_work
@@ -126,7 +127,19 @@ class Listener:
         else:
             slots = store_changes(self.ctx, changes, source=source, message_no=message_no)
         self.stored += len(changes)
+        metrics.observe("inbound", "feed", (self._onec_time(c) for c in changes), self.ctx.clock())
         self._kick(slots)
+
+    def _onec_time(self, change: dict[str, Any]) -> datetime | None:
+        """1C's time of a change, where its exchange message gave one (the ``feed`` stage's start)."""
+        stamp = change.get(ONEC_CHANGED_AT)
+        if not stamp:
+            return None
+        try:
+            when = datetime.fromisoformat(str(stamp))
+        except ValueError:
+            return None
+        return when if when.tzinfo is not None else when.replace(tzinfo=self.ctx.settings.onec_zone)
 
     def _kick(self, slots: Iterable[int]) -> None:
         """Ask workers to apply these slots. The changes are already stored, so a failed kick

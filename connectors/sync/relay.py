@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from connectors.sync import metrics
 from connectors.sync.context import SyncContext
 from connectors.sync.slots import OUTBOX, PENDING, due
 
@@ -59,7 +60,7 @@ class Relay:
         """Publish one batch of due rows; the number confirmed."""
         now = self.ctx.clock()
         query = (
-            select(OUTBOX.c.id, OUTBOX.c.slot)
+            select(OUTBOX.c.id, OUTBOX.c.slot, OUTBOX.c.created_at, OUTBOX.c.attempts)
             .where(due(OUTBOX, now), OUTBOX.c.published_at.is_(None))
             .order_by(OUTBOX.c.id)
             .limit(self.batch)
@@ -67,7 +68,8 @@ class Relay:
         with self.ctx.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = [(int(r.id), int(r.slot)) for r in conn.execute(query)]
+            found = list(conn.execute(query))
+            rows = [(int(r.id), int(r.slot)) for r in found]
             if not rows:
                 return 0
             confirmed = self.publish(rows)
@@ -75,6 +77,9 @@ class Relay:
                 conn.execute(
                     update(OUTBOX).where(OUTBOX.c.id.in_(sorted(confirmed))).values(published_at=now)
                 )
+        # The written → published stage, for first publications (a retry's wait is its backoff).
+        first = (r.created_at for r in found if int(r.id) in confirmed and not r.attempts)
+        metrics.observe("outbound", "publish", first, self.ctx.clock())
         unconfirmed = len(rows) - len(confirmed)
         if unconfirmed:
             log.warning("%d outbox message(s) not confirmed by the broker; will publish again", unconfirmed)

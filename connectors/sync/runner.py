@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 
-from connectors.sync import inbound, outbound
+from connectors.sync import inbound, metrics, outbound
 from connectors.sync.context import SyncContext
 from connectors.sync.slots import INBOX, OUTBOX, DrainReport, drain, slots_with_work
 
@@ -21,7 +21,15 @@ log = logging.getLogger(__name__)
 
 
 def drain_outbound(ctx: SyncContext, slot: int) -> DrainReport:
-    return drain(ctx.engine, OUTBOX, slot, lambda row: outbound.deliver(ctx, row), clock=ctx.clock)
+    return drain(
+        ctx.engine,
+        OUTBOX,
+        slot,
+        lambda row: outbound.deliver(ctx, row),
+        clock=ctx.clock,
+        row_columns=(OUTBOX.c.published_at,),
+        on_done=lambda rows: metrics.observe_rows("outbound", "deliver", rows, "published_at", ctx.clock()),
+    )
 
 
 def drain_inbound(ctx: SyncContext, slots: int | Sequence[int]) -> DrainReport:
@@ -33,7 +41,8 @@ def drain_inbound(ctx: SyncContext, slots: int | Sequence[int]) -> DrainReport:
         lambda row: inbound.apply(ctx, row),
         clock=ctx.clock,
         handle_batch=lambda rows: inbound.apply_batch(ctx, rows),
-        row_columns=inbound.BATCH_COLUMNS,
+        row_columns=inbound.BATCH_COLUMNS,  # with received_at, the stage timing's start
+        on_done=lambda rows: metrics.observe_rows("inbound", "apply", rows, "received_at", ctx.clock()),
     )
 
 

@@ -140,6 +140,7 @@ def drain(
     max_rows: int = 5000,
     handle_batch: BatchHandler | None = None,
     row_columns: Sequence[ColumnElement[Any]] = (),
+    on_done: Callable[[list[Row[Any]]], None] | None = None,
 ) -> DrainReport:
     """Handle the pending rows of ``slots`` in id order until none is left that may run now.
 
@@ -148,7 +149,9 @@ def drain(
     same key runs in this drain. ``handle_batch``, if given, is tried first on each run of rows that
     may go now (one commit for many rows is what keeps up with a busy till network); when it
     declines, those rows go through ``handle`` one by one. ``row_columns``: what else the handlers
-    get with each row, read with it (the slot lock keeps it current until handled).
+    get with each row, read with it (the slot lock keeps it current until handled). ``on_done``
+    is called with the rows handled (not those left waiting), after their commits: the stage
+    timings (``metrics``).
 
     Several slots drain together, rows of all of them in one id-ordered stream: a key lives in one
     slot, so its order is kept, and a batch is as large as the work, not as a slot's share of it.
@@ -165,7 +168,7 @@ def drain(
             if not got:
                 return report
             _drain_locked(
-                engine, table, got, handle, handle_batch, clock, batch, max_rows, report, row_columns
+                engine, table, got, handle, handle_batch, clock, batch, max_rows, report, row_columns, on_done
             )
         if report.handled >= max_rows:
             return report
@@ -184,6 +187,7 @@ def _drain_locked(
     max_rows: int,
     report: DrainReport,
     row_columns: Sequence[ColumnElement[Any]],
+    on_done: Callable[[list[Row[Any]]], None] | None = None,
 ) -> None:
     after = 0
     while report.handled < max_rows:
@@ -200,6 +204,7 @@ def _drain_locked(
                 report.waiting_keys.add(row.key)  # its later rows wait behind it
                 continue
             runnable.append(row)
+        done: list[Row[Any]] = []
         if not (handle_batch is not None and len(runnable) > 1 and handle_batch(runnable)):
             for row in runnable:
                 if row.key in report.waiting_keys:
@@ -208,8 +213,12 @@ def _drain_locked(
                     report.waiting_keys.add(row.key)
                 else:
                     report.handled += 1
+                    done.append(row)
         else:
             report.handled += len(runnable)
+            done = runnable
+        if on_done is not None and done:
+            on_done(done)
         if len(rows) < batch:
             return  # that was all; what came since is found by drain's last look
 

@@ -221,10 +221,11 @@ def metrics_app(engine: Engine, clock: Any) -> Any:
     from starlette.routing import Route
 
     def metrics(request: Request) -> PlainTextResponse:
+        from connectors.sync.metrics import exposition  # the stage histograms (issue 20 item 1)
+
         now = clock()
-        return PlainTextResponse(
-            prometheus_text(sync_status(engine, now), now), media_type="text/plain; version=0.0.4"
-        )
+        text = prometheus_text(sync_status(engine, now), now) + exposition().decode("utf-8")
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     return Starlette(routes=[Route("/metrics", metrics)])
 
