@@ -23,9 +23,16 @@ on a fresh database and fresh queues:
 1. capacity: ``--burst`` receipts posted as fast as the emulator takes them → the receipts applied
    per second until the last is visible (what the hub can do, the listener applying what it may
    and the workers the rest; not what the tills send);
-2. sustained: ``--rate`` receipts per second for ``--seconds``, with ``--edit-rate`` profile edits
-   per second through the hub's service layer → each change's latency until visible on the other
-   side (a receipt: the hub's ``LedgerService.balance`` shows it; an edit: 1C's OData answers it).
+2. sustained phases (issue 20): ``--shares`` of that capacity (default 40 %, 80 % and 2×), then
+   the fixed ``--rate`` (500/s, for continuity; 0 leaves it out), each ``--seconds`` long, with
+   ``--edit-rate`` profile edits per second through the hub's service layer → each change's
+   latency until visible on the other side (a receipt: the hub's ``LedgerService.balance`` shows
+   it; an edit: 1C's own change feed carries the partner with the new e-mail — a queue of the
+   driver's own on 1C's exchange, so measuring loads 1C with nothing), and the p50/p99 of each
+   stage (``stage_report``). Each phase prints its own JSON line as it ends.
+
+What the initial load sets off (the spending locks of the cards whose owners have no complete
+profile, delivered to 1C) is drained before anything is measured.
 
 Before all of that, with nothing else running, a same-run reference: pgbench's built-in
 ``simple-update`` script at the same client count as the inbound workers (``-c N -j N``, scale N,
@@ -37,9 +44,10 @@ ships in the server package ``postgresql-15``, or ``postgresql-contrib``); ``--n
 
 Then: lost (a receipt with no accrual in the hub, an edit never in 1C), duplicated (a receipt with
 more than one accrual), and ``reconciliation.compare_hub_with_onec`` over every card (balance,
-status, owner) and customer. One JSON line per worker count; the last one also gives the
-capacity ratio against the one-worker run measured minutes before in the same invocation (timings
-on this shared 2-core machine are noisy; the ratio is what to read).
+status, owner) and customer, once per worker count. The LAST line is a summary: lost, duplicated
+and consistent over every phase, which targets were met, each run's capacities and its phases'
+tails, the load average before and after, and with several worker counts the capacities against
+the first run's (timings on a shared 2-core machine are noisy: read ratios and the load average).
 """
 
 from __future__ import annotations
@@ -272,31 +280,45 @@ def apply_rate(engine: Engine, since: datetime) -> float:
 
 @dataclass
 class Receipts:
-    """Receipts posted in 1C and not yet seen in the hub, per card, with their expected totals."""
+    """Receipts posted in 1C and not yet seen in the hub, per card, with their expected totals.
+
+    Per receipt it keeps the wall-clock times of its stages the driver sees itself (the till's
+    POST sent, 1C's answer, the hub's balance showing it); the hub's own stages (inbox stored,
+    applied) are read from the inbox afterwards (``stage_report``)."""
 
     engine: Engine
     expected: dict[int, Decimal]
-    waiting: dict[int, deque[tuple[Decimal, float]]] = field(default_factory=dict)
+    waiting: dict[int, deque[tuple[Decimal, float, str]]] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     refs: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     watermark: int = 0  # the highest movement id seen by the prober
     next_full_sweep: float = 0.0
+    sent: dict[str, float] = field(default_factory=dict)  # ref → wall clock of the till's POST
     answered: dict[str, float] = field(default_factory=dict)  # ref → wall clock of 1C's answer
+    visible: dict[str, float] = field(default_factory=dict)  # ref → wall clock the hub showed it
     post_seconds: list[float] = field(default_factory=list)  # how long each till's POST took
 
     def posted(self, card_id: int, points: Decimal, started: float, ref: str) -> None:
         answered, took = time.time(), time.monotonic() - started
         with self.lock:
+            self.sent[ref] = answered - took
             self.answered[ref] = answered
             self.post_seconds.append(took)
             self.expected[card_id] += points
-            self.waiting.setdefault(card_id, deque()).append((self.expected[card_id], started))
+            self.waiting.setdefault(card_id, deque()).append((self.expected[card_id], started, ref))
             self.refs.append(ref)
 
     def outstanding(self) -> int:
         with self.lock:
             return sum(len(q) for q in self.waiting.values())
+
+    def reset(self) -> None:
+        """A new phase: its own latencies and receipts (those in flight stay watched)."""
+        with self.lock:
+            self.latencies.clear()
+            self.refs.clear()
+            self.post_seconds.clear()
 
     def probe(self) -> int:
         """Read, through the hub's many-cards balance read, the cards with receipts in flight that
@@ -324,72 +346,113 @@ class Receipts:
                 self.next_full_sweep = started + 0.5
                 changed.update(card for card, since in waiting.items() if started - since > 0.25)
             views = LedgerBook(conn, now=utcnow()).balances(changed) if changed else {}
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         seen = 0
         with self.lock:
             for card, view in views.items():
                 queue = self.waiting[card]
                 while queue and queue[0][0] <= view.total:
-                    self.latencies.append(now - queue.popleft()[1])
+                    _, since, ref = queue.popleft()
+                    self.latencies.append(now - since)
+                    self.visible[ref] = wall
                     seen += 1
         return seen
 
 
 @dataclass
 class Edits:
-    """Profile edits made on the website and not yet answered by 1C's OData."""
+    """Profile edits made on the website and not yet seen in 1C.
 
-    client: ODataClient
+    An edit is seen in 1C when 1C's own change feed (its AMQP publisher, after the commit) carries
+    the partner with the new e-mail: a queue of the driver's own on 1C's exchange, so measuring
+    costs 1C nothing. (Reading 1C's OData for every edit in flight put the driver's load on the
+    1C it measured — under overload, a load that grew with the backlog it measured.)"""
+
     profile: Any
     waiting: dict[str, tuple[str, float]] = field(default_factory=dict)  # partner ref → (email, t0)
     latencies: list[float] = field(default_factory=list)
     made: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    outbox: dict[int, str] = field(default_factory=dict)  # outbox id → partner ref (this phase)
+    written: dict[int, float] = field(default_factory=dict)  # outbox id → wall clock of the edit
+    in_onec: dict[int, float] = field(default_factory=dict)  # outbox id → 1C's time of the write
+    seen: dict[int, float] = field(default_factory=dict)  # outbox id → wall clock seen in 1C's feed
+    current: dict[str, int] = field(default_factory=dict)  # partner ref → outbox id in flight
 
     def busy(self, partner: str) -> bool:
         with self.lock:
             return partner in self.waiting
 
-    def edited(self, partner: str, email: str, started: float) -> None:
+    def edited(self, partner: str, email: str, started: float, wall: float, outbox_id: int | None) -> None:
         with self.lock:
             self.waiting[partner] = (email, started)
             self.made += 1
+            if outbox_id is not None:
+                self.outbox[outbox_id] = partner
+                self.written[outbox_id] = wall
+                self.current[partner] = outbox_id
 
     def outstanding(self) -> int:
         with self.lock:
             return len(self.waiting)
 
-    def probe(self) -> int:
-        """Read the partners with edits in flight from 1C, 20 to a request (``$filter`` on their
-        Ref_Keys): one GET per edit put the driver's own load on the 1C it measures, and under
-        overload that load grew with the very backlog it measured."""
-        from connectors.onec.filters import Guid, any_of_batches
-
+    def reset(self) -> None:
         with self.lock:
-            items = dict(self.waiting)
-        seen = 0
-        refs = sorted(items)
-        for start in range(0, len(refs), 20):
-            for condition in any_of_batches("Ref_Key", [Guid(r) for r in refs[start : start + 20]]):
-                for partner in self.client.iter_all(
-                    PARTNERS, 20, filter=condition, select=["Ref_Key", "КонтактнаяИнформация"]
-                ):
-                    ref = str(partner["Ref_Key"])
-                    email, started = items[ref]
-                    if self.profile.customer_from_onec(partner).get("email") == email:
-                        now = time.monotonic()
-                        with self.lock:
-                            del self.waiting[ref]
-                            self.latencies.append(now - started)
-                        seen += 1
-        return seen
+            self.latencies.clear()
+            self.made = 0
+            for mapping in (self.outbox, self.written, self.in_onec, self.seen):
+                mapping.clear()
+
+    def on_change(self, body: dict[str, Any]) -> None:
+        """A partner as 1C's feed carries it: the edit in flight for it is visible if the e-mail is."""
+        partner = body.get("object") or {}
+        ref = str(body.get("key") or partner.get("Ref_Key") or "")
+        with self.lock:
+            item = self.waiting.get(ref)
+        if item is None or self.profile.customer_from_onec(partner).get("email") != item[0]:
+            return
+        now, wall = time.monotonic(), time.time()
+        at = body.get("changed_at")
+        with self.lock:
+            if self.waiting.get(ref) != item:
+                return
+            del self.waiting[ref]
+            self.latencies.append(now - item[1])
+            outbox_id = self.current.pop(ref, None)
+            if outbox_id is not None and outbox_id in self.outbox:
+                self.seen[outbox_id] = wall
+                if at:
+                    with contextlib.suppress(ValueError):
+                        self.in_onec[outbox_id] = datetime.fromisoformat(str(at)).timestamp()
 
 
-def prober(stop: threading.Event, watched: Receipts | Edits) -> None:
-    """Sweep every 10 ms at most: a change's latency is measured to within a sweep (a fiftieth of
-    the 500 ms target), and the driver leaves the CPU to the system it measures. Receipts and edits
-    have a prober thread each: the edits' probe asks 1C's OData once per edit in flight, and when
-    both shared one loop, a receipt already in the hub waited for those reads to be seen."""
+def watch_partners(stop: threading.Event, url: str, exchange: str, queue: str, edits: Edits) -> None:
+    """Consume 1C's partner changes from a queue of the driver's own (declared before the run)."""
+    from kombu import Connection, Exchange, Queue  # type: ignore[attr-defined]
+
+    bound = Queue(  # type: ignore[no-untyped-call]
+        queue,
+        exchange=Exchange(exchange, type="topic", durable=True),  # type: ignore[no-untyped-call]
+        routing_key=f"{PARTNERS}.changed",
+        durable=False,
+        auto_delete=True,
+    )
+
+    def on_message(message: Any) -> None:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            edits.on_change(json.loads(message.body))
+        message.ack()
+
+    conn: Any = Connection(url)  # type: ignore[no-untyped-call]
+    with conn, conn.Consumer([bound], on_message=on_message, accept=["json"]):
+        while not stop.is_set():
+            with contextlib.suppress(socket.timeout, TimeoutError):
+                conn.drain_events(timeout=0.2)
+
+
+def prober(stop: threading.Event, watched: Receipts) -> None:
+    """Sweep every 10 ms at most: a receipt's latency is measured to within a sweep (a fiftieth of
+    the 500 ms target), and the driver leaves the CPU to the system it measures."""
     while not stop.is_set():
         started = time.monotonic()
         watched.probe()
@@ -534,6 +597,7 @@ def make_edits(
 ) -> None:
     n = 0
     started = time.monotonic()
+    newest = text("SELECT max(id) FROM sync_outbox WHERE topic = 'customer' AND entity_id = :id")
     while not stop.is_set():
         delay = started + n / rate - time.monotonic()
         if delay > 0:
@@ -542,63 +606,101 @@ def make_edits(
         partner, _ = pairs[rng.randrange(len(pairs))]
         if edits.busy(partner):
             continue
-        email = f"bench{n}@example.com"
-        t0 = time.monotonic()
+        email = f"bench{n}.{int(started)}@example.com"
+        t0, wall = time.monotonic(), time.time()
+        customer_id = hub.customers[partner]
         with UnitOfWork(hub.engine) as uow:
-            update_profile(uow, hub.customers[partner], {"email": email}, origin=Origin.WEBSITE)
+            update_profile(uow, customer_id, {"email": email}, origin=Origin.WEBSITE)
             uow.commit()
-        edits.edited(partner, email, t0)
+        with hub.engine.connect() as conn:  # the row the trigger wrote with the edit
+            outbox_id = conn.scalar(newest, {"id": customer_id})
+        edits.edited(partner, email, t0, wall, None if outbox_id is None else int(outbox_id))
         n += 1
 
 
-def stage_lags(engine: Engine, since: float, answered: dict[str, float] | None = None) -> None:
-    """Where the time goes (BENCH_DEBUG), over the changes of the sustained run: 1C's answer to the
-    till → inbox stored (1C's publisher, RabbitMQ, the listener) → applied; outbox written →
-    published (relay) → finished (delivered to 1C)."""
-    start = datetime.fromtimestamp(since, UTC)
-    if answered:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT onec_ref, extract(epoch FROM received_at) FROM sync_inbox"
-                    " WHERE received_at >= :start"
-                ),
-                {"start": start},
-            ).all()
-        timed = [(answered[ref], float(at) - answered[ref]) for ref, at in rows if ref in answered]
-        lags = [lag for _, lag in timed]
-        p50, p99 = ms(percentile(lags, 0.5)), ms(percentile(lags, 0.99))
-        progress(f"1C answered→inbox stored: p50 {p50} ms, p99 {p99} ms")
-        slowest: dict[int, float] = {}
-        for at, lag in timed:
-            second = int(at - since)
-            slowest[second] = max(lag, slowest.get(second, 0.0))
-        per_second = " ".join(f"{ms(slowest[k])}" for k in sorted(slowest))
-        progress(f"slowest answered→stored per second: {per_second}")
-    queries = {
-        "inbox stored→applied": "SELECT extract(epoch FROM finished_at - received_at) FROM sync_inbox"
-        " WHERE finished_at IS NOT NULL AND received_at >= :start",
-        "outbox written→published": "SELECT extract(epoch FROM published_at - created_at) FROM sync_outbox"
-        " WHERE published_at IS NOT NULL AND created_at >= :start",
-        "outbox published→delivered": "SELECT extract(epoch FROM finished_at - published_at) FROM sync_outbox"
-        " WHERE finished_at IS NOT NULL AND published_at IS NOT NULL AND created_at >= :start",
-    }
+def stage_report(engine: Engine, receipts: Receipts, edits: Edits, since: float) -> dict[str, Any]:
+    """p50/p99 in ms of each stage of this phase's changes (issue 20 item 1).
+
+    A receipt: the till's POST sent → 1C answered (1C wrote it) → the hub's inbox stored it (1C's
+    publisher, RabbitMQ, the listener) → applied to the ledger → the hub's balance read shows it.
+    An edit: the hub wrote it (the outbox row in the same transaction) → the relay published it →
+    1C wrote it (1C's time of the write, from its change message) → 1C's feed carried it (the
+    driver's queue on 1C's exchange); ``delivery_recorded`` is 1C's write → the hub marking the
+    row done (informational: it overlaps the next stage)."""
+    start = datetime.fromtimestamp(since - 1, UTC)
     with engine.connect() as conn:
-        for what, query in queries.items():
-            lags = [float(v) for v in conn.execute(text(query), {"start": start}).scalars()]
-            progress(f"{what}: p50 {ms(percentile(lags, 0.5))} ms, p99 {ms(percentile(lags, 0.99))} ms")
-        # When the tail happens: the slowest stored→applied of each second of the run (a steady
-        # backlog and a stall of a few hundred milliseconds call for different remedies).
-        slowest_applies = conn.execute(
+        inbox = conn.execute(
             text(
-                "SELECT floor(extract(epoch FROM received_at - :start)) AS s,"
-                " max(extract(epoch FROM finished_at - received_at)) FROM sync_inbox"
-                " WHERE finished_at IS NOT NULL AND received_at >= :start GROUP BY s ORDER BY s"
+                "SELECT onec_ref, extract(epoch FROM min(received_at)), extract(epoch FROM max(finished_at))"
+                " FROM sync_inbox WHERE received_at >= :start GROUP BY onec_ref"
             ),
             {"start": start},
         ).all()
-        listed = " ".join(f"{ms(float(v))}" for _, v in slowest_applies)
-        progress(f"slowest stored→applied per second: {listed}")
+        ids = sorted(edits.outbox)
+        outbox = (
+            conn.execute(
+                text(
+                    "SELECT id, extract(epoch FROM published_at), extract(epoch FROM finished_at)"
+                    " FROM sync_outbox WHERE id = ANY(:ids)"
+                ),
+                {"ids": ids},
+            ).all()
+            if ids
+            else []
+        )
+    stages: dict[str, list[float]] = {
+        name: []
+        for name in (
+            "receipt_post",
+            "receipt_answered_to_stored",
+            "receipt_stored_to_applied",
+            "receipt_applied_to_visible",
+            "receipt_total",
+            "edit_written_to_published",
+            "edit_published_to_onec",
+            "edit_onec_to_feed",
+            "edit_delivery_recorded",
+            "edit_total",
+        )
+    }
+    with receipts.lock:
+        phase = set(receipts.refs)
+        sent, answered, visible = dict(receipts.sent), dict(receipts.answered), dict(receipts.visible)
+    for ref, received, finished in inbox:
+        if ref not in phase:
+            continue
+        received = float(received)
+        stages["receipt_post"].append(answered[ref] - sent[ref])
+        stages["receipt_answered_to_stored"].append(received - answered[ref])
+        if finished is not None:
+            stages["receipt_stored_to_applied"].append(float(finished) - received)
+            if ref in visible:
+                stages["receipt_applied_to_visible"].append(visible[ref] - float(finished))
+        if ref in visible:
+            stages["receipt_total"].append(visible[ref] - sent[ref])
+    with edits.lock:
+        written, in_onec, seen = dict(edits.written), dict(edits.in_onec), dict(edits.seen)
+    for outbox_id, published, finished in outbox:
+        t0 = written[outbox_id]
+        if published is not None:
+            stages["edit_written_to_published"].append(float(published) - t0)
+            if outbox_id in in_onec:
+                stages["edit_published_to_onec"].append(in_onec[outbox_id] - float(published))
+        if outbox_id in in_onec:
+            if outbox_id in seen:
+                stages["edit_onec_to_feed"].append(seen[outbox_id] - in_onec[outbox_id])
+            if finished is not None:
+                stages["edit_delivery_recorded"].append(float(finished) - in_onec[outbox_id])
+        if outbox_id in seen:
+            stages["edit_total"].append(seen[outbox_id] - t0)
+    return {
+        name: {
+            "p50_ms": ms(percentile(values, 0.5)),
+            "p99_ms": ms(percentile(values, 0.99)),
+            "n": len(values),
+        }
+        for name, values in stages.items()
+    }
 
 
 def sync_idle(engine: Engine) -> bool:
@@ -667,7 +769,15 @@ def count_accruals(engine: Engine, refs: list[str]) -> tuple[int, int]:
     return lost, duplicated
 
 
-def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
+#: Issue 20's targets per share of capacity: (receipt p99, edit p99) in seconds.
+TARGETS = {0.4: (0.3, 0.5), 0.8: (1.0, 2.0)}
+#: Issue 16: edit p99 under 2 s in a sustained phase, whether or not the tills exceed capacity.
+EDIT_P99_ANY_LOAD = 2.0
+
+
+def run(args: argparse.Namespace, workers: int, emit: Any) -> dict[str, Any]:
+    """One worker count on a fresh database: capacities, then every sustained phase (each printed
+    by ``emit`` as its own JSON line); the run's summary."""
     reference = None
     if not args.no_pgbench:
         reference = pgbench_simple_update(args.postgres, workers, args.pgbench_seconds)
@@ -687,6 +797,9 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
     progress(f"{workers} worker(s): database {name}, {args.cards} cards, logs in {logs}")
     exchange, feed_queue = f"bench.onec.{tag}", f"bench.feed.{tag}"
     feed = AmqpChangeConsumer(args.amqp, exchange, feed_queue, lambda changes: None)
+    phases: list[dict[str, Any]] = []
+    apply_capacity = capacity = 0.0
+    consistent = False
     try:
         feed.declare()  # the hub's queue exists before 1C publishes its first change
         with emulator_process(logs / "fixtures.json", args.amqp, exchange, logs) as root:
@@ -716,34 +829,43 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                 engine, {card_id: ledger.balance(card_id).total for card_id in hub.cards.values()}
             )
             onec = ODataClient(root, *ADMIN, timeout=10)
-            edits = Edits(onec, ctx.profile)
+            edits = Edits(ctx.profile)
             stop = threading.Event()
             with hub_processes(settings, logs, args.outbound_concurrency) as processes:
                 watchers = [
-                    threading.Thread(target=prober, args=(stop, watched), daemon=True)
-                    for watched in (receipts, edits)
+                    threading.Thread(target=prober, args=(stop, receipts), daemon=True),
+                    threading.Thread(
+                        target=watch_partners,
+                        args=(stop, args.amqp, exchange, f"bench.watch.{tag}", edits),
+                        daemon=True,
+                    ),
                 ]
                 for watcher in watchers:
                     watcher.start()
                 try:
-                    progress(f"apply capacity: {args.backlog} receipts stored, then {workers} worker(s)")
-                    # A listener that only stores makes the backlog; one listener at a time (one
-                    # reader per feed keeps its order), so it stops before the applying one starts.
-                    storing = processes.listener(applies=False)
-                    post_receipts(root, receipts, hub, pairs, args.backlog, None, rng)
-                    if not wait_until(lambda: stored(engine) >= args.backlog, 120, "the backlog stored"):
-                        raise SystemExit(f"the listener did not store the backlog: see {logs}")
-                    stop_process(storing)
+                    # What the initial load set off (the spending locks of cards whose owners have
+                    # no complete profile go to 1C) is delivered before anything is measured.
+                    wait_until(lambda: sync_idle(engine), 600, "the initial load's changes to reach 1C")
+                    if args.backlog:
+                        progress(f"apply capacity: {args.backlog} receipts stored, then {workers} worker(s)")
+                        # A listener that only stores makes the backlog; one listener at a time (one
+                        # reader per feed keeps its order), so it stops before the applying one starts.
+                        storing = processes.listener(applies=False)
+                        post_receipts(root, receipts, hub, pairs, args.backlog, None, rng)
+                        if not wait_until(lambda: stored(engine) >= args.backlog, 120, "the backlog stored"):
+                            raise SystemExit(f"the listener did not store the backlog: see {logs}")
+                        stop_process(storing)
                     processes.listener()
                     workers_started = datetime.now(UTC)
                     processes.inbound_workers(workers, args.inbound_nice)
-                    wait_until(lambda: receipts.outstanding() == 0, 300, "the backlog applied")
-                    apply_capacity = apply_rate(engine, workers_started)
-                    progress(f"apply capacity: {apply_capacity:.0f} receipts/s")
+                    if args.backlog:
+                        wait_until(lambda: receipts.outstanding() == 0, 300, "the backlog applied")
+                        apply_capacity = apply_rate(engine, workers_started)
+                        progress(f"apply capacity: {apply_capacity:.0f} receipts/s")
                     post_receipts(root, receipts, hub, pairs, 20, None, rng)
                     if not wait_until(lambda: receipts.outstanding() == 0, 120, "the processes to start"):
                         raise SystemExit(f"the hub's processes did not apply anything: see {logs}")
-                    receipts.latencies.clear()
+                    receipts.reset()
 
                     progress(f"capacity: a burst of {args.burst} receipts")
                     burst_started = time.monotonic()
@@ -754,43 +876,31 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
                     if cpu_before:
                         cpu_report(cpu_before, args.burst)
                     progress(f"capacity: {capacity:.0f} receipts/s")
-                    receipts.latencies.clear()
+                    receipts.reset()
 
-                    progress(f"sustained: {args.rate}/s for {args.seconds} s, {args.edit_rate} edits/s")
-                    sustained_since = time.time()
-                    editing = threading.Event()
-                    editor = threading.Thread(
-                        target=make_edits,
-                        args=(hub, edits, pairs, editing, args.edit_rate, random.Random(args.seed + 1)),
-                        daemon=True,
-                    )
-                    editor.start()
-                    achieved = post_receipts(
-                        root, receipts, hub, pairs, int(args.rate * args.seconds), args.rate, rng
-                    )
-                    editing.set()
-                    editor.join()
-                    wait_until(
-                        lambda: receipts.outstanding() == 0 and edits.outstanding() == 0,
-                        600,  # a backlog drains late, not lost: only what never arrives counts
-                        "the last changes",
-                    )
-                    # What the edits set off besides the e-mail (a card's spending status) may
-                    # still be on its way: compare once the hub has nothing left to send or apply.
-                    wait_until(lambda: sync_idle(engine), 120, "the outbox and the inbox to drain")
+                    plan: list[tuple[float | None, float]] = [
+                        (share, round(share * capacity, 1)) for share in args.shares
+                    ]
+                    if args.rate:
+                        plan.append((None, args.rate))
+                    for share, rate in plan:
+                        phase = sustained(args, hub, receipts, edits, root, pairs, rng, share, rate)
+                        phase.update(
+                            workers=workers,
+                            capacity_per_s=round(capacity, 1),
+                            apply_capacity_per_s=round(apply_capacity, 1),
+                            pgbench_tps=None if reference is None else round(reference, 1),
+                        )
+                        phases.append(phase)
+                        emit(phase)
                 finally:
                     stop.set()
                     for watcher in watchers:
                         watcher.join()
-            if os.environ.get("BENCH_DEBUG"):
-                posts = receipts.post_seconds
-                progress(
-                    f"till POST: p50 {ms(percentile(posts, 0.5))} ms, p99 {ms(percentile(posts, 0.99))} ms"
-                )
-                stage_lags(engine, sustained_since, receipts.answered)
-            lost, duplicated = count_accruals(engine, receipts.refs)
-            lost += receipts.outstanding() + edits.outstanding()
             comparison = compare_hub_with_onec(engine, onec, ctx.profile)
+            consistent = comparison.ok
+            if not comparison.ok:
+                progress(f"hub and 1C differ: {comparison.summary()}")
             onec.close()
     finally:
         feed.close()
@@ -800,35 +910,88 @@ def run(args: argparse.Namespace, workers: int) -> dict[str, Any]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-    everything = receipts.latencies + edits.latencies
-    result = {
-        "bench": "sync",
-        "workers": workers,
-        "rate": args.rate,
-        "seconds": args.seconds,
-        "achieved_rate": round(achieved, 1),
-        "p50_ms": ms(percentile(everything, 0.5)),
-        "p99_ms": ms(percentile(everything, 0.99)),
-        "max_ms": ms(max(everything) if everything else None),
-        "receipts": len(receipts.latencies),
-        "receipt_p50_ms": ms(percentile(receipts.latencies, 0.5)),
-        "receipt_p99_ms": ms(percentile(receipts.latencies, 0.99)),
-        "edits": len(edits.latencies),
-        "edit_p50_ms": ms(percentile(edits.latencies, 0.5)),
-        "edit_p99_ms": ms(percentile(edits.latencies, 0.99)),
-        "capacity_per_s": round(capacity, 1),
-        "apply_capacity_per_s": round(apply_capacity, 1),
-        "pgbench_simple_update_tps": None if reference is None else round(reference, 1),
-        "pgbench_clients": workers,
-        "apply_capacity_vs_pgbench": None if not reference else round(apply_capacity / reference, 3),
-        "lost": lost,
-        "duplicated": duplicated,
-        "consistent": comparison.ok,
-    }
-    if not comparison.ok:
-        progress(f"hub and 1C differ: {comparison.summary()}")
     if not os.environ.get("BENCH_KEEP_LOGS"):
         shutil.rmtree(logs, ignore_errors=True)
+    return {
+        "workers": workers,
+        "capacity_per_s": round(capacity, 1),
+        "apply_capacity_per_s": round(apply_capacity, 1),
+        "pgbench_tps": None if reference is None else round(reference, 1),
+        "apply_capacity_vs_pgbench": None if not reference else round(apply_capacity / reference, 3),
+        "consistent": consistent,
+        "phases": phases,
+    }
+
+
+def sustained(
+    args: argparse.Namespace,
+    hub: Hub,
+    receipts: Receipts,
+    edits: Edits,
+    root: str,
+    pairs: list[tuple[str, str]],
+    rng: random.Random,
+    share: float | None,
+    rate: float,
+) -> dict[str, Any]:
+    """``rate`` receipts/s for ``--seconds`` with ``--edit-rate`` website edits/s; each change timed
+    until the other side shows it; the phase's JSON line (without the run's figures)."""
+    label = "fixed rate" if share is None else f"{share:.0%} of capacity"
+    progress(f"sustained ({label}): {rate}/s for {args.seconds} s, {args.edit_rate} edits/s")
+    receipts.reset()
+    edits.reset()
+    since = time.time()
+    loadavg = os.getloadavg()[0]
+    editing = threading.Event()
+    editor = threading.Thread(
+        target=make_edits,
+        args=(hub, edits, pairs, editing, args.edit_rate, random.Random(rng.random())),
+        daemon=True,
+    )
+    editor.start()
+    achieved = post_receipts(root, receipts, hub, pairs, max(1, int(rate * args.seconds)), rate, rng)
+    editing.set()
+    editor.join()
+    wait_until(
+        lambda: receipts.outstanding() == 0 and edits.outstanding() == 0,
+        600,  # a backlog drains late, not lost: only what never arrives counts
+        "the last changes",
+    )
+    # What the edits set off besides the e-mail may still be on its way: the next phase starts
+    # (and the comparison runs) once the hub has nothing left to send or apply.
+    wait_until(lambda: sync_idle(hub.engine), 120, "the outbox and the inbox to drain")
+    stages = stage_report(hub.engine, receipts, edits, since)
+    lost, duplicated = count_accruals(hub.engine, receipts.refs)
+    lost += receipts.outstanding() + edits.outstanding()
+    receipt_p99, edit_p99 = percentile(receipts.latencies, 0.99), percentile(edits.latencies, 0.99)
+    targets = TARGETS.get(share) if share is not None else None
+    result: dict[str, Any] = {
+        "bench": "sync",
+        "phase": "sustained",
+        "share_of_capacity": share,
+        "rate": rate,
+        "seconds": args.seconds,
+        "achieved_rate": round(achieved, 1),
+        "receipts": len(receipts.latencies),
+        "receipt_p50_ms": ms(percentile(receipts.latencies, 0.5)),
+        "receipt_p99_ms": ms(receipt_p99),
+        "edits": len(edits.latencies),
+        "edit_rate": args.edit_rate,
+        "edit_p50_ms": ms(percentile(edits.latencies, 0.5)),
+        "edit_p99_ms": ms(edit_p99),
+        "lost": lost,
+        "duplicated": duplicated,
+        "targets_met": None
+        if targets is None or receipt_p99 is None or edit_p99 is None
+        else receipt_p99 < targets[0] and edit_p99 < targets[1],
+        "edit_p99_under_2s": None if edit_p99 is None else edit_p99 < EDIT_P99_ANY_LOAD,
+        "loadavg": round(loadavg, 2),
+        "stages": stages,
+    }
+    progress(
+        "stages (p50/p99 ms): "
+        + "; ".join(f"{k} {v['p50_ms']}/{v['p99_ms']}" for k, v in stages.items() if v["n"])
+    )
     return result
 
 
@@ -852,8 +1015,16 @@ def delete_broker_objects(url: str, tag: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rate", type=float, default=500.0, help="receipts per second (sustained)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long the sustained stream lasts")
+    parser.add_argument(
+        "--shares",
+        type=lambda v: [float(x) for x in v.split(",") if x],
+        default=[0.4, 0.8, 2.0],
+        help="sustained phases at these shares of the measured burst capacity, in order",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="then a phase at this fixed rate (receipts/s; 0: none)"
+    )
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long each sustained phase lasts")
     parser.add_argument("--edit-rate", type=float, default=20.0, help="website profile edits per second")
     parser.add_argument("--burst", type=int, default=5000, help="receipts in the capacity burst")
     parser.add_argument(
@@ -863,7 +1034,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--outbound-concurrency", type=int, default=8, help="processes of the worker delivering to 1C"
     )
     parser.add_argument("--cards", type=int, default=2000, help="cards (one partner each) in 1C")
-    parser.add_argument("--workers", default="1,2", help="worker process counts to run, in order")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="apply worker counts to run, each on a fresh database",
+    )
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument(
         "--pgbench-seconds", type=float, default=15.0, help="how long the pgbench reference runs"
@@ -887,19 +1062,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results: list[dict[str, Any]] = []
-    for workers in (int(n) for n in args.workers.split(",")):
-        result = run(args, workers)
-        if results:
-            result["capacity_vs_first_run"] = round(
-                result["capacity_per_s"] / results[0]["capacity_per_s"], 2
-            )
-            first_apply = results[0]["apply_capacity_per_s"]
-            if first_apply:
-                result["apply_capacity_vs_first_run"] = round(result["apply_capacity_per_s"] / first_apply, 2)
-        results.append(result)
-        print(json.dumps(result, ensure_ascii=False), flush=True)
-    return 0 if all(r["lost"] == 0 and r["duplicated"] == 0 and r["consistent"] for r in results) else 1
+    started_load = os.getloadavg()
+
+    def emit(line: dict[str, Any]) -> None:
+        print(json.dumps(line, ensure_ascii=False), flush=True)
+
+    runs = [run(args, int(n), emit) for n in args.workers.split(",")]
+    phases = [p for r in runs for p in r["phases"]]
+    summary: dict[str, Any] = {
+        "bench": "sync",
+        "summary": True,
+        "lost": sum(p["lost"] for p in phases),
+        "duplicated": sum(p["duplicated"] for p in phases),
+        "consistent": all(r["consistent"] for r in runs),
+        "edit_p99_under_2s_everywhere": all(p["edit_p99_under_2s"] for p in phases),
+        "targets_met": {
+            f"{r['workers']}w@{p['share_of_capacity']}": p["targets_met"]
+            for r in runs
+            for p in r["phases"]
+            if p["targets_met"] is not None
+        },
+        "runs": [
+            {
+                **{k: v for k, v in r.items() if k != "phases"},
+                "phases": [
+                    {
+                        k: p[k]
+                        for k in (
+                            "share_of_capacity",
+                            "rate",
+                            "achieved_rate",
+                            "receipt_p99_ms",
+                            "edit_p99_ms",
+                        )
+                    }
+                    for p in r["phases"]
+                ],
+            }
+            for r in runs
+        ],
+        "loadavg_before": round(started_load[0], 2),
+        "loadavg_after": round(os.getloadavg()[0], 2),
+    }
+    if len(runs) > 1 and runs[0]["apply_capacity_per_s"]:
+        summary["apply_capacity_vs_first_run"] = round(
+            runs[-1]["apply_capacity_per_s"] / runs[0]["apply_capacity_per_s"], 2
+        )
+        summary["capacity_vs_first_run"] = round(runs[-1]["capacity_per_s"] / runs[0]["capacity_per_s"], 2)
+    emit(summary)
+    ok = summary["lost"] == 0 and summary["duplicated"] == 0 and summary["consistent"]
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
