@@ -1,0 +1,74 @@
+"""Issue 18 item 4 through the shop API: in ut11 the cards of one partner share the partner's
+account (``ledger.accounts``), so the balance, holds, captures, accruals and refunds of any card
+of the partner are the partner's; a card blocked by a merge is still refused for spending."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.orm import Session
+
+from bonusbridge.ledger import accounts
+from bonusbridge.models import Card, CardStatus, Customer
+from bonusbridge.unit_of_work import UnitOfWork
+from tests.web_cabinet.api.test_auth import assert_problem
+from tests.web_cabinet.api.test_checkout import balance, hold_body
+
+
+@pytest.fixture
+def partner(db, clock, make_card, fund, card_id):
+    """Two cards of one customer on the customer's account, as the ut11 sync leaves them, with
+    500 points from 1C's register on the first (the account card)."""
+    first, second = make_card(), make_card()
+    with Session(db) as session:
+        customer = Customer(last_name="Иванов", first_name="Иван")
+        session.add(customer)
+        session.flush()
+        for card in (first, second):
+            session.get_one(Card, card).customer_id = customer.id
+        session.commit()
+        customer_id = customer.id
+    with UnitOfWork(db, clock=clock) as uow:
+        assert accounts.share_customer_account(uow.ledger, customer_id) == first
+        uow.commit()
+    fund(first, "500.00")
+    return first, second, card_id(first), card_id(second)
+
+
+def test_every_card_of_the_partner_reads_the_partners_balance(api, partner):
+    _, _, first, second = partner
+    assert balance(api, first)["available"] == balance(api, second)["available"] == "500.00"
+
+
+def test_hold_capture_accrual_and_refund_on_the_second_card_are_the_partners(api, partner):
+    _, _, first, second = partner
+    hold = api.post("/holds", hold_body(second, points="30.00", order="O-1", total="100.00"))
+    assert hold.status_code == 201, hold.text
+    assert balance(api, first)["held"] == balance(api, second)["held"] == "30.00"
+    captured = api.post(f"/holds/{hold.json()['hold_id']}/capture")
+    assert captured.status_code == 200, captured.text
+    accrued = api.post("/accruals", {"card_id": second, "order_id": "O-1", "order_total": "100.00"})
+    assert accrued.status_code == 201, accrued.text
+    assert accrued.json()["points_spent"] == "30.00"
+    earned = accrued.json()["points_accrued"]
+    after = str(Decimal("470.00") + Decimal(earned))
+    assert balance(api, first)["available"] == balance(api, second)["available"] == after
+    refund = api.post("/refunds", {"order_id": "O-1", "amount": "100.00"})
+    assert refund.status_code == 201, refund.text
+    assert balance(api, first)["available"] == balance(api, second)["available"] == "500.00"
+    order = api.get("/orders/O-1").json()
+    assert order["points_spent"] == "30.00" and order["refunded_total"] == "100.00"
+
+
+def test_a_card_merged_away_is_refused_while_the_partners_other_card_spends(api, partner, db):
+    first_id, _, first, second = partner
+    with Session(db) as session:  # the cabinet's merge blocks the first card: only a status changes
+        card = session.get_one(Card, first_id)
+        card.status, card.status_reason = CardStatus.BLOCKED, "merged"
+        session.commit()
+    assert_problem(api.post("/holds", hold_body(first, order="B-1")), 409, "card_blocked")
+    held = api.post("/holds", hold_body(second, order="B-2"))
+    assert held.status_code == 201, held.text
+    assert api.post(f"/holds/{held.json()['hold_id']}/capture").status_code == 200
+    assert balance(api, second)["available"] == "470.00"
