@@ -35,7 +35,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Select, Table, and_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from bonusbridge.db import sql_constant
@@ -116,12 +116,15 @@ _NEEDS_CAREFUL_PATH: tuple[type[Exception], ...] = (*UNAPPLICABLE, OneCError, Ta
 
 
 def unapplicable_reason(exc: Exception) -> str:
-    """Why a change was parked, for staff (``sync status``, the drift page): the error's type and
-    message — for the database's refusal only its first line (the constraint it broke), never the
+    """Why a change was parked or failed, for staff (``sync status``, the drift page): the error's
+    type and message — for the database's only its first line (the constraint it broke), never the
     statement or its parameters, which carry personal data."""
-    if isinstance(exc, IntegrityError | DataError):
-        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
-        return f"{type(exc).__name__}: the database refused the change ({first})"
+    if isinstance(exc, StatementError):
+        orig = str(exc.orig).strip()
+        first = orig.splitlines()[0] if orig else type(exc.orig).__name__
+        if isinstance(exc, IntegrityError | DataError):
+            return f"{type(exc).__name__}: the database refused the change ({first})"
+        return f"{type(exc).__name__}: {first}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -325,6 +328,10 @@ def apply(ctx: SyncContext, row: Row[Any]) -> str:
         except OneCError as exc:  # reading a missing reference from 1C failed: retry later
             session.rollback()
             return _retry(ctx, row, f"{exc.code}: {exc}")
+        except Exception as exc:  # data nobody foresaw broke the code: its key waits, then dead
+            session.rollback()
+            log.warning("1C change %s failed: %s", row.id, type(exc).__name__)
+            return _retry(ctx, row, unapplicable_reason(exc))
         message.state = state
         message.finished_at = ctx.clock()
         message.last_error = note
@@ -383,6 +390,9 @@ def _apply_in(ctx: SyncContext, session: Session, messages: list[Any]) -> bool:
         _flush_accruals(session)
     except _NEEDS_CAREFUL_PATH:
         return False  # the caller rolls back; ``apply`` parks or retries the rows one by one
+    except Exception as exc:  # unforeseen: never fail the listener or a worker's batch for it
+        log.warning("a batch of %d 1C change(s) goes one by one: %s", len(messages), type(exc).__name__)
+        return False
     finally:
         for name in (_PIPELINE, _MOVEMENTS_OF, _ROWS_OF):
             session.info.pop(name, None)

@@ -10,6 +10,7 @@ that stores the batch (``store_and_apply``), and by the workers (``store_changes
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -185,3 +186,35 @@ def test_a_database_refusal_parks_the_change_and_the_rest_of_the_batch_applies(h
     h.sync()
     assert _card(h, CARD_1).number == "2000000000066"
     assert len(_parked(h)) == 1
+
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_a_change_that_breaks_the_apply_code_waits_alone_and_ends_in_the_dead_letters(path, any_base, db):
+    """Data nobody foresaw (here a partner message without its Ref_Key, as a faulty 1C event
+    subscription could publish) makes the applying code itself fail: the listener still stores and
+    acknowledges the batch, the other changes apply, and the broken one is retried on its own key
+    with a backoff, then dead-lettered with its reason — never a loop that stops the feed."""
+    h = Harness(any_base, db, sync_listener_applies_at_most=PATHS[path], sync_max_attempts=2)
+    try:
+        pull_full(h.ctx)
+        h.sync()
+        h.onec.patch(PARTNERS, KUZNETSOVA, {"ДатаРождения": "1990-05-05T00:00:00"})
+        good = {"odata.type": f"StandardODATA.{PARTNERS}", **h.onec.get(PARTNERS, KUZNETSOVA)}
+        ref = "10000000-0000-4000-8000-0000000000ff"
+        broken = {"odata.type": f"StandardODATA.{PARTNERS}", "Recorder": ref, "Description": "Без Ссылки"}
+        # What the listener does with one AMQP batch: store, apply what may go, then acknowledge.
+        h.listener._store([broken, good], "amqp", None)
+        for _ in range(30):  # rounds of the workers, past the broken row's backoff
+            h.sync()
+            with h.ctx.session_factory() as s:
+                row = s.scalars(select(InboxMessage).where(InboxMessage.onec_ref == ref)).one()
+            if row.state is SyncState.DEAD:
+                break
+            time.sleep(0.1)
+        assert _customer(h, KUZNETSOVA).birth_date == date(1990, 5, 5)
+        assert row.state is SyncState.DEAD, (row.state, row.last_error)
+        assert (row.attempts, row.last_error) == (2, "KeyError: 'Ref_Key'")
+        assert sync_status(h.ctx.engine, datetime.now(UTC)).inbox_dead == 1
+    finally:
+        h.close()
