@@ -63,6 +63,7 @@ from bonusbridge.services.profiles import change_phone
 from bonusbridge.unit_of_work import CardRepository
 from connectors.onec.errors import OneCError, OneCNotFound
 from connectors.sync import cursors, links
+from connectors.sync import opening as load_opening
 from connectors.sync.accounts import join_partner_account
 from connectors.sync.context import SyncContext
 from connectors.sync.merge import Merge, three_way
@@ -418,6 +419,7 @@ def _prefetch(ctx: SyncContext, session: Session, messages: list[Any], changes: 
     movements, their cards (by Ref_Key) and those cards' opening dates."""
     documents = [(m, c) for m, c in zip(messages, changes, strict=True) if m.kind in ("movement", "receipt")]
     session.info[_MOVEMENTS_OF] = _movements_of(session, [m.onec_ref for m, _ in documents])
+    load_opening.prefetch(session, [(m.entity_set, str(m.onec_ref).lower()) for m, _ in documents])
     card_refs: set[str] = set()
     mapped: dict[tuple[str, str], list[dict[str, Any]]] = session.info.setdefault(_ROWS_OF, {})
     for message, change in documents:
@@ -767,22 +769,38 @@ def apply_document(
         not change.get("odata.deleted") and bool(change.get("Posted")) and not change.get("DeletionMark")
     )
     wanted: list[tuple[int, int, Decimal, datetime | None]] = []
+    lines: list[tuple[int, int, Decimal, datetime | None, str]] = []  # with each line's owner
+    owner_field = ctx.profile.bonus_owner_field
+
+    def points_card(card: Card) -> int:
+        if ctx.settings.balances_per_customer:  # ut11: the partner's account, whichever card it was
+            return accounts.account_card(session.connection(), card.id)
+        return card.id
+
     if effective:
         premapped = session.info.get(_ROWS_OF, {}).pop((ref, version), None)
         for item in premapped if premapped is not None else _document_rows(ctx, kind, change):
-            card = _owner_card(ctx, session, item)
-            card_id = card.id
-            if ctx.settings.balances_per_customer:  # ut11: the partner's account, whichever card it was
-                card_id = accounts.account_card(session.connection(), card.id)
-            wanted.append(
-                (int(item["line_number"]), card_id, Decimal(item["amount"]), item.get("occurred_at"))
+            card_id = points_card(_owner_card(ctx, session, item))
+            owner = str(item.get(owner_field) or "").lower()
+            lines.append(
+                (int(item["line_number"]), card_id, Decimal(item["amount"]), item.get("occurred_at"), owner)
             )
-        wanted = [w for w in wanted if not _before_opening(session, w[1], w[3])]
+    # Counted by what the initial load read (connectors.sync.opening), never by the document's date.
+    entity_set = str(change.get("odata.type", "")).removeprefix("StandardODATA.")
+    in_opening = load_opening.parts(session, entity_set, ref.lower())
+    if in_opening is not None:
+        wanted = load_opening.beyond(
+            lines, in_opening, lambda owner: points_card(_owner_card(ctx, session, {owner_field: owner}))
+        )
+    else:  # a load before the documents were kept: its cards' cut-off dates still decide
+        wanted = [line[:4] for line in lines if not _before_opening(session, line[1], line[3])]
     current, seen = _current_rows(session, ref)
     stale = _stale_document(seen, version)
     if stale:
         return SyncState.SKIPPED, stale
     if sorted((line, card, amount) for line, card, amount, _ in wanted) == sorted(current.values()):
+        if in_opening is not None and not current:
+            return SyncState.DONE, "no change in points: in the opening balance of the initial load"
         return SyncState.DONE, "no change in points"
     pipeline: fastpath.AccrualPipeline | None = session.info.get(_PIPELINE)
     if pipeline is not None and not current and all(amount > 0 for _, _, amount, _ in wanted):

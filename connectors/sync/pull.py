@@ -2,10 +2,11 @@
 
 Progress is saved in ``sync_cursors`` (``pull:full``) in the same transaction as each page, so a
 crashed load resumes at the page it was on. Partners and cards go through the same apply functions
-as the change feed (same mapping, same three-way merge). Balances are read once, as of a cut-off
-instant fixed when the load starts: the difference to the hub's balance becomes one movement with
-origin ``onec`` per card, and the card remembers the cut-off — 1C documents dated before it are
-already in that opening balance, so the change feed skips them instead of counting them twice.
+as the change feed (same mapping, same three-way merge). Balances are the sum of the bonus
+register's records as the load reads them (paged): the difference to the hub's balance becomes one
+movement with origin ``onec`` per owner, and every document among those records is kept with its
+part (``connectors.sync.opening``), so the change feed counts a document by whether the load read
+it — not by its date, which a backdated document or a 1C server in another zone would get wrong.
 """
 
 from __future__ import annotations
@@ -17,13 +18,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
+
 from bonusbridge.ledger.book import LedgerBook
-from bonusbridge.models import CardBalance, InboxMessage, Origin, SyncState
+from bonusbridge.models import Card, CardBalance, Customer, InboxMessage, Origin, SyncState
 from connectors.onec.errors import OneCProtocolError
-from connectors.onec.odata import Page
-from connectors.sync import cursors, links
+from connectors.onec.odata import EMPTY_REF, Page
+from connectors.sync import cursors, links, opening
 from connectors.sync.context import SyncContext
-from connectors.sync.inbound import _owner_card, apply_card, apply_customer, slot_of
+from connectors.sync.inbound import (
+    _current_rows,
+    _owner_card,
+    apply_card,
+    apply_customer,
+    movements_of_query,
+    slot_of,
+)
 
 CURSOR = "pull:full"
 PHASES = ("customers", "cards", "balances", "done")
@@ -199,18 +209,14 @@ def _park(
 
 
 def _pull_balances(ctx: SyncContext, cutoff: datetime, report: PullReport, progress: Progress | None) -> None:
+    """Each owner's opening balance is the sum of the register's records as the load reads them,
+    and each document among them is kept with its part (``connectors.sync.opening``): the change
+    feed then counts a document by whether this read had it, never by its date."""
     profile = ctx.profile
-    local_cutoff = cutoff.astimezone(ctx.settings.onec_zone).replace(tzinfo=None)
-    rows = ctx.client.balance(profile.balance.entity_set, local_cutoff)
+    owner_field = profile.bonus_owner_field
+    totals, documents = _read_register(ctx)
     with ctx.session_factory() as session:
         book = LedgerBook(session.connection(), now=ctx.clock())
-        owner_field = profile.bonus_owner_field
-        totals: dict[str, Decimal] = {}
-        for row in rows:
-            values = profile.balance_from_onec(row)
-            owner = values.get(owner_field)
-            if owner:
-                totals[str(owner)] = totals.get(str(owner), Decimal("0")) + Decimal(values.get("total") or 0)
         for owner, total in sorted(totals.items()):
             card = _owner_card(ctx, session, {owner_field: owner})
             session.flush()
@@ -228,12 +234,106 @@ def _pull_balances(ctx: SyncContext, cutoff: datetime, report: PullReport, progr
                 )
             link = links.link_of(session, "card", card.id)
             if link is not None:
-                link.opening_as_of = cutoff
+                # No cut-off date: what the load read decides (the documents kept below), so a
+                # document dated before the load but posted after it still counts.
+                link.opening_as_of = None
             report.balances += 1
             report.adjusted += abs(difference)
             if progress:
                 progress("balances", report.balances, len(totals))
+        _keep_documents(ctx, session, documents)
         cursors.write(
-            session.connection(), CURSOR, {"phase": "done", "skip": 0, "cutoff": cutoff.isoformat()}
+            session.connection(),
+            CURSOR,
+            {"phase": "done", "skip": 0, "cutoff": cutoff.isoformat(), "opening": "documents"},
         )
         session.commit()
+
+
+def _read_register(
+    ctx: SyncContext, page_size: int = 1000
+) -> tuple[dict[str, Decimal], dict[tuple[str, str], dict[str, Decimal]]]:
+    """The register's active records, paged: each owner's total and each document's part per owner
+    (a record read twice because a write moved the pages is counted once)."""
+    profile = ctx.profile
+    owner_onec = profile.balance.fields.onec_field(profile.bonus_owner_field)
+    total_onec = profile.balance.fields.onec_field("total")
+    if owner_onec is None or total_onec is None:
+        raise OneCProtocolError(f"the mapping profile {profile.name} reads no owner or total of the balance")
+    resource = total_onec.removesuffix("Balance")
+    rows_set = f"{profile.balance.entity_set}_RecordType"
+    seen: set[tuple[str, str]] = set()
+    totals: dict[str, Decimal] = {}
+    documents: dict[tuple[str, str], dict[str, Decimal]] = {}
+    skip = 0
+    while True:
+        page = ctx.client.list_page(rows_set, orderby="Recorder, LineNumber", top=page_size, skip=skip)
+        for record in page.values:
+            recorder = str(record.get("Recorder") or "").lower()
+            identity = (recorder, str(record.get("LineNumber")))
+            if identity in seen or not record.get("Active", True):
+                continue
+            seen.add(identity)
+            owner = str(record.get(owner_onec) or "").lower()
+            if not owner or owner == EMPTY_REF:
+                continue
+            amount = opening.owner_sign(record.get("RecordType")) * Decimal(str(record.get(resource) or "0"))
+            totals[owner] = totals.get(owner, Decimal("0")) + amount
+            entity_set = str(record.get("Recorder_Type") or "").removeprefix("StandardODATA.")
+            parts = documents.setdefault((entity_set, recorder), {})
+            parts[owner] = parts.get(owner, Decimal("0")) + amount
+        if len(page.values) < page_size:
+            return totals, documents
+        skip += page_size
+
+
+def _keep_documents(
+    ctx: SyncContext, session: Any, documents: dict[tuple[str, str], dict[str, Decimal]]
+) -> None:
+    """Keep each document's part of the opening balance, less what the hub has applied of it
+    already (the feed may have applied it during the load: the opening balance above already
+    equalised that)."""
+    profile = ctx.profile
+    kinds = {profile.movement.entity_set: "movement", profile.receipt.entity_set: "receipt"}
+    owner_of_card = _owner_of_cards(ctx, session)
+    refs = sorted({ref for _, ref in documents})
+    applied: dict[str, dict[str, Decimal]] = {}
+    for start in range(0, len(refs), 500):
+        chunk = refs[start : start + 500]
+        for document in {str(row.document) for row in session.execute(movements_of_query(chunk))}:
+            current, _seen = _current_rows(session, document)
+            for _line, card_id, amount in current.values():
+                owner = owner_of_card.get(card_id)
+                if owner:
+                    per = applied.setdefault(document, {})
+                    per[owner] = per.get(owner, Decimal("0")) + amount
+    now = ctx.clock()
+    for (entity_set, ref), parts in sorted(documents.items()):
+        counted = applied.get(ref, {})
+        kept = {owner: amount - counted.get(owner, Decimal("0")) for owner, amount in parts.items()}
+        for owner, amount in counted.items():
+            kept.setdefault(owner, -amount)
+        key = sorted(parts)[0] if parts else ref
+        opening.record(
+            session,
+            entity_set=entity_set,
+            ref=ref,
+            kind=kinds.get(entity_set, "movement"),
+            key=key,
+            slot=slot_of(key),
+            parts=kept,
+            now=now,
+        )
+
+
+def _owner_of_cards(ctx: SyncContext, session: Any) -> dict[int, str]:
+    """Card id → the 1C reference that owns its points (the card in Розница, the partner in УТ 11)."""
+    if ctx.profile.bonus_owner_field == "card_onec_ref":
+        rows = session.execute(select(Card.id, Card.onec_ref).where(Card.onec_ref.is_not(None)))
+    else:
+        rows = session.execute(
+            select(Card.id, Customer.onec_ref)
+            .join(Customer, Customer.id == Card.customer_id)
+            .where(Customer.onec_ref.is_not(None))
+        )
+    return {int(card_id): str(ref).lower() for card_id, ref in rows}
