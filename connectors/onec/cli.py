@@ -130,15 +130,32 @@ def _needed(profile: Any) -> dict[str, set[str]]:
     return needed
 
 
+def _hub_engine(settings: Settings) -> Any:
+    """The hub's database engine for the evidence checks, or None when there is no hub database
+    here (an SQLite file that does not exist is not created by a ping)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from bonusbridge.db import create_db_engine
+
+    url = make_url(settings.database_url)
+    missing = not url.database or url.database == ":memory:" or not Path(url.database).is_file()
+    if url.get_backend_name() == "sqlite" and missing:
+        return None
+    return create_db_engine(settings.database_url)
+
+
 def _refused_values(settings: Settings) -> list[str]:
     """What 1C refused of the hub's deliveries as a value its configuration lacks (parked rows)."""
     try:
         from sqlalchemy import select
 
-        from bonusbridge.db import create_db_engine
         from bonusbridge.models import OutboxMessage, SyncState
 
-        engine = create_db_engine(settings.database_url)
+        engine = _hub_engine(settings)
+        if engine is None:
+            return []
         try:
             with engine.connect() as conn:
                 return [
@@ -163,10 +180,11 @@ def _hub_cards_with(settings: Settings, status: str) -> int | None:
     try:
         from sqlalchemy import func, select
 
-        from bonusbridge.db import create_db_engine
         from bonusbridge.models import Card
 
-        engine = create_db_engine(settings.database_url)
+        engine = _hub_engine(settings)
+        if engine is None:
+            return None
         try:
             with engine.connect() as conn:
                 return int(
@@ -259,11 +277,12 @@ def _receipt_offsets(settings: Settings, profile: Any) -> list[float]:
 
         from sqlalchemy import select
 
-        from bonusbridge.db import create_db_engine
         from bonusbridge.models import InboxMessage
         from mapping.dates import from_onec_datetime
 
-        engine = create_db_engine(settings.database_url)
+        engine = _hub_engine(settings)
+        if engine is None:
+            return []
         try:
             with engine.connect() as conn:
                 rows = conn.execute(
