@@ -140,3 +140,29 @@ def test_a_card_given_in_1c_to_another_partner_takes_that_partners_lock(any_base
         assert _onec_status(h, CARD_3) == ONEC_STATUS["active"]
     finally:
         h.close()
+
+
+def test_a_status_set_in_1c_does_not_lift_the_lock_of_an_incomplete_profile(any_base, db):
+    """An accountant marks the card of an incomplete profile "Действует" in 1C: the lock is the
+    hub's rule, so the card stays ``accumulation_only`` and 1C is told so again (its tills refuse
+    spending on it); a block set in 1C is kept."""
+    h = _harness(any_base, db)
+    try:
+        pull_full(h.ctx)
+        h.sync()
+        card_set = h.ctx.profile.card.entity_set
+        assert _onec_status(h, CARD_3) == ONEC_STATUS["accumulation_only"]
+        h.onec.patch(card_set, CARD_3, {"Статус": ONEC_STATUS["active"]})
+        h.sync()
+        card = _card(h, CARD_3)
+        assert (card.status, card.status_reason) == (
+            CardStatus.ACCUMULATION_ONLY,
+            "profile incomplete, missing: birth_date",
+        )
+        assert _onec_status(h, CARD_3) == ONEC_STATUS["accumulation_only"]
+        h.onec.patch(card_set, CARD_3, {"Статус": "НеДействует"})
+        h.sync()
+        assert _card(h, CARD_3).status is CardStatus.BLOCKED
+        assert _onec_status(h, CARD_3) == "НеДействует"
+    finally:
+        h.close()
