@@ -227,7 +227,8 @@ def check_mapping(settings: Settings) -> tuple[bool, str] | str:
         status_field = profile.card.onec_field("status")
         status_map = profile.enums.get("card_status")
         refused = _refused_values(settings)
-        if status_field and status_map is not None and profile.card.entity_set in published:
+        card_fields = published.get(profile.card.entity_set, set())
+        if status_field and status_map is not None and status_field in card_fields:
             for hub_value, onec_value in status_map.to_onec.items():
                 named = re.compile(rf"(?<!\w){re.escape(onec_value)}(?!\w)")
                 if any(named.search(error) for error in refused):

@@ -1,4 +1,5 @@
-"""Issue 18 item 5: a standard УТ 11 without the chain's ``ТолькоНакопление`` extension.
+"""Issue 18 item 5: a standard УТ 11 without the chain's ``ТолькоНакопление`` extension (and a
+standard Розница, which has no card status at all).
 
 The emulator runs as the standard configuration (``create_app(extension=False)``, the CLI's
 ``--without-extension``): 1C answers a card status it lacks with 400 "Неверное значение
@@ -147,3 +148,46 @@ def test_ping_is_ok_with_the_extension(ut11: Base, db: Engine) -> None:
         h.close()
     assert result.status == "OK", result
     assert ADMIN[0] not in result.detail
+
+
+# --- a standard Розница: no card status at all ------------------------------------------------------
+
+RETAIL_CARDS = "Catalog_ИнформационныеКарты"
+
+
+@pytest.fixture(scope="module")
+def standard_retail_server() -> Iterator[Base]:
+    with ServerThread(create_app("retail", fixtures="demo", extension=False)) as server:
+        yield Base(server, "retail")
+
+
+@pytest.fixture
+def standard_retail(standard_retail_server: Base) -> Base:
+    standard_retail_server.reset()
+    return standard_retail_server
+
+
+def test_a_standard_retail_base_has_no_card_status_and_ignores_one_written(standard_retail: Base) -> None:
+    with standard_retail.client() as c:
+        metadata = c.get("$metadata").text
+        ref = c.get(f"{RETAIL_CARDS}?$format=json&$top=1&$select=Ref_Key").json()["value"][0]["Ref_Key"]
+        written = c.patch(f"{RETAIL_CARDS}(guid'{ref}')?$format=json", json={"Статус": "ТолькоНакопление"})
+    assert '<EntityType Name="Catalog_ИнформационныеКарты">' in metadata
+    card_type = metadata.split('<EntityType Name="Catalog_ИнформационныеКарты">', 1)[1].split(
+        "</EntityType>", 1
+    )[0]
+    assert 'Name="Статус"' not in card_type
+    assert written.status_code == 200 and "Статус" not in written.json()  # ignored, as 1C does
+
+
+def test_ping_names_the_missing_card_status_of_a_standard_retail_base(
+    standard_retail: Base, db: Engine
+) -> None:
+    h = Harness(standard_retail, db)
+    try:
+        url = db.url.render_as_string(hide_password=False)
+        result = _status("mapping", check_mapping(h.settings.model_copy(update={"database_url": url})))
+    finally:
+        h.close()
+    assert result.status == "FAIL", result
+    assert "Catalog_ИнформационныеКарты lacks Статус" in result.detail

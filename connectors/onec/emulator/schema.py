@@ -216,6 +216,8 @@ class Config:
     #: enum values it brings. ``without_extension`` gives the standard configuration.
     extension_name: str | None = None
     extension_values: dict[str, list[str]] = field(default_factory=dict)
+    #: The attributes the extension adds to objects: entity set → field names.
+    extension_fields: dict[str, list[str]] = field(default_factory=dict)
 
     def section_owner(self, set_name: str) -> tuple[EntitySet, str] | None:
         """``Catalog_X_Section`` → (Catalog_X, "Section") when it names a tabular section."""
@@ -409,6 +411,11 @@ def load_config(name_or_path: str | Path) -> Config:
         unknown = [v for v in values if v not in enums.get(enum_name, [])]
         if unknown:
             raise ConfigError(f"extension: {enum_name} has no value(s) {', '.join(unknown)}")
+    extension_fields = {str(k): [str(v) for v in vs] for k, vs in (extension.get("fields") or {}).items()}
+    for set_name, added in extension_fields.items():
+        declared: dict[str, Field] = sets[set_name].fields if set_name in sets else {}
+        if [name for name in added if name not in declared]:
+            raise ConfigError(f"extension: {set_name} has no field(s) {', '.join(added)}")
     config = Config(
         str(raw["name"]),
         str(raw.get("title", raw["name"])),
@@ -419,6 +426,7 @@ def load_config(name_or_path: str | Path) -> Config:
         users,
         extension_name=str(extension["name"]) if extension.get("name") else None,
         extension_values=extension_values,
+        extension_fields=extension_fields,
     )
     _check(config)
     return config
@@ -426,14 +434,25 @@ def load_config(name_or_path: str | Path) -> Config:
 
 def without_extension(config: Config) -> Config:
     """The standard configuration: the extension's enum values gone (a write of one of them answers
-    400 "Неверное значение перечисления", as a standard УТ 11 answers ``ТолькоНакопление``)."""
-    if not config.extension_values:
+    400 "Неверное значение перечисления", as a standard УТ 11 answers ``ТолькоНакопление``) and its
+    attributes gone (not in ``$metadata``; a body naming one is ignored, as 1C ignores unknown
+    fields: a standard Розница has no card ``Статус``)."""
+    if not config.extension_values and not config.extension_fields:
         raise ConfigError(f"configuration {config.name} declares no extension to run without")
     enums = {
         name: [v for v in values if v not in config.extension_values.get(name, [])]
         for name, values in config.enums.items()
     }
-    return replace(config, enums=enums, title=f"{config.title} без расширения {config.extension_name}")
+    sets = {
+        name: replace(
+            eset,
+            fields={k: f for k, f in eset.fields.items() if k not in config.extension_fields.get(name, [])},
+        )
+        for name, eset in config.entity_sets.items()
+    }
+    return replace(
+        config, enums=enums, entity_sets=sets, title=f"{config.title} без расширения {config.extension_name}"
+    )
 
 
 def _indexed(name: str, spec: dict[str, Any], *groups: list[Field]) -> tuple[str, ...]:
