@@ -59,7 +59,7 @@ def create_app(
     app.state.sms = sms
     app.state.cabinet = Cabinet(settings, hub, sms, OtpService(hub.engine, settings, now), now)
     # logged-in sessions' records (logout, disabling and the absolute lifetime end them)
-    app.state.sessions = sessions or session_store(settings, hub.engine)
+    app.state.sessions = sessions or session_store(settings, hub.engine, hub.read_engine)
 
     codec = SessionCodec(
         settings.cabinet_session_secret.get_secret_value(), settings.cabinet_session_max_age_seconds, now

@@ -31,6 +31,11 @@ def format_date(value: datetime | None, lang: str, zone: ZoneInfo, *, with_time:
     return formats.moment(value, lang, zone) if with_time else formats.day(value, lang, zone)
 
 
+def page_formats(request: Request) -> tuple[formats.Formats, ZoneInfo]:
+    """The request's language's formatters and the chain's zone, for rows a page formats itself."""
+    return formats.Formats.of(lang_of(request)), ZoneInfo(cabinet(request).settings.sms_default_time_zone)
+
+
 def flash(request: Request, key: str, **params: str) -> None:
     """A message shown once, on the next page rendered in this session."""
     session = session_of(request)
@@ -68,6 +73,7 @@ def render(
     session = session_of(request)
     settings = cabinet(request).settings
     zone = ZoneInfo(settings.sms_default_time_zone)
+    fmt = formats.Formats.of(lang)
     page: dict[str, Any] = {
         "lang": lang,
         "t": translator(lang),
@@ -75,9 +81,9 @@ def render(
         "flash": _take_flash(request),
         "logged_in": isinstance(session.get("customer_id"), int),
         "here": request.url.path,
-        "points": lambda value: format_points(value, lang),
-        "day": lambda value: format_date(value, lang, zone),
-        "moment": lambda value: format_date(value, lang, zone, with_time=True),
+        "points": fmt.points,
+        "day": lambda value: fmt.day(value, zone),
+        "moment": lambda value: fmt.moment(value, zone),
         "masked": mask_card_number,
         # every page's footer: the program's rules and how to reach support (settings)
         "footer": {

@@ -18,7 +18,8 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, Table, delete, select
+from sqlalchemy import Engine, Table, bindparam, delete, select
+from sqlalchemy.exc import DBAPIError
 
 from bonusbridge.models import LoginSession
 from bonusbridge.settings import Settings
@@ -28,6 +29,10 @@ STAFF = "staff"
 
 
 _TABLE: Table = LoginSession.__table__  # type: ignore[assignment]
+
+
+#: The read of every logged-in page view, built once.
+_ALIVE = select(_TABLE.c.kind, _TABLE.c.subject_id, _TABLE.c.expires_at).where(_TABLE.c.id == bindparam("id"))
 
 
 def _key(sid: str) -> str:
@@ -45,10 +50,14 @@ class SessionStore(Protocol):
 
 
 class DatabaseSessionStore:
-    """Records in ``login_sessions``; expired ones of a subject are swept at its next login."""
+    """Records in ``login_sessions``; expired ones of a subject are swept at its next login.
 
-    def __init__(self, engine: Engine) -> None:
+    ``alive``, asked on every logged-in page view, reads on ``read_engine`` when given (the hub's:
+    autocommit, no ping per checkout), a read repeated once on a connection a restart killed."""
+
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
         self.engine = engine
+        self.read_engine = read_engine or engine
 
     def open(self, kind: str, sid: str, subject_id: int, now: datetime, lifetime: timedelta) -> None:
         table = _TABLE
@@ -65,11 +74,15 @@ class DatabaseSessionStore:
             )
 
     def alive(self, kind: str, sid: str, subject_id: int, now: datetime) -> bool:
-        table = _TABLE
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(table.c.kind, table.c.subject_id, table.c.expires_at).where(table.c.id == _key(sid))
-            ).first()
+        query = _ALIVE.params(id=_key(sid))
+        for attempt in (1, 2):
+            try:
+                with self.read_engine.connect() as conn:
+                    row = conn.execute(query).first()
+                break
+            except DBAPIError as failed:
+                if attempt == 2 or not failed.connection_invalidated:
+                    raise
         return row is not None and row.kind == kind and row.subject_id == subject_id and now < row.expires_at
 
     def end(self, kind: str, sid: str) -> None:
@@ -130,11 +143,12 @@ class RedisSessionStore:
         return ended
 
 
-def session_store(settings: Settings, engine: Engine) -> SessionStore:
-    """The store ``settings`` configure: Redis for a ``redis://``/``rediss://`` URL, else the database."""
+def session_store(settings: Settings, engine: Engine, read_engine: Engine | None = None) -> SessionStore:
+    """The store ``settings`` configure: Redis for a ``redis://``/``rediss://`` URL, else the database
+    (``read_engine`` for the check of each page view, see ``DatabaseSessionStore``)."""
     url = settings.session_store_url.strip()
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisSessionStore(url)
     if url:
         raise ValueError("BONUSBRIDGE_SESSION_STORE_URL: empty (the database) or a redis:// URL")
-    return DatabaseSessionStore(engine)
+    return DatabaseSessionStore(engine, read_engine)

@@ -23,7 +23,6 @@ from bonusbridge.services.cabinet import (
     choose_primary_card,
     expiring_lots,
     last_purchase,
-    movements_of,
     next_step,
 )
 from bonusbridge.services.card_claims import (
@@ -36,9 +35,17 @@ from bonusbridge.unit_of_work import UnitOfWork
 from web_cabinet.context import Cabinet, LoginRequired, PageNotFound, cabinet, customer_id, lang_of
 from web_cabinet.i18n import translator
 from web_cabinet.pages.barcodes import barcode_svg, qr_svg
-from web_cabinet.pages.display import balance_of, card_rows, history_rows, program_names
+from web_cabinet.pages.display import balance_of, card_rows, history_of, history_rows, program_names
 from web_cabinet.pages.steps import STEP_URLS
-from web_cabinet.rendering import flash, format_points, new_form_id, render, see_other, valid_form_id
+from web_cabinet.rendering import (
+    flash,
+    format_points,
+    new_form_id,
+    page_formats,
+    render,
+    see_other,
+    valid_form_id,
+)
 from web_cabinet.security import ids_out_of_range, verify_csrf
 
 
@@ -227,10 +234,10 @@ def card_page(request: Request, card_id: int, cid: int = Depends(customer_id)) -
         own = uow.cards.of_customer(cid)
         balance = balance_of(uow, card.id, now=parts.clock(), expiring_days=parts.settings.expiring_soon_days)
         soon = expiring_lots(uow.session, [card.id], now=balance.as_of, horizon=balance.expiring_horizon)
-        history = history_rows(movements_of(uow.session, [card.id], limit=100), own)
-        row = card_rows(
-            uow, customer, [card], own, parts.settings.profile_required_fields, translator(lang_of(request))
-        )[0]
+        t = translator(lang_of(request))
+        fmt, zone = page_formats(request)
+        history = history_rows(history_of(uow.session, [card.id], limit=100), own, t, fmt, zone)
+        row = card_rows(uow, customer, [card], own, parts.settings.profile_required_fields, t)[0]
         kind, bars = barcode_svg(card.number)
         context = {
             "card": row,
