@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bonusbridge import errors
+from bonusbridge.ledger import accounts
 from bonusbridge.ledger.book import free_points
 from bonusbridge.ledger.statements import POINTS
 from bonusbridge.models import Card, CardStatus, Customer, FormUse, Lot, Movement, MovementKind, Origin
@@ -189,6 +190,12 @@ class Expiring:
     amount: Decimal
 
 
+def with_accounts(session: Session, card_ids: Sequence[int]) -> list[int]:
+    """The cards and the account cards their points live on (``ledger.accounts``)."""
+    found = accounts.accounts_of(session.connection(), card_ids)
+    return sorted(set(card_ids) | set(found.values()))
+
+
 def expiring_lots(
     session: Session, card_ids: Sequence[int], *, now: datetime, horizon: datetime
 ) -> list[Expiring]:
@@ -196,6 +203,7 @@ def expiring_lots(
     of a hold past its time to live included, as in the balance: ``ledger.book.free_points``)."""
     if not card_ids:
         return []
+    card_ids = with_accounts(session, card_ids)
     free = type_coerce(func.sum(free_points(now)), POINTS)
     rows = session.execute(
         select(type_coerce(Lot.expires_at, UTCDateTime()), free)
@@ -213,9 +221,11 @@ def expiring_lots(
 
 
 def movements_of(session: Session, card_ids: Sequence[int], *, limit: int = 50) -> list[Movement]:
-    """The newest movements of these cards (the caller passes only the customer's own cards)."""
+    """The newest movements of these cards (the caller passes only the customer's own cards) and of
+    the accounts holding their points (``ledger.accounts``: in ut11 the partner's account card)."""
     if not card_ids:
         return []
+    card_ids = with_accounts(session, card_ids)
     return list(
         session.scalars(
             select(Movement)

@@ -4,6 +4,7 @@ of the partner are the partner's; a card blocked by a merge is still refused for
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bonusbridge.ledger import accounts
 from bonusbridge.models import Card, CardStatus, Customer
+from bonusbridge.services.cabinet import expiring_lots, movements_of
 from bonusbridge.unit_of_work import UnitOfWork
 from tests.web_cabinet.api.test_auth import assert_problem
 from tests.web_cabinet.api.test_checkout import balance, hold_body
@@ -72,3 +74,12 @@ def test_a_card_merged_away_is_refused_while_the_partners_other_card_spends(api,
     assert held.status_code == 201, held.text
     assert api.post(f"/holds/{held.json()['hold_id']}/capture").status_code == 200
     assert balance(api, second)["available"] == "470.00"
+
+
+def test_the_cabinet_shows_the_partners_expiring_points_and_history_under_any_card(partner, fund, db, clock):
+    first, second, _, _ = partner
+    fund(first, "20.00", expires_at=clock.now + timedelta(days=10))
+    with Session(db) as session:
+        soon = expiring_lots(session, [second], now=clock.now, horizon=clock.now + timedelta(days=30))
+        assert [e.amount for e in soon] == [Decimal("20.00")]
+        assert [m.amount for m in movements_of(session, [second])] == [Decimal("20.00"), Decimal("500.00")]
