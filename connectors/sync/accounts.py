@@ -8,6 +8,7 @@ a card 1C takes from its partner becomes its own account again. In ``retail`` no
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bonusbridge.ledger import accounts
@@ -28,4 +29,28 @@ def join_partner_account(ctx: SyncContext, session: Session, card: Card) -> None
     accounts.share_customer_account(book, card.customer_id, origin=Origin.SYSTEM)
 
 
-__all__ = ["join_partner_account"]
+def share_all(ctx: SyncContext) -> int:
+    """Put every customer's cards on the customer's account (``ut11``), one transaction per
+    customer: for a hub that kept a balance per card before (migration 0018), so the partner's
+    other cards stop showing 0. Returns how many customers had a card to put on their account; in
+    ``retail`` does nothing. Idempotent."""
+    if not ctx.settings.balances_per_customer:
+        return 0
+    with ctx.session_factory() as session:
+        owners = list(
+            session.scalars(
+                select(Card.customer_id)
+                .where(Card.customer_id.is_not(None), Card.account_card_id.is_(None))
+                .distinct()
+                .order_by(Card.customer_id)
+            )
+        )
+    for customer_id in owners:
+        with ctx.session_factory() as session:
+            book = LedgerBook(session.connection(), now=ctx.clock())
+            accounts.share_customer_account(book, int(customer_id), origin=Origin.SYSTEM)
+            session.commit()
+    return len(owners)
+
+
+__all__ = ["join_partner_account", "share_all"]

@@ -136,6 +136,19 @@ def pull(
     )
 
 
+@app.command("accounts")
+def share_accounts() -> None:
+    """ut11: put every partner's cards on the partner's one account (after upgrading a hub that
+    kept a balance per card); prints how many partners it looked at. Does nothing in retail."""
+    from connectors.sync.accounts import share_all
+
+    ctx = _context()
+    if not ctx.settings.balances_per_customer:
+        typer.echo("balances are kept per card (BONUSBRIDGE_BALANCE_PER=card): nothing to do")
+        return
+    typer.echo(f"{share_all(ctx)} partner(s) with cards not yet on their account: now on it")
+
+
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

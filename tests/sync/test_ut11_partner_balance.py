@@ -31,6 +31,7 @@ from bonusbridge.models import (
 )
 from bonusbridge.services.cards import merge_locked
 from bonusbridge.unit_of_work import UnitOfWork
+from connectors.sync.accounts import share_all
 from connectors.sync.outbound import push_movement
 from connectors.sync.pull import pull_full
 from reconciliation.compare import DifferenceKind, compare_hub_with_onec
@@ -265,3 +266,20 @@ def test_a_card_joining_its_partners_account_moves_its_points_without_telling_1c
     assert push_movement(h.ctx, outgoing) is None and push_movement(h.ctx, incoming) is None
     h.sync()
     assert h.onec_balance(PARTNER_IVANOV) == Decimal("750")  # the partner's total did not change
+
+
+def test_a_hub_that_kept_a_balance_per_card_is_put_on_accounts_per_partner(h):
+    pull_full(h.ctx)
+    h.sync()
+    with UnitOfWork(h.ctx.engine) as uow:  # the state before migration 0018: every card on its own
+        uow.session.execute(Card.__table__.update().values(account_card_id=None))
+        uow.commit()
+    assert shown(h, FIRST, SECOND) == [Decimal("750.00"), Decimal("0.00")]
+    assert share_all(h.ctx) == 4  # Иванов, Петрова, Сидоров, Кузнецова
+    assert shown(h, FIRST, SECOND) == [Decimal("750.00")] * 2
+    assert share_all(h.ctx) == 0
+    h.till(SECOND, redeemed="30")
+    h.sync()
+    assert parked(h) == []
+    assert shown(h, FIRST, SECOND) == [Decimal("720.00")] * 2 == [h.onec_balance(PARTNER_IVANOV)] * 2
+    assert balance_differences(h) == []
