@@ -37,18 +37,20 @@ def share_all(ctx: SyncContext) -> int:
     if not ctx.settings.balances_per_customer:
         return 0
     with ctx.session_factory() as session:
-        owners = list(
-            session.scalars(
+        owners = [
+            int(owner)
+            for owner in session.scalars(
                 select(Card.customer_id)
                 .where(Card.customer_id.is_not(None), Card.account_card_id.is_(None))
                 .distinct()
                 .order_by(Card.customer_id)
             )
-        )
+            if owner is not None
+        ]
     for customer_id in owners:
         with ctx.session_factory() as session:
             book = LedgerBook(session.connection(), now=ctx.clock())
-            accounts.share_customer_account(book, int(customer_id), origin=Origin.SYSTEM)
+            accounts.share_customer_account(book, customer_id, origin=Origin.SYSTEM)
             session.commit()
     return len(owners)
 
