@@ -29,6 +29,7 @@ from bonusbridge.models import (
     Program,
 )
 from bonusbridge.privacy import mask_card_number
+from bonusbridge.services.cabinet import with_accounts
 from bonusbridge.unit_of_work import UnitOfWork
 from web_cabinet.formats import Formats
 from web_cabinet.i18n import Translate
@@ -150,8 +151,8 @@ def source_key(movement: MovementLine) -> str:
 
 
 #: The newest movements of some cards, only the columns the history shows (no ORM objects: the
-#: home page's sixty rows were a fifth of its reads' time). Same order and limit as the hub's
-#: ``services.cabinet.movements_of``.
+#: home page's sixty rows were a fifth of its reads' time). Same cards, order and limit as the
+#: hub's ``services.cabinet.movements_of`` (``test_home_reads`` compares them).
 _HISTORY = (
     select(
         Movement.card_id,
@@ -169,10 +170,13 @@ _HISTORY = (
 
 
 def history_of(session: Session, card_ids: Sequence[int], *, limit: int = 50) -> Sequence[MovementLine]:
-    """The newest movements of these cards (the caller passes only the customer's own cards)."""
+    """The newest movements of these cards (the caller passes only the customer's own cards) and of
+    the accounts holding their points, the hub's ``with_accounts`` deciding which (as for
+    ``movements_of``)."""
     if not card_ids:
         return []
-    rows: Sequence[Any] = session.execute(_HISTORY, {"cards": list(card_ids), "limit": limit}).all()
+    wanted = with_accounts(session, card_ids)
+    rows: Sequence[Any] = session.execute(_HISTORY, {"cards": wanted, "limit": limit}).all()
     return rows
 
 
