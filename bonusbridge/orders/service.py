@@ -303,7 +303,15 @@ def hold_of(conn: Connection, client_id: int, hold_id: int) -> tuple[HoldRecord,
         order = by_id(conn, int(suffix)) if suffix.isdigit() else None
     if row is None or order is None or order.client_id != client_id:
         raise errors.UnknownHold(hold_id)
-    return hold_record(row), order
+    return as_presented(conn, hold_record(row), order), order
+
+
+def as_presented(conn: Connection, record: HoldRecord, order: Order) -> HoldRecord:
+    """The hold as its order sees it: a hold on the account card holding the order's card's points
+    (ut11: the partner's account card) names the order's card, the one the shop presented."""
+    if record.card_id != order.card_id and accounts.account_card(conn, order.card_id) == record.card_id:
+        return replace(record, card_id=order.card_id)
+    return record
 
 
 def hold(
@@ -329,6 +337,7 @@ def hold(
     available = book.balance(card_id).available
     check_spend(rules, total, available, points, already=points_reserved(book.conn, order, book.now))
     record = book.hold(card_id, points, key=f"{caller.key}:hold", origin=ORIGIN, document=order.document)
+    record = as_presented(book.conn, record, order)
     if order.spend_total is None:
         book.conn.execute(update(ApiOrder).where(ApiOrder.id == order.id).values(spend_total=total))
         order = replace(order, spend_total=total)
@@ -375,7 +384,7 @@ def capture(
 def void(book: LedgerBook, caller: Caller, *, hold_id: int) -> tuple[HoldRecord, Order]:
     _, order = hold_of(book.conn, caller.client_id, hold_id)
     record = book.void(hold_id, key=f"{caller.key}:void", origin=ORIGIN)
-    return record, order
+    return as_presented(book.conn, record, order), order
 
 
 # --- the accrual ----------------------------------------------------------------------------------

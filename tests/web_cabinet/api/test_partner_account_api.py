@@ -47,9 +47,12 @@ def test_hold_capture_accrual_and_refund_on_the_second_card_are_the_partners(api
     _, _, first, second = partner
     hold = api.post("/holds", hold_body(second, points="30.00", order="O-1", total="100.00"))
     assert hold.status_code == 201, hold.text
+    assert hold.json()["card_id"] == second  # the card the shop presented, not the account card
+    assert api.get(f"/holds/{hold.json()['hold_id']}").json()["card_id"] == second
     assert balance(api, first)["held"] == balance(api, second)["held"] == "30.00"
     captured = api.post(f"/holds/{hold.json()['hold_id']}/capture")
     assert captured.status_code == 200, captured.text
+    assert captured.json()["card_id"] == second
     accrued = api.post("/accruals", {"card_id": second, "order_id": "O-1", "order_total": "100.00"})
     assert accrued.status_code == 201, accrued.text
     assert accrued.json()["points_spent"] == "30.00"
