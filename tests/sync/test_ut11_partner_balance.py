@@ -283,3 +283,36 @@ def test_a_hub_that_kept_a_balance_per_card_is_put_on_accounts_per_partner(h):
     assert parked(h) == []
     assert shown(h, FIRST, SECOND) == [Decimal("720.00")] * 2 == [h.onec_balance(PARTNER_IVANOV)] * 2
     assert balance_differences(h) == []
+
+
+def test_retail_a_merge_moves_points_and_1c_gets_the_incoming_half_first(retail, db, monkeypatch):
+    h = Harness(retail, db)
+    try:
+        pull_full(h.ctx)
+        h.sync()
+        first, second = card_of(h, FIRST), card_of(h, SECOND)
+        before = shown(h, FIRST, SECOND)
+        with UnitOfWork(h.ctx.engine) as uow:
+            cards = [uow.session.get_one(Card, first.id), uow.session.get_one(Card, second.id)]
+            record = merge_locked(
+                uow,
+                cards[0].customer_id,
+                cards[1],
+                [cards[0]],
+                cards,
+                key="merge-retail",
+                origin=Origin.WEBSITE,
+                actor=None,
+                note="cabinet",
+            )
+            uow.commit()
+        assert record is not None and record.points_moved == before[0] > 0
+        assert shown(h, FIRST, SECOND) == [Decimal("0.00"), before[0] + before[1]]
+        outgoing, _ = transfer_halves(h, f"merge-retail/merge/{first.id}")
+        amount = f"{before[0]:.2f}"
+        assert delivered_in_order(h, monkeypatch, outgoing) == [f"+{amount}", f"-{amount}"]
+        h.sync()
+        assert h.onec_balance(card_of(h, SECOND).onec_ref) == before[0] + before[1]
+        assert h.onec_balance(card_of(h, FIRST).onec_ref) == 0
+    finally:
+        h.close()
