@@ -32,14 +32,23 @@ def drain_outbound(ctx: SyncContext, slot: int) -> DrainReport:
     )
 
 
-def drain_inbound(ctx: SyncContext, slots: int | Sequence[int]) -> DrainReport:
-    """Apply the inbox rows of one slot or several together (one stream, batches across slots)."""
+#: Inbox rows read and applied per transaction.
+INBOUND_BATCH = 200
+
+
+def drain_inbound(
+    ctx: SyncContext, slots: int | Sequence[int], *, deadline: float | None = None
+) -> DrainReport:
+    """Apply the inbox rows of one slot or several together (one stream, batches across slots);
+    ``deadline`` (monotonic): start no batch after it (``DrainReport.more``: ask again)."""
     return drain(
         ctx.engine,
         INBOX,
         slots,
         lambda row: inbound.apply(ctx, row),
         clock=ctx.clock,
+        batch=INBOUND_BATCH,
+        deadline=deadline,
         handle_batch=lambda rows: inbound.apply_batch(ctx, rows),
         row_columns=inbound.BATCH_COLUMNS,  # with received_at, the stage timing's start
         on_done=lambda rows: metrics.observe_rows("inbound", "apply", rows, "received_at", ctx.clock()),

@@ -16,6 +16,7 @@ lock on SQLite, where the embedded default runs everything in one process anyway
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ class DrainReport:
     busy: set[int] = field(default_factory=set)  # slots another caller held
     handled: int = 0
     waiting_keys: set[str] = field(default_factory=set)
+    #: Stopped at its limit (``max_rows``, ``deadline``) with rows perhaps left: ask again.
+    more: bool = False
 
 
 Handler = Callable[[Row[Any]], str]
@@ -141,6 +144,7 @@ def drain(
     handle_batch: BatchHandler | None = None,
     row_columns: Sequence[ColumnElement[Any]] = (),
     on_done: Callable[[list[Row[Any]]], None] | None = None,
+    deadline: float | None = None,
 ) -> DrainReport:
     """Handle the pending rows of ``slots`` in id order until none is left that may run now.
 
@@ -151,7 +155,9 @@ def drain(
     declines, those rows go through ``handle`` one by one. ``row_columns``: what else the handlers
     get with each row, read with it (the slot lock keeps it current until handled). ``on_done``
     is called with the rows handled (not those left waiting), after their commits: the stage
-    timings (``metrics``).
+    timings (``metrics``). ``deadline`` (``time.monotonic()``): no new batch starts after it, so
+    a worker that also delivers to 1C gets back to its other queue (``report.more`` then says
+    rows may be left; at least one batch is always handled).
 
     Several slots drain together, rows of all of them in one id-ordered stream: a key lives in one
     slot, so its order is kept, and a batch is as large as the work, not as a slot's share of it.
@@ -168,11 +174,26 @@ def drain(
             if not got:
                 return report
             _drain_locked(
-                engine, table, got, handle, handle_batch, clock, batch, max_rows, report, row_columns, on_done
+                engine,
+                table,
+                got,
+                handle,
+                handle_batch,
+                clock,
+                batch,
+                max_rows,
+                report,
+                row_columns,
+                on_done,
+                deadline,
             )
-        if report.handled >= max_rows:
+        if report.handled >= max_rows or report.more:
+            report.more = True
             return report
         wanted = _runnable(engine, table, got, report.waiting_keys, clock)
+        if wanted and deadline is not None and time.monotonic() >= deadline:
+            report.more = True  # rows came meanwhile: the next turn takes them
+            return report
     return report
 
 
@@ -188,9 +209,13 @@ def _drain_locked(
     report: DrainReport,
     row_columns: Sequence[ColumnElement[Any]],
     on_done: Callable[[list[Row[Any]]], None] | None = None,
+    deadline: float | None = None,
 ) -> None:
     after = 0
     while report.handled < max_rows:
+        if deadline is not None and after and time.monotonic() >= deadline:
+            report.more = True  # a batch was handled: the rest waits for the next turn
+            return
         rows = pending_rows(engine, table, slots, after=after, limit=batch, extra=row_columns)
         if not rows:
             return

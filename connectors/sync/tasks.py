@@ -8,6 +8,8 @@ never to Celery's default app), and found by its workers through the ``bonusbrid
 
 from __future__ import annotations
 
+import time
+
 from bonusbridge.app import build_hub
 from bonusbridge.celery_app import app
 from bonusbridge.settings import get_settings
@@ -25,6 +27,7 @@ def current_context() -> SyncContext:
         # A drain that meets a connection killed moments ago fails and is asked for again (the
         # listener's sweep, the relay's republishing): no ping per checkout, a round trip saved.
         _ctx = SyncContext.from_settings(settings, build_hub(settings, ping="when_idle").engine)
+        _ctx.kick = _send_apply
     return _ctx
 
 
@@ -40,8 +43,25 @@ def deliver(message_id: int, slot: int) -> int:
     return drain_outbound(current_context(), slot).handled
 
 
+#: How long one "apply" task drains before it gives its process back: a worker consuming both
+#: queues (``sync worker --queues all``, the default) then takes a waiting delivery to 1C within
+#: about this time, not after a whole backlog of receipts. What is left is asked for again, behind
+#: what already waits in the queues (a message is only a hint; the slot keeps the order).
+APPLY_SLICE_SECONDS = 1.0
+
+
 @app.task(name=APPLY_TASK)  # type: ignore[untyped-decorator]
 def apply(slots: int | list[int]) -> int:
-    """Apply the inbox rows of these slots (one slot, or a few the listener grouped)."""
+    """Apply the inbox rows of these slots (one slot, or a few the listener grouped), for at most
+    ``APPLY_SLICE_SECONDS``; the slots with rows left are asked for again."""
     ctx = current_context()
-    return drain_inbound(ctx, slots).handled
+    report = drain_inbound(ctx, slots, deadline=time.monotonic() + APPLY_SLICE_SECONDS)
+    if report.more:
+        ctx.request_drain("inbound", report.slots)
+    return report.handled
+
+
+def _send_apply(direction: str, slots: list[int]) -> None:
+    """A worker's own kicks (an apply task that used up its time slice): a new "apply" task."""
+    if direction == "inbound" and slots:
+        apply.apply_async(args=[slots])

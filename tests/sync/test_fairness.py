@@ -138,3 +138,33 @@ def test_a_slow_1c_does_not_hold_back_the_receipts(harness):
     partner = h.onec.get("Catalog_Партнеры", PARTNER_1)
     assert any(r.get("АдресЭП") == "slow.onec@example.ru" for r in partner["КонтактнаяИнформация"])
     assert hub_card(h, CARD_1)[1] == Decimal("657") == h.onec_balance(CARD_1)
+
+
+def test_an_apply_task_gives_its_process_back_after_its_time_slice(retail, db, monkeypatch):
+    """A worker consuming both queues (``sync worker --queues all``) ran an apply task until the
+    backlog was gone, and a website edit waited behind all of it. A task now stops starting
+    batches after ``APPLY_SLICE_SECONDS`` and asks again for what is left, behind the queue."""
+    from connectors.sync import tasks
+
+    h = Harness(retail, db, sync_listener_applies_at_most=0)  # the listener only stores
+    pull_full(h.ctx)
+    h.sync()
+    receipts = [h.till(CARD_1_NUMBER, accrued=points) for points in ("1", "2", "3")]
+    [slot] = store_changes(h.ctx, [receipt_change(h, r["ref"]) for r in receipts], source="amqp")
+    kicked: list[tuple[str, list[int]]] = []
+    h.ctx.kick = lambda direction, slots: kicked.append((direction, list(slots)))
+    monkeypatch.setattr(runner_module, "INBOUND_BATCH", 1)  # one receipt per transaction
+    monkeypatch.setattr(tasks, "APPLY_SLICE_SECONDS", 0.0)  # the slice is over after one batch
+    tasks.use_context(h.ctx)
+    try:
+        assert tasks.apply([slot]) == 1
+        assert kicked == [("inbound", [slot])]  # the rest asked for again
+        assert hub_card(h, CARD_1)[1] == Decimal("651")
+        # Each turn applies the next receipt, in order; nothing lost, nothing doubled.
+        assert tasks.apply([slot]) == 1 and hub_card(h, CARD_1)[1] == Decimal("653")
+        assert tasks.apply([slot]) == 1 and hub_card(h, CARD_1)[1] == Decimal("656")
+        assert tasks.apply([slot]) == 0
+        assert hub_card(h, CARD_1)[1] == Decimal("656") == h.onec_balance(CARD_1)
+    finally:
+        tasks.use_context(None)
+        h.close()
