@@ -184,7 +184,11 @@ _FACTS = (
         Customer.birth_date,
         Customer.city,
         ProgramRow.code,
-        ~exists().where(Movement.card_id == Card.id, Movement.kind == MovementKind.ACCRUAL),
+        # A first purchase of the account (``ledger.accounts``: in ut11 the partner's, on any card).
+        ~exists().where(
+            Movement.card_id == func.coalesce(Card.account_card_id, Card.id),
+            Movement.kind == MovementKind.ACCRUAL,
+        ),
         CardTier.card_id.is_not(None),
         CardTier.tier,
         Card.customer_id,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bonusbridge.ledger import accounts
 from bonusbridge.models import Card, CardStatus, Customer
+from bonusbridge.points import store
 from bonusbridge.services.cabinet import expiring_lots, movements_of
 from bonusbridge.unit_of_work import UnitOfWork
 from tests.web_cabinet.api.test_auth import assert_problem
@@ -86,3 +87,11 @@ def test_the_cabinet_shows_the_partners_expiring_points_and_history_under_any_ca
         soon = expiring_lots(session, [second], now=clock.now, horizon=clock.now + timedelta(days=30))
         assert [e.amount for e in soon] == [Decimal("20.00")]
         assert [m.amount for m in movements_of(session, [second])] == [Decimal("20.00"), Decimal("500.00")]
+
+
+def test_a_first_purchase_is_the_partners_first_not_each_cards(partner, make_card, db):
+    first, second, _, _ = partner
+    stranger = make_card()
+    with db.connect() as conn:
+        facts = {card: store.card_facts(conn, card) for card in (first, second, stranger)}
+    assert [facts[c].customer.first_purchase for c in (first, second, stranger)] == [False, False, True]
