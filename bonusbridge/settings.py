@@ -295,6 +295,25 @@ class Settings(BaseSettings):
         description="The consent's text (/consent: the built-in one, of the default version).",
     )
 
+    # --- Rewards shop (cabinet and supplier pages) -------------------------------------------------
+    supplier_link_secret: SecretStr = Field(
+        default=SecretStr("dev-only-supplier-link-secret"),
+        description="Key signing suppliers' e-mailed login links (the mail sender signs with the same).",
+    )
+    supplier_link_max_age_seconds: int = Field(
+        default=7 * 24 * 3600, ge=60, description="A supplier's e-mailed login link opens for this long."
+    )
+    rewards_cashback_percent: str = Field(
+        default="",
+        description="Tier cashback after a reward order is fulfilled, percent per tier: 'silver=2,gold=5'.",
+    )
+    rewards_payments: Literal["instant", "manual"] = Field(
+        default="instant",
+        description="The cash part of reward orders: instant (embedded default, paid at once) or manual "
+        "(staff mark invoices paid).",
+    )
+    rewards_currency: str = Field(default="RUB", min_length=3, max_length=3)
+
     # --- Shop API ----------------------------------------------------------------------------------
     api_points_per_currency_unit: Decimal = Field(
         default=Decimal("0.01"),

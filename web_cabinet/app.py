@@ -27,6 +27,7 @@ from web_cabinet.api.balance_lane import BalanceLane
 from web_cabinet.context import Cabinet, LoginRequired, PageNotFound
 from web_cabinet.pages import cards, chrome, home, legal, login, profile
 from web_cabinet.rendering import render, see_other
+from web_cabinet.rewards.suppliers import mount_shop
 from web_cabinet.security import CsrfRefused, HeadAsGet, SecurityHeaders, SessionExpired
 from web_cabinet.session_store import SessionStore, session_store
 from web_cabinet.sessions import SessionCodec, SessionMiddleware
@@ -68,6 +69,7 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     mount_staff(app)  # the staff pages under /staff
+    mount_shop(app)  # the rewards shop (/shop) and the suppliers' pages (/suppliers)
     app.router.routes.extend(sms_routes(sms))
     app.router.routes.extend(mail_routes(MailSettings()))  # /dev/mail while the console backend is used
     _handle_page_errors(app)

@@ -51,6 +51,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "nav_home": {"ru": "Мои бонусы", "en": "My bonuses"},
     "nav_profile": {"ru": "Анкета", "en": "Profile"},
     "nav_add_card": {"ru": "Добавить карту", "en": "Add a card"},
+    "nav_shop": {"ru": "Подарки", "en": "Rewards"},
     # login
     "login_title": {"ru": "Вход в личный кабинет", "en": "Log in to your account"},
     "login_intro": {
