@@ -135,18 +135,29 @@ def _named_by_others(conn: Connection, card_id: int, customer_id: int) -> bool:
 
 
 def follow_owner(book: LedgerBook, card_id: int) -> None:
-    """After a card changed hands (a merge binding it, an unmerge): a card on a shared account
-    (ut11) joins its new customer's account, or becomes its own when nobody owns it; a card that is
-    its own account (retail) is left alone. The points stay where they are: a merge moves them."""
+    """After a card changed hands (a merge binding it, an unmerge): where its customer's cards share
+    an account (ut11) the card joins it — its own points, if any, moving onto it —, a card nobody
+    owns becomes its own account again, and where accounts are per card (retail: no card names
+    one) nothing changes."""
     row = book.conn.execute(
         select(cards.c.account_card_id, cards.c.customer_id).where(cards.c.id == card_id)
     ).first()
-    if row is None or row.account_card_id is None:
+    if row is None:
         return
     if row.customer_id is None:
-        leave_account(book.conn, card_id)
+        if row.account_card_id is not None:
+            leave_account(book.conn, card_id)
         return
-    share_customer_account(book, int(row.customer_id))
+    shared = row.account_card_id is not None or (
+        book.conn.execute(
+            select(cards.c.id)
+            .where(cards.c.customer_id == row.customer_id, cards.c.account_card_id.is_not(None))
+            .limit(1)
+        ).first()
+        is not None
+    )
+    if shared:
+        share_customer_account(book, int(row.customer_id))
 
 
 def leave_account(conn: Connection, card_id: int) -> None:

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from bonusbridge.ledger import accounts
-from bonusbridge.models import Card, CardStatus, Customer
+from bonusbridge.models import Card, CardStatus, Customer, Origin
 from bonusbridge.points import store
 from bonusbridge.services.cabinet import expiring_lots, movements_of
+from bonusbridge.services.cards import merge_locked
 from bonusbridge.unit_of_work import UnitOfWork
 from tests.web_cabinet.api.test_auth import assert_problem
 from tests.web_cabinet.api.test_checkout import balance, hold_body
@@ -95,3 +96,31 @@ def test_a_first_purchase_is_the_partners_first_not_each_cards(partner, make_car
     with db.connect() as conn:
         facts = {card: store.card_facts(conn, card) for card in (first, second, stranger)}
     assert [facts[c].customer.first_purchase for c in (first, second, stranger)] == [False, False, True]
+
+
+def test_a_card_bound_by_a_merge_joins_the_partners_account(api, partner, make_card, fund, db, clock):
+    first, second, _, second_public = partner
+    stranger = make_card()
+    fund(stranger, "50.00")
+    with UnitOfWork(db, clock=clock) as uow:
+        cards = [uow.session.get_one(Card, c) for c in (first, second, stranger)]
+        cards[2].customer_id = cards[0].customer_id  # bound to the partner for the merge
+        record = merge_locked(
+            uow,
+            cards[0].customer_id,
+            cards[1],
+            [cards[2]],
+            cards,
+            key="bind-and-merge",
+            origin=Origin.WEBSITE,
+            actor=None,
+            note="cabinet",
+            bound_for_merge=[stranger],
+        )
+        uow.commit()
+    assert record is not None and record.points_moved == Decimal("50.00")
+    with db.connect() as conn:
+        assert accounts.accounts_of(conn, [first, second, stranger]) == {
+            c: first for c in (first, second, stranger)
+        }
+    assert balance(api, second_public)["available"] == "550.00"
