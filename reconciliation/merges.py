@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from bonusbridge import errors
 from bonusbridge.actors import Actor, Permission
+from bonusbridge.ledger import accounts
 from bonusbridge.ledger.book import LedgerBook, LotPart
 from bonusbridge.ledger.intents import check_key, fingerprint
 from bonusbridge.ledger.statements import POINTS, hold_allocations, holds, lot_allocations, lots, movements
@@ -442,12 +443,15 @@ def unmerge(
     primary = cards[record.primary_card_id]
     if primary.status is CardStatus.BLOCKED:
         raise PrimaryCardBlocked(merge_id, primary.id)
-    queries.lock_balances(session, card_ids)
+    # The card whose balance took the merged points: the primary card, or in ut11 the account card
+    # of the partner it belongs to (``ledger.accounts``).
+    holder = accounts.account_card(session.connection(), record.primary_card_id)
+    queries.lock_balances(session, sorted({*card_ids, holder}))
     book = LedgerBook(session.connection(), now=uow.clock(), hold_ttl=uow.hold_ttl)
-    plans = [_plan(session, book.now, record.primary_card_id, item) for item in items]
+    plans = [_plan(session, book.now, holder, item) for item in items]
     held = sum((plan.held for plan in plans), ZERO)
     if held > 0:
-        live = queries.live_holds(session, [primary.id], now=uow.clock())
+        live = queries.live_holds(session, [holder], now=uow.clock())
         until = live[0].until if live else uow.clock()
         raise errors.CardHasPendingHold(primary.id, held, until)
     spent = [SpentPoints(p.item.card_id, p.item.points_moved, p.spent) for p in plans if p.spent > 0]
@@ -457,7 +461,7 @@ def unmerge(
         raise AlreadyUnmerged(merge_id, None, None)  # a concurrent unmerge with this key won
     # Holds past their time to live still mark lots as held until released: release them now
     # (after every refusal, so a refused unmerge writes nothing), as the ledger would on a debit.
-    book.release_expired_holds(primary.id)
+    book.release_expired_holds(holder)
 
     # The cards first (the ledger refuses a blocked card), primary flag handed back in an order the
     # unique index on (customer_id) WHERE is_primary accepts: the flag is cleared before it is set.
@@ -495,12 +499,14 @@ def unmerge(
             other.is_primary = True  # a primary card that was blocked before the merge
             other.changed_by = STAFF_ORIGIN
     session.flush()
+    for card_id in card_ids:  # ut11: a card unbound again leaves the partner's account
+        accounts.follow_owner(book, card_id)
 
     restored_total = ZERO
     for plan in plans:
         item = plan.item
         book.transfer_lots(
-            record.primary_card_id,
+            holder,
             item.card_id,
             plan.parts,
             key=f"{key}/unmerge/{item.card_id}",

@@ -16,6 +16,7 @@ from bonusbridge.points import store
 from bonusbridge.services.cabinet import expiring_lots, movements_of
 from bonusbridge.services.cards import merge_locked
 from bonusbridge.unit_of_work import UnitOfWork
+from reconciliation.merges import unmerge
 from tests.web_cabinet.api.test_auth import assert_problem
 from tests.web_cabinet.api.test_checkout import balance, hold_body
 
@@ -98,7 +99,9 @@ def test_a_first_purchase_is_the_partners_first_not_each_cards(partner, make_car
     assert [facts[c].customer.first_purchase for c in (first, second, stranger)] == [False, False, True]
 
 
-def test_a_card_bound_by_a_merge_joins_the_partners_account(api, partner, make_card, fund, db, clock):
+def test_a_card_bound_by_a_merge_joins_the_partners_account_and_an_unmerge_takes_it_back(
+    api, partner, make_card, fund, db, clock, card_id
+):
     first, second, _, second_public = partner
     stranger = make_card()
     fund(stranger, "50.00")
@@ -124,3 +127,16 @@ def test_a_card_bound_by_a_merge_joins_the_partners_account(api, partner, make_c
             c: first for c in (first, second, stranger)
         }
     assert balance(api, second_public)["available"] == "550.00"
+    # Staff undo it: the card is nobody's again, on its own account, with its 50 points back.
+    with UnitOfWork(db, clock=clock) as uow:
+        undone = unmerge(uow, record.id, actor="olga.staff", reason="wrong card", key="undo-bind")
+        uow.commit()
+    assert undone.points_restored == Decimal("50.00")
+    with db.connect() as conn:
+        assert accounts.accounts_of(conn, [first, second, stranger]) == {
+            first: first,
+            second: first,
+            stranger: stranger,
+        }
+    assert balance(api, second_public)["available"] == "500.00"
+    assert balance(api, card_id(stranger))["available"] == "50.00"
