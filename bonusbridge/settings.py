@@ -305,7 +305,8 @@ class Settings(BaseSettings):
     )
     rewards_cashback_percent: str = Field(
         default="",
-        description="Tier cashback after a reward order is fulfilled, percent per tier: 'silver=2,gold=5'.",
+        description="Tier cashback after a reward order is fulfilled, percent per tier: 'none=1,gold=5' "
+        "(none: below the first tier).",
     )
     rewards_payments: Literal["instant", "manual"] = Field(
         default="instant",

@@ -33,6 +33,7 @@ from connectors.sync.pull import pull_full
 from connectors.sync.relay import Relay
 from connectors.sync.runner import InlineRunner
 from demo.seed import DEMO_PHONES, DemoPhone, seed_hub
+from demo.shop import seed_shop
 from sms.wiring import SmsParts, build_sms
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,16 @@ class DemoStack:
     phones: tuple[DemoPhone, ...] = DEMO_PHONES
     seeded: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    supplier_id: int | None = None  # the demo shop's supplier (``demo.shop``)
+    mail_file: Path | None = None  # where the console mail backend writes (``/dev/mail`` reads it)
+
+    def supplier_login_url(self) -> str:
+        """A fresh signed login link of the demo supplier, as the order e-mails carry."""
+        from mail.sending import supplier_link
+        from mail.settings import MailSettings
+
+        secret = self.settings.supplier_link_secret.get_secret_value()
+        return supplier_link(MailSettings(base_url=self.cabinet_url), secret, self.supplier_id or 0)
 
     def banner(self) -> str:
         lines = [
@@ -66,6 +77,10 @@ class DemoStack:
             f"BONUSBRIDGE_DATABASE_URL={shlex.quote(self.settings.database_url)} {bonusbridge_command()}"
         )
         lines += [
+            f"  rewards shop: {self.cabinet_url}/shop (gated items included)",
+            f"  e-mails the console backend 'sent': {self.cabinet_url}/dev/mail",
+            "  the supplier's login link (valid 7 days; each order's e-mail brings a fresh one):",
+            f"    {self.supplier_login_url()}",
             f"  staff pages: {self.cabinet_url}/staff — log in with a staff user made, in another",
             "  terminal while this runs, against the demo's database (the password is asked for):",
             f"    {command} staff create admin --role admin",
@@ -94,6 +109,7 @@ def demo_settings(var_dir: Path, **overrides: Any) -> Settings:
         "sms_fallback_gateway": "none",
         "sms_console_file": str(var_dir / "demo-sms.jsonl"),
         "onec_change_feed": "select_changes",
+        "rewards_cashback_percent": "none=5,silver=7,gold=10",  # the shop's tier cashback
     }
     values.update(overrides)
     return load_settings(**values)
@@ -111,7 +127,7 @@ def running_demo(
     """Start the emulated 1C, load the hub from it, seed the demo, run sync, SMS and the cabinet."""
     from web_cabinet.app import create_app as create_cabinet  # the cabinet imports FastAPI: lazily
 
-    for stale in ("demo-hub.sqlite3", "demo-sms.jsonl"):
+    for stale in ("demo-hub.sqlite3", "demo-sms.jsonl", "mail-outbox.jsonl"):
         (var_dir / stale).unlink(missing_ok=True)
     with ExitStack() as stack:
         emulator = create_emulator("retail", base=ONEC_BASE, fixtures="demo")
@@ -123,6 +139,8 @@ def running_demo(
         ctx = SyncContext.from_settings(settings, hub.engine)
         pull_full(ctx)
         seeded = seed_hub(hub)
+        supplier_id, shop_seeded = seed_shop(hub)
+        seeded += shop_seeded
         sms = build_sms(settings, hub.engine)
         cabinet = stack.enter_context(
             ServerThread(create_cabinet(settings, hub=hub, sms=sms), host=host, port=cabinet_port)
@@ -135,6 +153,8 @@ def running_demo(
             cabinet_url=cabinet.origin,
             emulator=emulator,
             seeded=seeded,
+            supplier_id=supplier_id,
+            mail_file=var_dir / "mail-outbox.jsonl",  # /dev/mail reads it under make run
         )
         threads = _start_background(demo, ctx)
         try:
@@ -156,6 +176,7 @@ def _start_background(demo: DemoStack, ctx: SyncContext) -> list[threading.Threa
         threading.Thread(target=relay.run, args=(demo.stop,), name="sync-relay", daemon=True),
         threading.Thread(target=listener.run, args=(demo.stop,), name="sync-listener", daemon=True),
         threading.Thread(target=_sms_loop, args=(demo,), name="sms", daemon=True),
+        threading.Thread(target=_mail_loop, args=(demo,), name="mail", daemon=True),
     ]
     for thread in threads:
         thread.start()
@@ -173,3 +194,26 @@ def _sms_loop(demo: DemoStack, every: float = 2.0) -> None:
                 sender.send(message_id)
         except Exception as exc:  # a demo thread must survive a bad moment; production retries in Celery
             log.warning("demo SMS pass failed (%s)", type(exc).__name__)
+
+
+def _mail_loop(demo: DemoStack, every: float = 1.0) -> None:
+    """What the mail Celery tasks do in production: send the outbox's due messages, once each, here
+    through the console backend (``mail-outbox.jsonl``; the supplier's link included)."""
+    from bonusbridge.models import utcnow
+    from mail.backends import ConsoleBackend
+    from mail.sending import MailSender
+    from mail.settings import MailSettings
+
+    path = demo.mail_file or Path("var/mail-outbox.jsonl")
+    settings = MailSettings(backend="console", console_file=str(path), base_url=demo.cabinet_url)
+    sender = MailSender(
+        demo.hub.engine, settings, ConsoleBackend(path), utcnow,
+        link_secret=demo.settings.supplier_link_secret.get_secret_value(),
+    )  # fmt: skip
+    while not demo.stop.wait(every):
+        try:
+            sender.release_stale_claims()
+            for message_id in sender.due_messages():
+                sender.send(message_id)
+        except Exception as exc:  # a demo thread must survive a bad moment; production retries in Celery
+            log.warning("demo mail pass failed (%s)", type(exc).__name__)

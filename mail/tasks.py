@@ -20,7 +20,11 @@ def current_sender() -> MailSender:
     global _sender
     if _sender is None:
         settings = MailSettings()
-        _sender = MailSender(build_hub(get_settings()).engine, settings, build_backend(settings), utcnow)
+        hub_settings = get_settings()  # the suppliers' links are signed with the key the pages check
+        _sender = MailSender(
+            build_hub(hub_settings).engine, settings, build_backend(settings), utcnow,
+            link_secret=hub_settings.supplier_link_secret.get_secret_value(),
+        )  # fmt: skip
     return _sender
 
 

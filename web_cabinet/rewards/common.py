@@ -37,7 +37,8 @@ def tier_order(conn: Connection, settings: Settings, now: datetime) -> tuple[str
 
 
 def cashback_percents(settings: Settings) -> dict[str, Decimal]:
-    """``rewards_cashback_percent`` ('silver=2,gold=5') as tier → percent; a bad part is ignored."""
+    """``rewards_cashback_percent`` ('none=1,silver=2,gold=5') as tier → percent (``none``: a member
+    below the first tier); a bad part is ignored."""
     found: dict[str, Decimal] = {}
     for part in settings.rewards_cashback_percent.split(","):
         name, _, value = part.partition("=")
@@ -45,8 +46,9 @@ def cashback_percents(settings: Settings) -> dict[str, Decimal]:
             percent = Decimal(value.strip())
         except InvalidOperation:
             continue
-        if name.strip() and percent.is_finite() and 0 <= percent <= 100:
-            found[name.strip()] = percent
+        tier = name.strip()
+        if tier and percent.is_finite() and 0 <= percent <= 100:
+            found["" if tier == "none" else tier] = percent
     return found
 
 

@@ -52,7 +52,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "empty_cart": {"ru": "Корзина пуста.", "en": "Your cart is empty."},
     "to_catalog": {"ru": "В каталог", "en": "Back to the catalog"},
     "quantity": {"ru": "Количество", "en": "Quantity"},
-    "update": {"ru": "Изменить", "en": "Update"},
+    "change_quantity": {"ru": "Изменить", "en": "Update"},
     "remove": {"ru": "Убрать", "en": "Remove"},
     "points_total": {"ru": "Баллов к списанию", "en": "Points to spend"},
     "cash_total": {"ru": "Доплата деньгами", "en": "Cash to pay"},

@@ -42,7 +42,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "address": {"ru": "Адрес доставки", "en": "Delivery address"},
     "recipient": {"ru": "Получатель", "en": "Recipient"},
     "phone": {"ru": "Телефон", "en": "Phone"},
-    "items": {"ru": "Позиции", "en": "Items"},
+    "lines_title": {"ru": "Позиции", "en": "Items"},
     "tracking": {"ru": "Трек-номер (если отправлено)", "en": "Tracking number (if shipped)"},
     "mark": {"ru": "Отметить обработанным", "en": "Mark processed"},
     "processed": {

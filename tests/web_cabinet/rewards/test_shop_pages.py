@@ -113,6 +113,7 @@ def test_catalog_cart_suggestion_checkout_and_cancel(
     # exact: mug×2 + kettle = 1 000 (greedy by price would take lamp + kettle = 900)
     assert "1,000.00 points, 0.00 left" in cart.text
     assert 'id="to-checkout"' not in cart.text
+    assert "built-in method" not in cart.text  # every text is a text, not a dict's method
     token = csrf(cart.text)
     # change a quantity, a bad one refused with its message, then restore
     bad = client.post("/shop/cart/set", data={"csrf_token": token, "reward_id": shop["mug"], "quantity": "x"})
@@ -222,6 +223,7 @@ def test_supplier_link_feed_isolation_and_fulfilment(
     assert "Gift KETTLE" not in feed.text  # the other supplier's line of the same order
     details = supplier.get(f"/suppliers/orders/{order_id}")
     assert details.status_code == 200 and "Tver" in details.text and "Gift KETTLE" not in details.text
+    assert "built-in method" not in details.text and "Items</h2>" in details.text
 
     # another supplier's order: 404, not data
     other = TestClient(client.app, base_url="https://cabinet.test", follow_redirects=False)
