@@ -354,3 +354,45 @@ def test_the_page_shows_versions_with_their_changes(
     second = re.findall(r'<tr data-version-id="(\d+)"', page)[0]  # newest first
     changes = row(page, "versions", "version-id", second)
     assert "Spend threshold, points: 100 → 250" in changes and "threshold 250" in changes
+
+
+#: What a staff member may type as a version's note or an audit reason: a customer's name, phone,
+#: e-mail and card number.
+TOLD = "по жалобе Петрова Мария, +7 916 123-45-67, maria.petrova@example.ru, карта 2000000000035"
+HIDDEN = ("Петрова", "Мария", "916 123-45-67", "maria.petrova", "2000000000035")
+
+
+def test_a_viewer_reads_notes_and_audit_reasons_with_personal_data_masked(
+    client: TestClient, staff: dict[str, str], db: Engine, settings: Settings, clock: FakeClock
+) -> None:
+    with db.begin() as conn:
+        raw = {"effective_from": (clock() + timedelta(days=1)).isoformat(), "spend_threshold": "150"}
+        editing.add_version(conn, settings, raw, now=clock(), actor="cli-mia", reason=TOLD)
+    log_in(client, "viewer")
+    page = client.get("/staff/program").text
+    [version] = re.findall(r'<tr data-version-id="(\d+)"', page)
+    note = row(page, "versions", "version-id", version).split('class="reason">', 1)[1].split("</td>")[0]
+    with db.connect() as conn:
+        [entry] = audit.entries(conn, action_prefix=editing.PROGRAM_ACTIONS)
+    reason = row(page, "program-audit", "audit-id", entry.id).split('class="reason">', 1)[1].split("</td>")[0]
+    for shown in (note, reason):
+        for secret in HIDDEN:
+            assert secret not in shown, (secret, shown)
+        assert "П*** М***" in shown and "+7***67" in shown and "m***@example.ru" in shown
+        assert "•••••••••0035" in shown and shown.startswith("по жалобе ")
+
+    client.cookies.clear()
+    log_in(client, "admin")  # the admin reads what was written
+    page = client.get("/staff/program").text
+    assert html.escape(TOLD) in row(page, "versions", "version-id", version)
+    assert html.escape(TOLD) in row(page, "program-audit", "audit-id", entry.id)
+
+
+def test_masking_keeps_the_words_around_and_leaves_a_lone_capitalised_word() -> None:
+    from web_cabinet.staff.pages import mask_personal_data_in
+
+    assert mask_personal_data_in("Порог поднят по просьбе маркетинга") == "Порог поднят по просьбе маркетинга"
+    assert mask_personal_data_in("звонил Anna-Maria O'Neil") == "звонил A*** O***"
+    assert mask_personal_data_in("Иванов Иван Иванович просил") == "И*** И*** И*** просил"
+    assert mask_personal_data_in("с 2026-01-15 по 2026-02-15") == "с 2026-01-15 по 2026-02-15"
+    assert mask_personal_data_in(None) is None and mask_personal_data_in("") == ""

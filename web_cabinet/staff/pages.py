@@ -34,7 +34,7 @@ from starlette.templating import Jinja2Templates
 
 from bonusbridge.errors import BonusBridgeError
 from bonusbridge.models import CardMerge, LegacyImportBatch, LegacyImportIssue, LegacyImportRun
-from bonusbridge.privacy import mask_card_number, mask_name, mask_phone
+from bonusbridge.privacy import mask_card_number, mask_name, mask_phone, mask_phones_in
 from bonusbridge.settings import Settings
 from bonusbridge.unit_of_work import UnitOfWork
 from reconciliation.progress import progress_history
@@ -66,6 +66,31 @@ def mask_numbers_in(text: str | None) -> str | None:
     if not text:
         return text
     return _CARD_IN_TEXT.sub(lambda match: mask_card_number(match.group(0)), text)
+
+
+#: An e-mail address inside a text.
+_EMAIL_IN_TEXT = re.compile(r"[^@\s<>()\[\],;:\"']+@[^@\s<>()\[\],;:\"']+\.[^@\s<>()\[\],;:\"'.]+\b")
+#: A person's name inside a text: two or three capitalised words in a row ("Петрова Мария",
+#: "Anna-Maria O'Neil", "Иванов Иван Иванович"). A lone word or a sentence's first word is left.
+_WORD = r"[A-ZА-ЯЁ](?:[a-zа-яё]+|(?=['’]))(?:[-'’][A-ZА-ЯЁ]?[a-zа-яё]+)*"
+_NAME_IN_TEXT = re.compile(rf"(?<![\w-]){_WORD}(?:\s+{_WORD}){{1,2}}(?![\w-])")
+
+
+def mask_email(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_personal_data_in(text: str | None) -> str | None:
+    """``text`` as the ``viewer`` role may read it: card numbers (``mask_numbers_in``), phones
+    (``privacy.mask_phones_in``), e-mail addresses and names (each word as ``privacy.mask_name``)
+    masked. Free text typed by staff (a version's note, an audit reason) may name a customer."""
+    if not text:
+        return text
+    text = _EMAIL_IN_TEXT.sub(lambda match: mask_email(match.group(0)), text)
+    text = mask_numbers_in(text) or ""  # before phones: a card's thirteen digits are no phone
+    text = mask_phones_in(text)
+    return _NAME_IN_TEXT.sub(lambda match: " ".join(mask_name(w) for w in match.group(0).split()), text)
 
 
 class StaffLoginRequired(Exception):
@@ -151,10 +176,11 @@ def render(
 
     who = getattr(request.state, "principal", None)
 
-    def shown(text: str) -> str:
-        """A reason as this role may read it: card numbers in it masked for ``viewer``."""
+    def shown(text: str | None) -> str:
+        """Free text (a reason, a note) as this role may read it: for ``viewer`` card numbers and
+        personal data in it masked (``mask_personal_data_in``)."""
         masked = who is not None and not who.sees_issue_details
-        return (mask_numbers_in(text) or "") if masked else text
+        return (mask_personal_data_in(text) or "") if masked else (text or "")
 
     page: dict[str, Any] = {
         "lang": lang,
@@ -169,6 +195,7 @@ def render(
         "cell": cell,
         "points": lambda value: formats.points(value, lang),
         "reason": lambda text: shown(reason_label(text, lang)),
+        "free_text": shown,  # staff's own words (notes, audit reasons): masked as reasons are
     }
     page.update(context or {})
     return TEMPLATES.TemplateResponse(request, template, page, status_code=status)
