@@ -314,6 +314,20 @@ class Settings(BaseSettings):
         "(staff mark invoices paid).",
     )
     rewards_currency: str = Field(default="RUB", min_length=3, max_length=3)
+    invoice_seller_name: str = Field(
+        default="BonusBridge demo seller", max_length=300, description="The seller printed on invoices."
+    )
+    invoice_seller_address: str = Field(default="", max_length=500, description="The seller's address.")
+    invoice_seller_tax_id: str = Field(
+        default="", max_length=32, description="The seller's INN / VAT number."
+    )
+    invoice_seller_extra: str = Field(
+        default="", max_length=500, description="Bank details or registration, printed as given."
+    )
+    invoice_font_path: str = Field(
+        default="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        description="A Unicode TrueType font the invoice PDF embeds (Debian: fonts-dejavu-core).",
+    )
 
     # --- Shop API ----------------------------------------------------------------------------------
     api_points_per_currency_unit: Decimal = Field(

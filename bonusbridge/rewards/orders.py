@@ -191,6 +191,9 @@ def _refuse_line(row: Any, wanted: Wanted, facts: catalog.MemberFacts, now: date
             points=str(row.points_price),
             cash_ru=f" + {cash}" if cash else "",
             cash_en=f" + {cash}" if cash else "",
+            reward_id=row.id,
+            points_price=str(row.points_price),
+            cash_price=str(cash),
         )
     if row.per_member_limit is not None and before + wanted.quantity > row.per_member_limit:
         raise errors.MemberLimitReached(name=name, limit=row.per_member_limit, already=before)

@@ -10,9 +10,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Mount
 
 from bonusbridge.errors import BonusBridgeError
+from bonusbridge.rewards.errors import RewardsError
 from web_cabinet.api import openapi, problems
 from web_cabinet.api.auth import KeyCache
-from web_cabinet.api.routes import router
+from web_cabinet.api.routes import router, shop
 
 PREFIX = "/api/v1"
 
@@ -92,6 +93,7 @@ def build_api() -> FastAPI:
     api.state.key_cache = KeyCache()
     api.add_exception_handler(problems.ApiProblem, problems.on_api_problem)
     api.add_exception_handler(BonusBridgeError, problems.on_hub_error)
+    api.add_exception_handler(RewardsError, shop.on_rewards_error)  # in the caller's language
     api.add_exception_handler(RequestValidationError, problems.on_validation_error)
     api.add_exception_handler(StarletteHTTPException, problems.on_http_error)
     api.add_exception_handler(Exception, problems.on_unexpected)

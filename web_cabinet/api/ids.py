@@ -13,9 +13,9 @@ import hashlib
 import hmac
 from typing import Literal
 
-Kind = Literal["card", "customer", "hold"]
+Kind = Literal["card", "customer", "hold", "reward_order"]
 
-PREFIXES: dict[Kind, str] = {"card": "crd", "customer": "cus", "hold": "hld"}
+PREFIXES: dict[Kind, str] = {"card": "crd", "customer": "cus", "hold": "hld", "reward_order": "rwo"}
 _TAG_BYTES = 10
 _ID_BYTES = 8
 #: The body is 18 bytes: exactly 24 base64url characters, no padding.

@@ -83,6 +83,25 @@ CATALOG: dict[str, Kind] = {
     "card_of_another_customer": Kind(409, "The card belongs to another customer"),
     "card_not_owned": Kind(409, "The card is not the customer's"),
     "card_has_pending_hold": Kind(409, "The card has a checkout in progress"),
+    # The rewards shop (``bonusbridge.rewards.errors``): ``detail`` in the caller's language.
+    "unknown_reward": Kind(404, "No such reward"),
+    "reward_not_visible": Kind(409, "The reward is no longer shown in the catalog"),
+    "reward_not_active": Kind(409, "The reward cannot be ordered at the moment"),
+    "out_of_stock": Kind(409, "Not enough units left"),
+    "member_limit_reached": Kind(409, "Over the per-member limit"),
+    "global_limit_reached": Kind(409, "Every unit of the offer is taken"),
+    "not_eligible": Kind(409, "The member may not order this reward yet"),
+    "price_changed": Kind(409, "The price changed since the member saw it"),
+    "empty_cart": Kind(422, "The cart is empty"),
+    "cart_too_large": Kind(422, "The cart has too many lines or units"),
+    "suggestion_too_large": Kind(422, "The cart is too varied for an exact suggestion"),
+    "no_card": Kind(409, "The member has no card to pay with points"),
+    "card_cannot_spend": Kind(409, "The member's card cannot spend points now"),
+    "unknown_reward_order": Kind(404, "No such reward order"),
+    "order_not_cancellable": Kind(409, "The order can no longer be cancelled"),
+    "unpaid_cash_part": Kind(409, "The order's cash part is not paid yet"),
+    "order_not_payable": Kind(409, "The order is not awaiting payment"),
+    "no_invoice": Kind(404, "The order has no invoice"),
     "internal_error": Kind(500, "Internal error"),
 }
 
@@ -104,6 +123,11 @@ class Problem(BaseModel):
     code: str = Field(description="Stable identifier of the problem kind; branch on this.")
     instance: str | None = Field(default=None, description="The request path.")
     errors: list[FieldError] | None = Field(default=None, description="Malformed fields (422 only).")
+    params: dict[str, str] | None = Field(
+        default=None,
+        description="The problem's values, e.g. `price_changed`: reward_id, points_price, cash_price "
+        "(the new price); `out_of_stock`: left, wanted; `not_eligible`: reason, threshold.",
+    )
 
 
 class ApiProblem(Exception):
@@ -123,6 +147,7 @@ def problem_response(
     *,
     field_errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
 ) -> JSONResponse:
     kind = CATALOG[code]
     body = Problem(
@@ -133,6 +158,7 @@ def problem_response(
         code=code,
         instance=request.url.path,
         errors=field_errors,
+        params=params,
     )
     return JSONResponse(
         body.model_dump(mode="json", exclude_none=True),

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web_cabinet.api.routes import checkout, orders, points, reading
+from web_cabinet.api.routes import checkout, orders, points, reading, shop
 
 router = APIRouter()
-for module in (reading, checkout, orders, points):
+for module in (reading, checkout, orders, points, shop):
     router.include_router(module.router)
