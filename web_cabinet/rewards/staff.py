@@ -51,6 +51,7 @@ TEXTS = {
     "uploaded": {"ru": "Загружено кодов: {n}.", "en": "Codes uploaded: {n}."},
     "audit": {"ru": "Журнал изменений", "en": "Audit trail"},
     "unlimited": {"ru": "без ограничения", "en": "unlimited"},
+    "invoices": {"ru": "Счета к оплате", "en": "Invoices awaiting payment"},
 }
 
 FIELDS = (
@@ -265,3 +266,13 @@ async def upload_codes(request: Request, reward_id: int, who: Who) -> Response:
     except errors.RewardsError as exc:
         return _page(request, who, error=exc.user_message(lang), status=exc.http_status)
     return _page(request, who, note=TEXTS["uploaded"][lang].format(n=count))
+
+
+def _with_invoices() -> None:
+    """The invoices page (``web_cabinet.rewards.invoices``) lives under this router's prefix."""
+    from web_cabinet.rewards.invoices import router as invoices
+
+    router.include_router(invoices)
+
+
+_with_invoices()
