@@ -9,7 +9,13 @@ by default) so Cyrillic names print.
 
 ``invoice_pdf`` is what the cabinet and the API serve: it refuses an order that is not the
 member's (``UnknownRewardOrder``, as for any unknown order) or that has no cash part
-(``NoInvoice``).
+(``NoInvoice``). A page serving it::
+
+    name, pdf = invoice.invoice_pdf(conn, order_id, invoice.seller_of(settings),
+                                    customer_id=member_id, language="ru",
+                                    font_path=settings.invoice_font_path)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{name}"'})
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sqlalchemy import Connection, Table, select
 from bonusbridge.models import Customer
 from bonusbridge.rewards import cart, errors
 from bonusbridge.rewards.models import OrderState, RewardOrder, RewardOrderLine
+from bonusbridge.settings import Settings
 
 orders = cast(Table, RewardOrder.__table__)
 lines_table = cast(Table, RewardOrderLine.__table__)
@@ -51,6 +58,16 @@ class Seller:
     address: str = ""
     tax_id: str = ""  # ИНН / VAT number
     extra: str = ""  # bank details, registration: printed as given
+
+
+def seller_of(settings: Settings) -> Seller:
+    """The seller the settings name (``BONUSBRIDGE_INVOICE_SELLER_*``)."""
+    return Seller(
+        name=settings.invoice_seller_name,
+        address=settings.invoice_seller_address,
+        tax_id=settings.invoice_seller_tax_id,
+        extra=settings.invoice_seller_extra,
+    )
 
 
 @dataclass(frozen=True)

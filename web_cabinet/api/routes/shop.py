@@ -507,14 +507,6 @@ class _Pdf(BaseModel):
     content: bytes
 
 
-def seller_of(request: Request) -> invoice.Seller:
-    settings = settings_of(request)
-    return invoice.Seller(
-        name=settings.invoice_seller_name, address=settings.invoice_seller_address,
-        tax_id=settings.invoice_seller_tax_id, extra=settings.invoice_seller_extra,
-    )  # fmt: skip
-
-
 @router.get(
     "/orders/{order_id}/invoice",
     response_class=Response,
@@ -540,7 +532,7 @@ def get_invoice(
     def work(book: LedgerBook) -> BaseModel:
         lang, _ = _member(request, book, row_id)
         name, content = invoice.invoice_pdf(
-            book.conn, order_row, seller_of(request), customer_id=row_id, language=lang,
+            book.conn, order_row, invoice.seller_of(settings), customer_id=row_id, language=lang,
             font_path=settings.invoice_font_path,
         )  # fmt: skip
         return _Pdf(name=name, content=content)
