@@ -39,7 +39,7 @@ SESSION_COOKIE = "bb_session"
 _SALT = "bonusbridge.cabinet.session"
 
 #: Paths that are not pages: no session cookie is read or written there.
-NOT_PAGES = ("/api/", "/static/", "/sms/callbacks/", "/dev/", "/openapi.json", "/docs", "/redoc")
+NOT_PAGES = ("/api/", "/static/", "/media/", "/sms/callbacks/", "/dev/", "/openapi.json", "/docs", "/redoc")
 
 Clock = Callable[[], datetime]
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from bonusbridge import errors as hub_errors
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.models import Customer, Movement
-from bonusbridge.rewards import cart, catalog, errors, orders
+from bonusbridge.rewards import cart, catalog, errors, images, orders
 from bonusbridge.rewards.models import LineState, OrderState, RewardKind
 from web_cabinet.context import PageNotFound, cabinet, customer_id, lang_of
 from web_cabinet.rendering import new_form_id, render, see_other, valid_form_id
@@ -195,14 +195,16 @@ def catalog_page(request: Request, category: str = "", cid: int = Depends(custom
             row.reward_id: row.quantity
             for row in conn.execute(select(cart.cart_items).where(cart.cart_items.c.customer_id == cid))
         }
-    categories = sorted({item.category for item in every})
-    shown = [item for item in every if not category or item.category == category]
+        categories = sorted({item.category for item in every})
+        shown = [item for item in every if not category or item.category == category]
+        pictures = images.images_of(conn, [item.id for item in shown])
     return render(
         request,
         "shop/catalog.html",
         {
             "x": texts(lang),
             "items": shown,
+            "pictures": pictures,
             "categories": categories,
             "category": category if category in categories else "",
             "available": member.facts.available,

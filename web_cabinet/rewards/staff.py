@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bonusbridge import audit
-from bonusbridge.rewards import catalog, errors
+from bonusbridge.rewards import catalog, errors, images
 from web_cabinet.staff.auth import Principal, Role
 from web_cabinet.staff.pages import (
     StaffNotFound,
@@ -52,6 +52,11 @@ TEXTS = {
     "audit": {"ru": "Журнал изменений", "en": "Audit trail"},
     "unlimited": {"ru": "без ограничения", "en": "unlimited"},
     "invoices": {"ru": "Счета к оплате", "en": "Invoices awaiting payment"},
+    "images": {
+        "ru": "Изображения (JPEG, PNG или WebP, до {mb} МБ)",
+        "en": "Images (JPEG, PNG or WebP, up to {mb} MB)",
+    },
+    "remove": {"ru": "Удалить", "en": "Remove"},
 }
 
 FIELDS = (
@@ -127,6 +132,7 @@ def _page(
         ).all()
         supplier_rows = conn.execute(select(catalog.suppliers).order_by(catalog.suppliers.c.id)).all()
         trail = audit.entries(conn, action_prefix="rewards.", limit=30)
+        pictures = images.images_of(conn, [reward_id]).get(reward_id, []) if reward_id else []
     items = [
         {
             "id": r.id,
@@ -157,6 +163,8 @@ def _page(
             "error_field": error_field,
             "note": note,
             "may_edit": bool(who.roles & EDITORS),
+            "images": pictures,
+            "max_image_mb": images.MAX_BYTES // (1024 * 1024),
         },
         status=status,
     )
@@ -266,6 +274,52 @@ async def upload_codes(request: Request, reward_id: int, who: Who) -> Response:
     except errors.RewardsError as exc:
         return _page(request, who, error=exc.user_message(lang), status=exc.http_status)
     return _page(request, who, note=TEXTS["uploaded"][lang].format(n=count))
+
+
+@router.post("/{reward_id}/images")
+async def upload_image(request: Request, reward_id: int, who: Who) -> Response:
+    """An image for the reward (``bonusbridge.rewards.images`` checks size and type). A body far
+    above the limit is refused by its declared length before it is read."""
+    require_role(who, EDITORS)
+    lang = lang_of(request)
+    declared = request.headers.get("content-length", "")
+    try:
+        if declared.isdigit() and int(declared) > images.MAX_BYTES + 64 * 1024:
+            raise images.too_large()
+        form = await request.form()
+        upload = form.get("image")
+        content = await upload.read(images.MAX_BYTES + 1) if isinstance(upload, UploadFile) else b""
+        parts = parts_of(request)
+        with parts.engine.begin() as conn:
+            images.add_image(conn, reward_id, content, actor=_actor(who), now=parts.clock())
+    except errors.UnknownReward:
+        raise StaffNotFound from None
+    except errors.RewardsError as exc:
+        return _edit_page(request, who, reward_id, error=exc.user_message(lang), status=exc.http_status)
+    return see_other(f"/staff/rewards?edit={reward_id}")
+
+
+@router.post("/{reward_id}/images/{image_id}/remove")
+async def remove_image(request: Request, reward_id: int, image_id: int, who: Who) -> Response:
+    require_role(who, EDITORS)
+    parts = parts_of(request)
+    try:
+        with parts.engine.begin() as conn:
+            images.remove_image(conn, reward_id, image_id, actor=_actor(who), now=parts.clock())
+    except errors.UnknownReward:
+        raise StaffNotFound from None
+    return see_other(f"/staff/rewards?edit={reward_id}")
+
+
+def _edit_page(request: Request, who: Principal, reward_id: int, *, error: str, status: int) -> Response:
+    with parts_of(request).engine.connect() as conn:
+        row = conn.execute(select(catalog.rewards).where(catalog.rewards.c.id == reward_id)).first()
+    if row is None:
+        raise StaffNotFound
+    return _page(
+        request, who, form=_form_values(row), reward_id=row.id, version=row.version, error=error,
+        error_field="image", status=status,
+    )  # fmt: skip
 
 
 def _with_invoices() -> None:

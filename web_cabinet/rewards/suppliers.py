@@ -263,10 +263,11 @@ async def mark_processed(request: Request, order_id: int, sid: int = Depends(sup
 
 def mount_shop(app: Any) -> None:
     """The member's shop pages and the supplier pages on the cabinet's app (``create_app``)."""
-    from web_cabinet.rewards import shop
+    from web_cabinet.rewards import media, shop
     from web_cabinet.rewards.common import redact_login_tokens
 
     app.include_router(shop.router)
+    app.include_router(media.router)
     app.include_router(router)
 
     async def supplier_login_required(request: Request, exc: Exception) -> Response:

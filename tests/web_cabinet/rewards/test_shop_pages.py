@@ -8,17 +8,19 @@ it fulfilled with the tier cashback. Every refusal in the page's language, nothi
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from bonusbridge.models import CardTier, Hold, HoldStatus
-from bonusbridge.rewards import catalog
+from bonusbridge.rewards import catalog, images
 from bonusbridge.rewards.models import Reward, RewardCartItem, RewardOrder
 from bonusbridge.settings import Settings
 from tests.conftest import FakeClock
@@ -58,6 +60,9 @@ def shop(world: World, clock: FakeClock) -> dict[str, Any]:
         ids["kettle"] = reward("KETTLE", "400.00", ids["other"])
         ids["vip"] = reward("VIP", "100.00", ids["gifts"], min_lifetime_points="100000.00")
         ids["fr"] = reward("FRONLY", "100.00", ids["gifts"], countries="FR")
+        png = io.BytesIO()
+        Image.new("RGB", (32, 32), (0, 90, 170)).save(png, format="PNG")
+        images.add_image(conn, ids["mug"], png.getvalue(), actor="staff:t", now=clock())
     return ids
 
 
@@ -96,6 +101,8 @@ def test_catalog_cart_suggestion_checkout_and_cancel(
     page = client.get("/shop")
     assert page.status_code == 200
     assert 'data-reward="MUG"' in page.text and 'data-reward="FRONLY"' not in page.text  # not shown in RU
+    picture = r'<img class="reward-img" src="/media/rewards/\d+-[0-9a-f]{16}\.png" alt="Gift MUG"'
+    assert re.search(picture, page.text)
     vip = re.search(r'data-reward="VIP" data-orderable="(\w+)"', page.text)
     assert vip and vip.group(1) == "false"
     assert "at least 100000.00 points earned in total are required" in page.text
