@@ -290,6 +290,9 @@ def bind_card(
         card.customer_id = customer_id
         card.is_primary = primary
     uow.session.flush()
+    if binds:  # ut11: a card bound to a partner whose cards share an account joins it
+        accounts.follow_owner(uow.ledger, card.id)
+        uow.session.refresh(card)
     return card
 
 

@@ -8,13 +8,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bonusbridge.ledger import accounts
 from bonusbridge.models import Card, CardStatus, Customer, Origin
 from bonusbridge.points import store
 from bonusbridge.services.cabinet import expiring_lots, movements_of
-from bonusbridge.services.cards import merge_locked
+from bonusbridge.services.cards import bind_card, merge_locked
 from bonusbridge.unit_of_work import UnitOfWork
 from reconciliation.merges import unmerge
 from tests.web_cabinet.api.test_auth import assert_problem
@@ -140,3 +141,19 @@ def test_a_card_bound_by_a_merge_joins_the_partners_account_and_an_unmerge_takes
         }
     assert balance(api, second_public)["available"] == "500.00"
     assert balance(api, card_id(stranger))["available"] == "50.00"
+
+
+def test_a_card_bound_in_the_cabinet_joins_the_partners_account_with_its_points(
+    api, partner, make_card, fund, db, clock, card_id
+):
+    first, _, _, second_public = partner
+    legacy = make_card()
+    fund(legacy, "12.34")
+    with db.connect() as conn:
+        owner = conn.scalar(select(Card.customer_id).where(Card.id == first))
+    with UnitOfWork(db, clock=clock) as uow:
+        bind_card(uow, owner, legacy, origin=Origin.WEBSITE)
+        uow.commit()
+    with db.connect() as conn:
+        assert accounts.account_card(conn, legacy) == first
+    assert balance(api, card_id(legacy))["available"] == balance(api, second_public)["available"] == "512.34"
