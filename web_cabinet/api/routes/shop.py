@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from bonusbridge.errors import BonusBridgeError
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.models import Customer
 from bonusbridge.rewards import cart, catalog, errors, invoice, listing
@@ -27,7 +28,7 @@ from web_cabinet.api.deps import id_secret, settings_of
 from web_cabinet.api.idempotency import IdempotencyKey, Write
 from web_cabinet.api.problems import CATALOG, ApiProblem, problem_response, responses
 from web_cabinet.api.routes import shared
-from web_cabinet.rewards.common import payments_of, tier_order
+from web_cabinet.rewards.common import payments_of
 
 router = APIRouter(prefix="/shop/customers/{customer_id}", tags=["rewards shop"])
 
@@ -121,11 +122,22 @@ def _member(request: Request, book: LedgerBook, customer_id: int) -> tuple[str, 
     return _language(request, locale[0]), locale[0]
 
 
+def tier_order(request: Request, book: LedgerBook) -> tuple[str, ...]:
+    """The program's tiers in force now, lowest first — as ``web_cabinet.rewards.common.tier_order``
+    ranks them, but from the process's program cache (``shared.program``) instead of loading every
+    version and campaign again on each call."""
+    try:
+        rules = shared.program(request, book.conn).version_at(book.now).rules
+    except BonusBridgeError:  # no version in force yet: no tiers to rank
+        return ()
+    return tuple(tier.name for tier in rules.tiers)
+
+
 def _facts(
     request: Request, book: LedgerBook, customer_id: int, lang: str
 ) -> tuple[int, catalog.MemberFacts]:
     card_id = shop_orders.paying_card(book.conn, customer_id)
-    order = tier_order(book.conn, settings_of(request), book.now)
+    order = tier_order(request, book)
     return card_id, shop_orders.member_facts(book, customer_id, card_id, tier_order=order, language=lang)
 
 
@@ -393,7 +405,7 @@ def place_order(
         lang, _ = _member(request, book, row_id)
         placed = shop_orders.place(
             book, row_id, wanted, key=write.ledger_key, address=body.address, language=lang,
-            tier_order=tier_order(book.conn, settings, book.now), currency=settings.rewards_currency,
+            tier_order=tier_order(request, book), currency=settings.rewards_currency,
             payments=payments_of(settings),
         )  # fmt: skip
         return 201, _order_out(request, placed, lang)
