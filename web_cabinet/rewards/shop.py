@@ -23,7 +23,7 @@ from starlette.responses import Response
 from bonusbridge import errors as hub_errors
 from bonusbridge.ledger.book import LedgerBook
 from bonusbridge.models import Customer, Movement
-from bonusbridge.rewards import cart, catalog, errors, images, orders
+from bonusbridge.rewards import cart, catalog, errors, images, invoice, orders
 from bonusbridge.rewards.models import LineState, OrderState, RewardKind
 from web_cabinet.context import PageNotFound, cabinet, customer_id, lang_of
 from web_cabinet.rendering import new_form_id, render, see_other, valid_form_id
@@ -113,6 +113,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "line_cancelled": {"ru": "отменён", "en": "cancelled"},
     "codes": {"ru": "Коды", "en": "Codes"},
     "invoice": {"ru": "Счёт {number}", "en": "Invoice {number}"},
+    "invoice_pdf": {"ru": "Счёт {number} (PDF)", "en": "Invoice {number} (PDF)"},
     "cashback": {"ru": "Кешбэк за заказ: +{points} баллов", "en": "Cashback for the order: +{points} points"},
     "cancel": {"ru": "Отменить заказ", "en": "Cancel the order"},
     "cancelled": {
@@ -548,6 +549,27 @@ def order_page(request: Request, order_id: int, cid: int = Depends(customer_id))
         request,
         "shop/orders.html",
         {"x": texts(lang_of(request)), "orders": [view], "note": _note(request), "one": True},
+    )
+
+
+@router.get("/orders/{order_id}/invoice.pdf")
+def invoice_pdf(request: Request, order_id: int, cid: int = Depends(customer_id)) -> Response:
+    """The order's invoice (``bonusbridge.rewards.invoice``), only the member's own; none for an
+    order paid with points only (404, as for another member's order)."""
+    parts = cabinet(request)
+    settings = parts.settings
+    with parts.hub.read_engine.connect() as conn:
+        try:
+            name, content = invoice.invoice_pdf(
+                conn, order_id, invoice.seller_of(settings), customer_id=cid, language=lang_of(request),
+                font_path=settings.invoice_font_path,
+            )  # fmt: skip
+        except errors.RewardsError:
+            raise PageNotFound from None
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "private, no-store"},
     )
 
 

@@ -142,6 +142,8 @@ def test_catalog_cart_suggestion_checkout_and_cancel(
     order_url = placed.headers["location"]
     order_page = client.get(order_url)
     assert "With the supplier" in order_page.text and 'id="cancel-order"' in order_page.text
+    pdf = client.get(order_url + "/invoice.pdf")  # no cash part in this order: no invoice
+    assert pdf.status_code == 404
     assert world.hub.ledger.balance(member["card"]).available == Decimal("0.00")
     assert count(world, RewardCartItem) == 0
     # the same form again: the same order, nothing more held
@@ -277,3 +279,24 @@ def test_supplier_link_feed_isolation_and_fulfilment(
     assert late.get("/suppliers/orders").status_code == 401
     ghost = late.get(f"/suppliers/login?token={supplier_token(settings, 999_999, clock)}")
     assert ghost.status_code == 403
+
+
+def test_the_invoice_of_a_cash_order_is_linked(
+    client: TestClient, settings: Settings, world: World, shop: dict[str, Any], member: dict[str, int]
+) -> None:
+    client.cookies.set("bb_lang", "en")
+    log_in(client, settings)
+    add(client, shop["lamp"])  # 500 points + 120.00 with 20 % VAT: the embedded default pays at once
+    checkout = client.get("/shop/checkout")
+    placed = client.post(
+        "/shop/checkout",
+        data={"csrf_token": csrf(checkout.text), "form_id": form_id(checkout.text), "address": "Tver"},
+    )
+    order_url = placed.headers["location"]
+    page = client.get(order_url)
+    link = re.search(r'href="(/shop/orders/\d+/invoice\.pdf)"[^>]*>Invoice (\d{4}-\d{6}) \(PDF\)', page.text)
+    assert link, page.text
+    pdf = client.get(link.group(1))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and pdf.headers["cache-control"] == "private, no-store"
+    assert client.get(link.group(1).replace("/orders/", "/orders/9")).status_code == 404
