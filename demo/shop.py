@@ -8,10 +8,13 @@ and the thermos (120 + 180 = 300), where a greedy pick of the dearest first woul
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
 from bonusbridge.app import Hub
-from bonusbridge.rewards import catalog
+from bonusbridge.rewards import catalog, images
 
 SUPPLIER_EMAIL = "orders@podarki.example"
 SUPPLIER_NAME = "ООО «Подарки» (demo)"
@@ -68,6 +71,24 @@ def seed_shop(hub: Hub) -> tuple[int, list[str]]:
                 "code": code, "kind": "physical", "category": category, "name_ru": ru, "name_en": en,
                 "points_price": price, "supplier_id": str(supplier), **extra,
             }  # fmt: skip
-            catalog.create_reward(conn, catalog.parse_draft(form), actor="demo", reason="demo", now=now)
+            reward_id = catalog.create_reward(
+                conn, catalog.parse_draft(form), actor="demo", reason="demo", now=now
+            )
+            images.add_image(conn, reward_id, _picture(en, len(done)), actor="demo", now=now)
             done.append(f"reward {code}")
     return int(supplier), done
+
+
+COLOURS = ((11, 92, 173), (27, 110, 32), (181, 129, 0), (164, 22, 26), (74, 74, 74), (90, 60, 140))
+
+
+def _picture(title: str, index: int) -> bytes:
+    """A plain demo picture (a coloured card with the reward's name), through the staff path's checks."""
+    colour = COLOURS[index % len(COLOURS)]
+    image = Image.new("RGB", (640, 360), colour)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((420, 60, 620, 260), fill=(255, 255, 255))
+    draw.text((32, 280), title, fill=(255, 255, 255), font=ImageFont.load_default(size=40))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
