@@ -524,3 +524,37 @@ def test_the_shop_is_in_the_openapi_document(api: Api, make_api: MakeApi) -> Non
     reader = make_api("read")
     refused = post(reader, f"/shop/customers/cus_{'A' * 24}/orders", {"lines": [line(1)]})
     assert refused.status_code == 403 and refused.json()["code"] == "missing_scope"
+
+
+def test_tiers_are_ranked_by_the_programs_order(
+    api: Api, db: Engine, clock: FakeClock, settings: Settings, member: Member, reward: RewardFactory
+) -> None:
+    from bonusbridge.points import store
+
+    tiers = [
+        {"name": "silver", "min_spend": "100", "earn_rate": "0.02"},
+        {"name": "gold", "min_spend": "500", "earn_rate": "0.03"},
+        {"name": "platinum", "min_spend": "900", "earn_rate": "0.05"},
+    ]
+    with db.begin() as conn:
+        store.add_version(
+            conn, settings, {"effective_from": (clock() + timedelta(minutes=1)).isoformat(), "tiers": tiers},
+            now=clock(), actor="staff:mk",
+        )  # fmt: skip
+    clock.advance(timedelta(minutes=2))
+    _, _, gold_member = member("1000.00", tier="gold")
+    _, _, silver_member = member("1000.00", tier="silver")
+    for_silver = reward(code="for-silver", points_price="10.00", min_tier="silver")
+    for_gold = reward(code="for-gold", points_price="10.00", min_tier="gold")
+    for_platinum = reward(code="for-platinum", points_price="10.00", min_tier="platinum")
+
+    def reasons(public: str) -> dict[int, str | None]:
+        items = get(api, f"/shop/customers/{public}/catalog", EN).json()["items"]
+        return {item["reward_id"]: item["reason"] for item in items}
+
+    assert reasons(gold_member) == {for_silver: None, for_gold: None, for_platinum: "below_tier"}
+    assert reasons(silver_member) == {for_silver: None, for_gold: "below_tier", for_platinum: "below_tier"}
+    ordered = post(api, f"/shop/customers/{gold_member}/orders", {"lines": [line(for_silver, 1, "10.00")]})
+    assert ordered.status_code == 201, ordered.text
+    refused = post(api, f"/shop/customers/{silver_member}/orders", {"lines": [line(for_gold, 1, "10.00")]})
+    assert refused.status_code == 409 and refused.json()["params"] == {"reason": "below_tier"}
