@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -101,22 +102,85 @@ class Relay:
             )
         return int(result.rowcount or 0)
 
-    def run(self, stop: threading.Event, *, interval: float = 0.05, stale_every: float = 10.0) -> None:
-        """Relay until stopped; a full batch goes again at once, an empty one waits ``interval``."""
-        since_stale = 0.0
-        while not stop.is_set():
-            try:
-                sent = self.run_once()
-                since_stale += interval
-                if since_stale >= stale_every:
-                    since_stale = 0.0
-                    self.republish_stale()
-            except Exception as exc:  # the broker or the database is down: keep trying, log why
-                log.warning("relay pass failed (%s); retrying", type(exc).__name__)
-                stop.wait(min(5.0, interval * 20))
-                continue
-            if sent < self.batch:
-                stop.wait(interval)
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float = 0.05,
+        stale_every: float = 10.0,
+        listen_poll: float = 1.0,
+    ) -> None:
+        """Relay until stopped; a full batch goes again at once, an empty one waits for more.
+
+        On PostgreSQL the relay LISTENs to ``bb_sync_outbox`` (migration 0020: a commit that wrote
+        outbox rows notifies it), so a new row is published as soon as it is committed, not at
+        the next poll; it still looks every ``listen_poll`` seconds for rows no insert announces
+        (a retry come due, the rows an outage deferred). Elsewhere, or while the listening
+        connection is down, it polls every ``interval``."""
+        wakeup = OutboxWakeup(self.ctx.engine)
+        next_stale = time.monotonic() + stale_every
+        try:
+            while not stop.is_set():
+                try:
+                    sent = self.run_once()
+                    if time.monotonic() >= next_stale:
+                        next_stale = time.monotonic() + stale_every
+                        self.republish_stale()
+                except Exception as exc:  # the broker or the database is down: keep trying, log why
+                    log.warning("relay pass failed (%s); retrying", type(exc).__name__)
+                    stop.wait(min(5.0, interval * 20))
+                    continue
+                if sent < self.batch and not wakeup.wait(stop, listen_poll):
+                    stop.wait(interval)
+        finally:
+            wakeup.close()
+
+
+class OutboxWakeup:
+    """PostgreSQL's notifications of new outbox rows (``NOTIFY bb_sync_outbox``), on a connection
+    of their own in autocommit; ``wait`` is False where there is none (SQLite, a lost server)."""
+
+    CHANNEL = "bb_sync_outbox"
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.conn: Any = None
+
+    def _connect(self) -> Any:
+        if self.conn is None and self.engine.dialect.name == "postgresql":
+            import psycopg
+
+            url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            conn = psycopg.connect(url, autocommit=True)
+            conn.execute(f"LISTEN {self.CHANNEL}")
+            self.conn = conn
+        return self.conn
+
+    def wait(self, stop: threading.Event, timeout: float) -> bool:
+        """Until a notification, ``stop`` or ``timeout`` (in slices, so a stop is seen within a
+        quarter of a second); False when there is nothing to listen with (then the caller polls)."""
+        try:
+            conn = self._connect()
+            if conn is None:
+                return False
+            deadline = time.monotonic() + timeout
+            while not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                for _ in conn.notifies(timeout=min(left, 0.25), stop_after=1):
+                    return True
+            return True
+        except Exception as exc:  # the server went away: poll until it is back
+            log.warning("relay's outbox notifications lost (%s); polling", type(exc).__name__)
+            self.close()
+            return False
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
 
 class CeleryPublisher:
