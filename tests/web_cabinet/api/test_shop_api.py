@@ -558,3 +558,41 @@ def test_tiers_are_ranked_by_the_programs_order(
     assert ordered.status_code == 201, ordered.text
     refused = post(api, f"/shop/customers/{silver_member}/orders", {"lines": [line(for_gold, 1, "10.00")]})
     assert refused.status_code == 409 and refused.json()["params"] == {"reason": "below_tier"}
+
+
+def test_global_limit_a_card_that_may_not_spend_and_no_card_are_each_refused_as_such(
+    api: Api, hub: Hub, db: Engine, member: Member, reward: RewardFactory
+) -> None:
+    from sqlalchemy import update
+
+    from bonusbridge.models import CardStatus
+
+    _, _, first = member("1000.00")
+    _, _, second = member("1000.00")
+    offer = reward(points_price="10.00", global_limit=1)
+    assert (
+        post(api, f"/shop/customers/{first}/orders", {"lines": [line(offer, 1, "10.00")]}).status_code == 201
+    )
+    taken = post(api, f"/shop/customers/{second}/orders", {"lines": [line(offer, 1, "10.00")]}, headers=RU)
+    assert taken.status_code == 409 and taken.json()["code"] == "global_limit_reached"
+    assert taken.json()["detail"] == "«Термос»: все подарки этой акции уже разобраны."
+    listed = get(api, f"/shop/customers/{second}/catalog", EN).json()["items"]
+    assert [(item["reason"], item["stock"]) for item in listed if item["reward_id"] == offer] == [
+        ("out_of_stock", 0)
+    ]
+
+    lamp = reward(points_price="10.00")
+    _, locked_card, locked = member("1000.00")
+    with db.begin() as conn:
+        conn.execute(update(Card).where(Card.id == locked_card).values(status=CardStatus.ACCUMULATION_ONLY))
+    refused = post(api, f"/shop/customers/{locked}/orders", {"lines": [line(lamp, 1, "10.00")]}, headers=EN)
+    assert refused.status_code == 409 and refused.json()["code"] == "card_cannot_spend"
+    assert refused.json()["detail"].startswith("The card cannot spend points now")
+    assert hub.ledger.balance(locked_card).held == 0 and order_count(db) == 1
+
+    _, blocked_card, cardless = member("0")
+    with db.begin() as conn:
+        conn.execute(update(Card).where(Card.id == blocked_card).values(status=CardStatus.BLOCKED))
+    none = post(api, f"/shop/customers/{cardless}/orders", {"lines": [line(lamp, 1, "10.00")]}, headers=RU)
+    assert none.status_code == 409 and none.json()["code"] == "no_card"
+    assert none.json()["detail"] == "У вас нет активной карты, с которой можно списать баллы."
