@@ -514,11 +514,17 @@ def cancellable(order: orders.PlacedOrder) -> bool:
     )
 
 
-def _order_view(conn: Connection, order: orders.PlacedOrder) -> dict[str, Any]:
+def _order_view(conn: Connection, order: orders.PlacedOrder, lang: str) -> dict[str, Any]:
+    due = None
+    if order.state is OrderState.AWAITING_PAYMENT and order.invoice_number:
+        due = errors.UnpaidCashPart(
+            cash=f"{order.cash_total} {order.currency}", invoice=order.invoice_number
+        ).user_message(lang)
     return {
         "order": order,
         "cashback": _cashback_points(conn, order),
         "cancellable": cancellable(order),
+        "payment_due": due,
     }
 
 
@@ -526,7 +532,7 @@ def _order_view(conn: Connection, order: orders.PlacedOrder) -> dict[str, Any]:
 def orders_page(request: Request, cid: int = Depends(customer_id)) -> Response:
     parts = cabinet(request)
     with parts.hub.read_engine.connect() as conn:
-        found = [_order_view(conn, order) for order in orders.orders_of(conn, cid)]
+        found = [_order_view(conn, order, lang_of(request)) for order in orders.orders_of(conn, cid)]
     return render(
         request,
         "shop/orders.html",
@@ -544,7 +550,7 @@ def order_page(request: Request, order_id: int, cid: int = Depends(customer_id))
             order = None
         if order is None or order.customer_id != cid:
             raise PageNotFound
-        view = _order_view(conn, order)
+        view = _order_view(conn, order, lang_of(request))
     return render(
         request,
         "shop/orders.html",

@@ -25,6 +25,7 @@ from bonusbridge.rewards.models import Reward, RewardCartItem, RewardOrder
 from bonusbridge.settings import Settings
 from tests.conftest import FakeClock
 from tests.web_cabinet.conftest import PHONE, World, csrf, form_id, log_in
+from web_cabinet.app import create_app
 from web_cabinet.rewards.common import supplier_token
 
 
@@ -300,3 +301,28 @@ def test_the_invoice_of_a_cash_order_is_linked(
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF") and pdf.headers["cache-control"] == "private, no-store"
     assert client.get(link.group(1).replace("/orders/", "/orders/9")).status_code == 404
+
+
+def test_an_unpaid_cash_part_is_explained_and_cancel_voids_the_hold(
+    settings: Settings, world: World, shop: dict[str, Any], member: dict[str, int], clock: FakeClock
+) -> None:
+    manual = settings.model_copy(update={"rewards_payments": "manual"})
+    app = create_app(manual, hub=world.hub, clock=clock)
+    client = TestClient(app, base_url="https://cabinet.test", follow_redirects=False)
+    client.cookies.set("bb_lang", "ru")
+    log_in(client, manual)
+    add(client, shop["lamp"])
+    checkout = client.get("/shop/checkout")
+    token = csrf(checkout.text)
+    placed = client.post(
+        "/shop/checkout", data={"csrf_token": token, "form_id": form_id(checkout.text), "address": "Тверь"}
+    )
+    page = client.get(placed.headers["location"])
+    assert 'data-state="awaiting_payment"' in page.text
+    assert "Доплата 120.00 RUB по счёту 2026-000001 ещё не оплачена" in page.text
+    assert world.hub.ledger.balance(member["card"]).held == Decimal("500.00")
+    client.post(placed.headers["location"] + "/cancel", data={"csrf_token": token})
+    balance = world.hub.ledger.balance(member["card"])
+    assert balance.held == Decimal("0.00") and balance.available == Decimal("1000.00")
+    with world.hub.engine.connect() as conn:
+        assert conn.execute(select(Hold.status)).scalar_one() is HoldStatus.VOIDED
