@@ -35,6 +35,7 @@ from .odata.errors import ODataError, error_response
 from .odata.query import parse_options, wants_json
 from .odata.service import Call, ODataService
 from .schema import Config, load_config, without_extension
+from .sessions import FairShareByUser
 from .soap import web_service_routes
 from .store import Store
 
@@ -104,6 +105,7 @@ def create_app(
     iis_limits: IisLimits | None = IisLimits(),  # noqa: B008 - immutable
     echo_suppression: bool = True,
     extension: bool = True,
+    fair_share: bool = False,
 ) -> Starlette:
     """An emulated 1C base.
 
@@ -115,6 +117,8 @@ def create_app(
     back to its node (the README's customization missing), to test the hub's own echo detection.
     ``extension=False``: the standard configuration without the chain's extension (``ut11``: no
     ``ТолькоНакопление`` card status; writing it answers 400 "Неверное значение перечисления").
+    ``fair_share=True``: requests take turns per 1C user rather than per connection
+    (``sessions.FairShareByUser``: the website's sessions keep their share next to a till network's).
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     if not extension:
@@ -175,6 +179,7 @@ def create_app(
         middleware=[
             Middleware(IisMiddleware, limits=iis_limits),
             Middleware(FaultMiddleware, injector=emulator.faults),
+            *([Middleware(FairShareByUser)] if fair_share else []),
         ],
     )
     app.state.emulator = emulator

@@ -45,6 +45,12 @@ def emulator(
     amqp_exchange: str = typer.Option(
         "onec.changes", "--amqp-exchange", help="Topic exchange the changes are published to."
     ),
+    fair_share: bool = typer.Option(
+        False,
+        "--fair-share",
+        help="Requests take turns per 1C user, not per connection: the website keeps its share "
+        "next to a till network (a 1C cluster giving its sessions a working process of their own).",
+    ),
     amqp_sync: bool = typer.Option(
         False,
         "--amqp-sync",
@@ -70,6 +76,7 @@ def emulator(
             fixtures=None if fixtures == "none" else fixtures,
             echo_suppression=echo_suppression == "on",
             extension=not without_extension,
+            fair_share=fair_share,
         )
     except (ConfigError, FixtureError) as exc:
         typer.echo(f"bonusbridge emulator: {exc}", err=True)
