@@ -143,15 +143,20 @@ def seed_fixtures(path: Path, count: int) -> list[tuple[str, str]]:
 
 
 @contextlib.contextmanager
-def emulator_process(fixtures: Path, amqp: str, exchange: str, logs: Path) -> Iterator[str]:
+def emulator_process(
+    fixtures: Path, amqp: str, exchange: str, logs: Path, *, fair_share: bool = True
+) -> Iterator[str]:
     """``bonusbridge emulator`` in a process of its own (as 1C is a server of its own), publishing
-    its changes to ``exchange`` from its background publisher; yields its publication root URL."""
+    its changes to ``exchange`` from its background publisher; yields its publication root URL.
+    ``fair_share``: its requests take turns per 1C user (``--fair-share``), so the website's
+    deliveries keep their share of 1C next to 16 tills, as a 1C cluster serving the website's
+    sessions on a working process of their own does; off, per connection (the tills get 2/3)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [
         bonusbridge_exe(), "emulator", "--port", str(port), "--fixtures", str(fixtures),
-        "--amqp-url", amqp, "--amqp-exchange", exchange,
+        "--amqp-url", amqp, "--amqp-exchange", exchange, *(["--fair-share"] if fair_share else []),
     ]  # fmt: skip
     out = (logs / "emulator.log").open("wb")
     proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -542,9 +547,12 @@ def post_receipts(
     rng: random.Random,
     *,
     tills: int = 16,
+    seconds: float | None = None,
 ) -> float:
     """Post ``count`` receipts through 1C's HTTP service from ``tills`` threads, as a shop's tills
-    do, paced together at ``rate`` per second (None: as fast as they can); the rate achieved."""
+    do, paced together at ``rate`` per second (None: as fast as they can); the rate achieved.
+    ``seconds``: stop posting then, however many are left (a sustained phase lasts its time: a
+    1C slower than the rate asked posts fewer, and ``achieved`` says so)."""
     plan = [(pairs[rng.randrange(len(pairs))][1], rng.randint(1, 20)) for _ in range(count)]
     started = time.monotonic()
     failures: list[str] = []
@@ -558,6 +566,8 @@ def post_receipts(
         headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/json"}
         try:
             for n in range(first, count, tills):
+                if seconds is not None and time.monotonic() - started >= seconds:
+                    return
                 if rate:
                     delay = started + n / rate - time.monotonic()
                     if delay > 0:
@@ -584,7 +594,9 @@ def post_receipts(
         thread.join()
     if failures:
         raise SystemExit(f"1C refused a receipt: {failures[0]}")
-    return count / max(time.monotonic() - started, 1e-9)
+    with receipts.lock:
+        posted = len(receipts.refs) if seconds is not None else count
+    return posted / max(time.monotonic() - started, 1e-9)
 
 
 def make_edits(
@@ -802,7 +814,8 @@ def run(args: argparse.Namespace, workers: int, emit: Any) -> dict[str, Any]:
     consistent = False
     try:
         feed.declare()  # the hub's queue exists before 1C publishes its first change
-        with emulator_process(logs / "fixtures.json", args.amqp, exchange, logs) as root:
+        fair = args.onec_sessions == "fair"
+        with emulator_process(logs / "fixtures.json", args.amqp, exchange, logs, fair_share=fair) as root:
             settings = load_settings(
                 database_url=url,
                 broker_url=args.amqp,
@@ -949,7 +962,9 @@ def sustained(
         daemon=True,
     )
     editor.start()
-    achieved = post_receipts(root, receipts, hub, pairs, max(1, int(rate * args.seconds)), rate, rng)
+    achieved = post_receipts(
+        root, receipts, hub, pairs, max(1, int(rate * args.seconds)), rate, rng, seconds=args.seconds
+    )
     editing.set()
     editor.join()
     wait_until(
@@ -986,6 +1001,7 @@ def sustained(
         else receipt_p99 < targets[0] and edit_p99 < targets[1],
         "edit_p99_under_2s": None if edit_p99 is None else edit_p99 < EDIT_P99_ANY_LOAD,
         "loadavg": round(loadavg, 2),
+        "onec_sessions": args.onec_sessions,
         "stages": stages,
     }
     progress(
@@ -1003,6 +1019,10 @@ def delete_broker_objects(url: str, tag: str) -> None:
             ("queue_delete", f"bench.feed.{tag}"),
             ("queue_delete", f"bench.feed.{tag}.dead"),
             ("queue_delete", f"bench.tasks.{tag}"),
+            ("queue_delete", f"bench.tasks.{tag}.outbound"),
+            ("queue_delete", f"bench.watch.{tag}"),
+            ("exchange_delete", f"bench.tasks.{tag}"),
+            ("exchange_delete", f"bench.tasks.{tag}.outbound"),
             ("exchange_delete", f"bench.onec.{tag}"),
             ("exchange_delete", f"bench.feed.{tag}.dead"),
         ):
@@ -1051,6 +1071,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="CPU priority (nice) of the apply workers: the website's edits keep flowing under overload",
     )
     parser.add_argument(
+        "--onec-sessions",
+        choices=("fair", "connection"),
+        default="fair",
+        help="how the emulated 1C shares itself: per 1C user (fair: the website keeps a share next to "
+        "the tills) or per connection (the tills' 16 sessions get two thirds)",
+    )
+    parser.add_argument(
         "--postgres",
         default=os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
     )
@@ -1062,6 +1089,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Stopped with SIGTERM, the processes, databases and queues it made are still cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started_load = os.getloadavg()
 
     def emit(line: dict[str, Any]) -> None:
