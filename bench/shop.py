@@ -13,7 +13,8 @@ What it does, on PostgreSQL (a fresh database ``bb_bench_shop`` on 127.0.0.1):
 3. the reference, in the same run: ``wrk`` against the cabinet's balance API
    (``GET /api/v1/cards/{id}/balance`` over the members' cards, 50 connections,
    ``--reference-seconds``), after a 3 s warm-up;
-4. every member at once (one asyncio task each, started together): ``--orders`` orders in a row,
+4. one order at a time (30 orders of one member: the cost of an order without a queue), then
+   every member at once (one asyncio task each, started together): ``--orders`` orders in a row,
    each ``POST /api/v1/shop/customers/{id}/orders`` with 1-3 random lines (one in four asks for a
    scarce item) and a fresh ``Idempotency-Key`` — the points held and captured through the ledger,
    stock reserved, order rows written, in one transaction per order. Each order's latency is timed
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--reference-seconds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--server-log", help="keep the server's output in this file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/shop.py needs wrk: apt-get install wrk")
@@ -96,11 +98,12 @@ def main() -> None:
     members, cards, catalog, key = seed(args.members, args.items, secret.encode())
 
     port = free_port()
+    log = open(args.server_log, "w") if args.server_log else subprocess.DEVNULL  # noqa: SIM115
     server = subprocess.Popen(
         [bin_path("bonusbridge"), "serve", "--port", str(port), "--workers", str(args.workers)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -140,6 +143,8 @@ def main() -> None:
         "wall_s": round(shopping["wall"], 2),
         "attempts_per_s": round(len(latencies) / shopping["wall"], 1),
         "p50_ms": percentile(latencies, 50),
+        "alone_p50_ms": percentile(shopping["alone"], 50),
+        "alone_p99_ms": percentile(shopping["alone"], 99),
         "scarce_units": SCARCE * SCARCE_STOCK,
         "scarce_sold": checks["scarce_sold"],
         "negative_stock": checks["negative_stock"],
@@ -282,6 +287,18 @@ async def shop(
     async with httpx.AsyncClient(
         base_url=base, headers={"Authorization": f"Bearer {key}"}, limits=limits, timeout=60
     ) as client:
+        # one order at a time first (plenty items only): what an order costs without any queue
+        alone: list[float] = []
+        for rid in rng.sample(plenty, 30):
+            began = time.perf_counter()
+            answer = await client.post(
+                f"/api/v1/shop/customers/{members[0]}/orders",
+                json={"lines": [{"reward_id": rid, "quantity": 1, "points_price": catalog[rid]["price"],
+                                 "cash_price": "0.00"}]},
+                headers={"Idempotency-Key": secrets.token_hex(12)},
+            )  # fmt: skip
+            answer.raise_for_status()
+            alone.append((time.perf_counter() - began) * 1000)
         # one connection per member opened before the start, so the burst measures orders, not TCP
         await asyncio.gather(*(client.get(f"/api/v1/shop/customers/{m}/orders") for m, _ in plans))
 
@@ -315,7 +332,10 @@ async def shop(
         start.set()
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - began
-    return {"latencies": latencies, "codes": codes, "refusals": refusals, "retries": retries, "wall": wall}
+    return {
+        "latencies": latencies, "codes": codes, "refusals": refusals, "retries": retries, "wall": wall,
+        "alone": sorted(alone),
+    }  # fmt: skip
 
 
 # --- checks ------------------------------------------------------------------------------------------
