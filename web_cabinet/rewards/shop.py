@@ -56,6 +56,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "remove": {"ru": "Убрать", "en": "Remove"},
     "points_total": {"ru": "Баллов к списанию", "en": "Points to spend"},
     "cash_total": {"ru": "Доплата деньгами", "en": "Cash to pay"},
+    "order_points": {"ru": "Баллов за заказ", "en": "Points for the order"},
+    "order_cash": {"ru": "Доплата", "en": "Cash part"},
     "vat_in": {"ru": "в т. ч. НДС", "en": "incl. VAT"},
     "balance_left": {"ru": "Останется баллов", "en": "Points left after"},
     "over_budget": {
