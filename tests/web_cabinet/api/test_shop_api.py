@@ -596,3 +596,19 @@ def test_global_limit_a_card_that_may_not_spend_and_no_card_are_each_refused_as_
     none = post(api, f"/shop/customers/{cardless}/orders", {"lines": [line(lamp, 1, "10.00")]}, headers=RU)
     assert none.status_code == 409 and none.json()["code"] == "no_card"
     assert none.json()["detail"] == "У вас нет активной карты, с которой можно списать баллы."
+
+
+def test_quote_of_a_line_beyond_its_stock_suggests_what_is_left(
+    api: Api, member: Member, reward: RewardFactory
+) -> None:
+    _, _, public = member("1000.00")
+    few = reward(points_price="100.00", stock=1)
+    answer = post(api, f"/shop/customers/{public}/quote", {"lines": [line(few, 3)]}, key=None, headers=RU)
+    quote = answer.json()
+    assert quote["over_budget"] is False and quote["orderable"] is False
+    assert quote["lines"][0]["most"] == 1
+    assert quote["lines"][0]["problem"] == "«Термос»: осталось 1 шт., заказано 3."
+    assert quote["suggestion"]["lines"] == [{"reward_id": few, "quantity": 1}]
+    assert quote["suggestion"]["explanation"] == (
+        "Часть позиций нельзя заказать в таком количестве. Можно заказать на 100.00 баллов: Термос × 1."
+    )
