@@ -102,6 +102,13 @@ CATALOG: dict[str, Kind] = {
     "unpaid_cash_part": Kind(409, "The order's cash part is not paid yet"),
     "order_not_payable": Kind(409, "The order is not awaiting payment"),
     "no_invoice": Kind(404, "The order has no invoice"),
+    # Staff and supplier pages' refusals, catalogued so that one reaching the API keeps its code.
+    "invalid_reward": Kind(422, "A reward's field is not valid"),
+    "duplicate_voucher_codes": Kind(422, "The voucher code file repeats codes"),
+    "stale_reward": Kind(409, "The reward changed meanwhile"),
+    "not_your_order": Kind(404, "No such order"),
+    "link_expired": Kind(403, "The link expired or is not valid"),
+    "rewards_error": Kind(409, "The rewards shop refused the operation"),
     "internal_error": Kind(500, "Internal error"),
 }
 

@@ -612,3 +612,23 @@ def test_quote_of_a_line_beyond_its_stock_suggests_what_is_left(
     assert quote["suggestion"]["explanation"] == (
         "Часть позиций нельзя заказать в таком количестве. Можно заказать на 100.00 баллов: Термос × 1."
     )
+
+
+def test_every_refusal_of_the_rewards_shop_has_a_catalogued_code_and_both_languages() -> None:
+    import inspect
+
+    from bonusbridge.rewards import errors as shop_errors
+    from bonusbridge.rewards import invoice
+    from web_cabinet.api.problems import CATALOG
+
+    found = [
+        cls
+        for module in (shop_errors, invoice)
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, shop_errors.RewardsError)
+    ]
+    assert len(found) > 20
+    for cls in found:
+        assert cls.code in CATALOG, f"{cls.__name__} ({cls.code}) has no entry in the API's catalog"
+        assert CATALOG[cls.code].status == cls.http_status, cls.__name__
+        assert set(cls.messages) >= {"ru", "en"}, cls.__name__
