@@ -83,6 +83,7 @@ CATALOG: dict[str, Kind] = {
     "card_of_another_customer": Kind(409, "The card belongs to another customer"),
     "card_not_owned": Kind(409, "The card is not the customer's"),
     "card_has_pending_hold": Kind(409, "The card has a checkout in progress"),
+    "phone_of_another_customer": Kind(409, "Another customer verified this phone"),
     # The rewards shop (``bonusbridge.rewards.errors``): ``detail`` in the caller's language.
     "unknown_reward": Kind(404, "No such reward"),
     "reward_not_visible": Kind(409, "The reward is no longer shown in the catalog"),
