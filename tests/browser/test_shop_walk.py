@@ -83,8 +83,9 @@ def test_browse_suggest_order_fulfil_cashback(browser: Any, demo: DemoStack, art
     page.screenshot(path=str(artifacts / "01-catalog.png"), full_page=True)
 
     for code in ("DEMO-UMBRELLA", "DEMO-THERMOS", "DEMO-MUG"):
-        page.click(f"#add-{code}")
-        page.wait_for_selector("#shop-note")
+        with page.expect_navigation():  # the POST, then its 303 back to the catalog with the note
+            page.click(f"#add-{code}")
+        assert page.locator(f'[data-reward="{code}"] .in-cart').count() == 1
     page.click("#shop-cart")
     page.wait_for_selector("#cart-lines")
     assert digits(page.inner_text("#cart-points")) == "55000"
@@ -101,7 +102,8 @@ def test_browse_suggest_order_fulfil_cashback(browser: Any, demo: DemoStack, art
     fits_the_phone(page)
     page.screenshot(path=str(artifacts / "02-cart-over-budget.png"), full_page=True)
 
-    page.click("#apply-suggestion")  # one click
+    with page.expect_navigation():
+        page.click("#apply-suggestion")  # one click
     page.wait_for_selector("#to-checkout")
     assert digits(page.inner_text("#cart-points")) == "30000"
     assert digits(page.inner_text("#cart-left")) == "000"
@@ -136,7 +138,8 @@ def test_browse_suggest_order_fulfil_cashback(browser: Any, demo: DemoStack, art
     fits_the_phone(feed)
     feed.fill("#tracking", "RR123456789RU")
     feed.screenshot(path=str(artifacts / "07-supplier-order.png"), full_page=True)
-    feed.click("#mark-processed")
+    with feed.expect_navigation():
+        feed.click("#mark-processed")
     feed.wait_for_selector("#supplier-note")
     assert feed.locator(f'[data-order="{order_id}"]').count() == 0  # it left the feed
     feed.screenshot(path=str(artifacts / "08-supplier-done.png"), full_page=True)
