@@ -11,6 +11,7 @@ import sys
 from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -325,8 +326,9 @@ class Settings(BaseSettings):
         default="", max_length=500, description="Bank details or registration, printed as given."
     )
     invoice_font_path: str = Field(
-        default="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        description="A Unicode TrueType font the invoice PDF embeds (Debian: fonts-dejavu-core).",
+        default="",
+        description="A Unicode TrueType font the invoice PDF embeds; empty: the DejaVu Sans shipped "
+        "in bonusbridge/rewards/fonts/.",
     )
 
     # --- Shop API ----------------------------------------------------------------------------------
@@ -449,6 +451,13 @@ class Settings(BaseSettings):
     def balances_per_customer(self) -> bool:
         """Whether a customer's cards share one account (``bonusbridge.ledger.accounts``)."""
         return (self.balance_per or ("customer" if self.onec_config == "ut11" else "card")) == "customer"
+
+    @field_validator("invoice_font_path")
+    @classmethod
+    def _font_is_a_file(cls, value: str) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError("no such font file: give a TrueType (.ttf) file, or leave it empty")
+        return value
 
     @field_validator("onec_config")
     @classmethod

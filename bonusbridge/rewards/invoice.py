@@ -39,7 +39,8 @@ orders = cast(Table, RewardOrder.__table__)
 lines_table = cast(Table, RewardOrderLine.__table__)
 customers = cast(Table, Customer.__table__)
 ZERO = Decimal("0.00")
-DEFAULT_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+#: DejaVu Sans (Bitstream Vera licence, fonts/LICENSE), shipped so an invoice renders on any machine.
+DEFAULT_FONT = str(Path(__file__).with_name("fonts") / "DejaVuSans.ttf")
 _BABEL_LOCALES = {"ru": "ru_RU", "en": "en_GB"}
 
 
@@ -192,8 +193,9 @@ def _word(key: str, lang: str, **values: str) -> str:
     return (ru if lang == "ru" else en).format(**values)
 
 
-def render_pdf(invoice: Invoice, *, font_path: str = DEFAULT_FONT) -> bytes:
-    """The invoice as a one-page (or longer) A4 PDF."""
+def render_pdf(invoice: Invoice, *, font_path: str = "") -> bytes:
+    """The invoice as a one-page (or longer) A4 PDF; ``font_path`` empty: the shipped DejaVu Sans."""
+    font_path = font_path or DEFAULT_FONT
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
@@ -293,7 +295,7 @@ def invoice_pdf(
     *,
     customer_id: int | None,
     language: str = "",
-    font_path: str = DEFAULT_FONT,
+    font_path: str = "",
 ) -> tuple[str, bytes]:
     """(file name, PDF) of the member's order's invoice: what the cabinet links to and the API serves."""
     invoice = invoice_of(conn, order_id, seller, customer_id=customer_id, language=language)
