@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from connectors.sync import metrics
 from connectors.sync.context import SyncContext
@@ -87,6 +87,27 @@ class Relay:
         self.published += len(confirmed)
         return len(confirmed)
 
+    def _quiet_for(self, longest: float) -> float:
+        """How long the relay may wait for a notification: ``longest``, or less when a row's retry
+        comes due sooner (a retry is not announced; it must not wait for the next look)."""
+        now = self.ctx.clock()
+        try:
+            with self.ctx.engine.connect() as conn:
+                soonest = conn.scalar(
+                    select(func.min(OUTBOX.c.next_attempt_at)).where(
+                        OUTBOX.c.state == PENDING,
+                        OUTBOX.c.published_at.is_(None),
+                        OUTBOX.c.next_attempt_at > now,
+                    )
+                )
+        except Exception:  # the database is away: the next pass says so
+            return longest
+        if soonest is None:
+            return longest
+        if soonest.tzinfo is None:
+            soonest = soonest.replace(tzinfo=now.tzinfo)
+        return max(0.0, min(longest, float((soonest - now).total_seconds())))
+
     def republish_stale(self) -> int:
         """Unpublish rows published long ago and still pending, so the next pass sends them again."""
         cutoff = self.ctx.clock() - timedelta(seconds=self.ctx.settings.sync_republish_after_seconds)
@@ -114,9 +135,9 @@ class Relay:
 
         On PostgreSQL the relay LISTENs to ``bb_sync_outbox`` (migration 0020: a commit that wrote
         outbox rows notifies it), so a new row is published as soon as it is committed, not at
-        the next poll; it still looks every ``listen_poll`` seconds for rows no insert announces
-        (a retry come due, the rows an outage deferred). Elsewhere, or while the listening
-        connection is down, it polls every ``interval``."""
+        the next poll; it wakes when the soonest retry comes due (retries are not announced) and
+        looks every ``listen_poll`` seconds anyway. Elsewhere, or while the listening connection
+        is down, it polls every ``interval``."""
         wakeup = OutboxWakeup(self.ctx.engine)
         next_stale = time.monotonic() + stale_every
         try:
@@ -130,7 +151,7 @@ class Relay:
                     log.warning("relay pass failed (%s); retrying", type(exc).__name__)
                     stop.wait(min(5.0, interval * 20))
                     continue
-                if sent < self.batch and not wakeup.wait(stop, listen_poll):
+                if sent < self.batch and not wakeup.wait(stop, self._quiet_for(listen_poll)):
                     stop.wait(interval)
         finally:
             wakeup.close()
