@@ -992,6 +992,7 @@ def sustained(
         "receipt_p99_ms": ms(receipt_p99),
         "edits": len(edits.latencies),
         "edit_rate": args.edit_rate,
+        "achieved_edit_rate": round(len(edits.latencies) / args.seconds, 1),
         "edit_p50_ms": ms(percentile(edits.latencies, 0.5)),
         "edit_p99_ms": ms(edit_p99),
         "lost": lost,
