@@ -191,6 +191,12 @@ class Settings(BaseSettings):
     sms_console_file: str = Field(
         default="./var/sms-outbox.jsonl", description="Where the console gateway appends what it 'sends'."
     )
+    sms_console_echo: bool = Field(
+        default=False,
+        description="The console gateway also prints each SMS's text (codes included) to the terminal; "
+        "off, the terminal line names the message with a masked phone and the text stays in "
+        "sms_console_file (and /dev/sms). The demo turns it on.",
+    )
     sms_timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout to a gateway.")
     sms_max_attempts: int = Field(
         default=5, ge=1, description="Tries of one SMS whose gateway surely did not send it, then failed."

@@ -108,6 +108,7 @@ def demo_settings(var_dir: Path, **overrides: Any) -> Settings:
         "sms_gateway": "console",
         "sms_fallback_gateway": "none",
         "sms_console_file": str(var_dir / "demo-sms.jsonl"),
+        "sms_console_echo": True,  # the demo prints every code (README)
         "onec_change_feed": "select_changes",
         "rewards_cashback_percent": "none=5,silver=7,gold=10",  # the shop's tier cashback
     }

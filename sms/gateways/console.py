@@ -1,9 +1,9 @@
 """The embedded default gateway: "sends" by printing to the terminal and appending to a file.
 
-For development only. The whole point is that a developer sees the one-time code, so the line goes
-to stderr with ``print`` rather than through ``logging`` (whose filters mask phones and whose
-handlers may ship lines elsewhere), and the file keeps phone and text for the dev outbox page.
-Never configure it in production: it writes codes in clear.
+For development only. The file keeps phone and text for the dev outbox page (``/dev/sms``). The
+terminal line (stderr, a worker's log) names the message with a masked phone; only with
+``sms_console_echo`` (the demo's choice: the demo prints every code) does it carry the text.
+Never configure it in production: its file holds codes in clear.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bonusbridge.privacy import mask_phone
 from bonusbridge.settings import Settings
 from sms.gateway import DeliveryStatus, OutgoingSms, SendReceipt, StatusReport
 
@@ -32,6 +33,7 @@ class ConsoleGateway:
 
     def __init__(self, settings: Settings) -> None:
         self._outbox = Path(settings.sms_console_file)
+        self._echo = settings.sms_console_echo
 
     def send(self, sms: OutgoingSms) -> SendReceipt:
         provider_id = PROVIDER_ID_PREFIX + uuid.uuid4().hex
@@ -45,11 +47,14 @@ class ConsoleGateway:
         self._outbox.parent.mkdir(parents=True, exist_ok=True)
         with self._outbox.open("a", encoding="utf-8") as outbox:
             outbox.write(json.dumps(record, ensure_ascii=False) + "\n")
-        print(
-            f"[sms console] to {sms.phone_e164} (message {sms.message_id}): {sms.text}",
-            file=sys.stderr,
-            flush=True,
-        )
+        if self._echo:
+            line = f"[sms console] to {sms.phone_e164} (message {sms.message_id}): {sms.text}"
+        else:  # a worker's stderr is its log: no code, no whole phone
+            line = (
+                f"[sms console] to {mask_phone(sms.phone_e164)} (message {sms.message_id}): "
+                f"text in {self._outbox} and at /dev/sms"
+            )
+        print(line, file=sys.stderr, flush=True)
         return SendReceipt(
             gateway=GATEWAY_NAME,
             provider_id=provider_id,

@@ -23,8 +23,8 @@ def outbox_path(tmp_path: Path) -> Path:
     return tmp_path / "nested" / "var" / "sms-outbox.jsonl"
 
 
-def console(tmp_path: Path) -> ConsoleGateway:
-    return ConsoleGateway(Settings(sms_console_file=str(outbox_path(tmp_path))))
+def console(tmp_path: Path, *, echo: bool = True) -> ConsoleGateway:
+    return ConsoleGateway(Settings(sms_console_file=str(outbox_path(tmp_path)), sms_console_echo=echo))
 
 
 def sms(message_id: int, text: str = "Код: 123456") -> OutgoingSms:
@@ -53,6 +53,22 @@ def test_send_prints_the_text_and_appends_one_json_line(
     assert record["phone"] == "+79031234567"
     assert record["text"] == "Код: 123456"
     assert datetime.fromisoformat(record["at"]).tzinfo is not None
+
+
+def test_without_echo_the_terminal_line_has_no_code_and_a_masked_phone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert Settings().sms_console_echo is False  # a worker's stderr is its log: off by default
+    gateway = console(tmp_path, echo=False)
+
+    gateway.send(sms(7))
+
+    err = capsys.readouterr().err
+    assert "123456" not in err
+    assert "+79031234567" not in err
+    assert "(message 7)" in err and "/dev/sms" in err
+    record = json.loads(outbox_path(tmp_path).read_text(encoding="utf-8"))
+    assert record["text"] == "Код: 123456"  # the dev outbox page still has it
 
 
 def test_each_send_gets_its_own_id_and_line(tmp_path: Path) -> None:

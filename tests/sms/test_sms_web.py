@@ -90,11 +90,11 @@ def test_garbage_at_the_smsaero_callback_is_a_400_not_a_stack_trace(db, clock):
 
 def test_the_console_gateway_end_to_end_terminal_file_and_dev_page(db, clock, tmp_path, capsys):
     outbox_file = tmp_path / "sms.jsonl"
-    settings = load_settings(sms_gateway="console", sms_console_file=str(outbox_file))
+    settings = load_settings(sms_gateway="console", sms_console_file=str(outbox_file), sms_console_echo=True)
     parts = build_sms(settings, db, clock=clock)
     message_id = queue(parts, body="Код для входа в личный кабинет: 654321.")
     assert parts.sender.send(message_id).status in (SmsStatus.SENT, SmsStatus.DELIVERED)
-    assert "654321" in capsys.readouterr().err, "the developer sees the code in the terminal"
+    assert "654321" in capsys.readouterr().err, "with echo on (the demo), the terminal shows the code"
     (line,) = outbox_file.read_text(encoding="utf-8").splitlines()
     assert json.loads(line)["text"].endswith("654321.")
     client = client_for(parts)
