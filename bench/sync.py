@@ -383,6 +383,8 @@ class Edits:
     in_onec: dict[int, float] = field(default_factory=dict)  # outbox id → 1C's time of the write
     seen: dict[int, float] = field(default_factory=dict)  # outbox id → wall clock seen in 1C's feed
     current: dict[str, int] = field(default_factory=dict)  # partner ref → outbox id in flight
+    #: partner ref → (wall clock seen, 1C's time) of an edit seen before its outbox id was known
+    seen_early: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
     def busy(self, partner: str) -> bool:
         with self.lock:
@@ -397,12 +399,25 @@ class Edits:
                 self.written[outbox_id] = wall
                 self.current[partner] = outbox_id
 
+    def stamped(self, partner: str, outbox_id: int, wall: float) -> None:
+        """The edit's outbox row, known once committed (its stages are read from it)."""
+        with self.lock:
+            self.outbox[outbox_id] = partner
+            self.written[outbox_id] = wall
+            if partner in self.waiting:
+                self.current[partner] = outbox_id
+            elif partner in self.seen_early:  # 1C's feed carried it back first
+                self.seen[outbox_id], at = self.seen_early.pop(partner)
+                if at is not None:
+                    self.in_onec[outbox_id] = at
+
     def outstanding(self) -> int:
         with self.lock:
             return len(self.waiting)
 
     def reset(self) -> None:
         with self.lock:
+            self.seen_early.clear()
             self.latencies.clear()
             self.made = 0
             for mapping in (self.outbox, self.written, self.in_onec, self.seen):
@@ -417,18 +432,21 @@ class Edits:
         if item is None or self.profile.customer_from_onec(partner).get("email") != item[0]:
             return
         now, wall = time.monotonic(), time.time()
-        at = body.get("changed_at")
+        at: float | None = None
+        with contextlib.suppress(ValueError, TypeError):
+            at = datetime.fromisoformat(str(body.get("changed_at"))).timestamp()
         with self.lock:
             if self.waiting.get(ref) != item:
                 return
             del self.waiting[ref]
             self.latencies.append(now - item[1])
             outbox_id = self.current.pop(ref, None)
-            if outbox_id is not None and outbox_id in self.outbox:
+            if outbox_id is None:
+                self.seen_early[ref] = (wall, at)
+            elif outbox_id in self.outbox:
                 self.seen[outbox_id] = wall
-                if at:
-                    with contextlib.suppress(ValueError):
-                        self.in_onec[outbox_id] = datetime.fromisoformat(str(at)).timestamp()
+                if at is not None:
+                    self.in_onec[outbox_id] = at
 
 
 def watch_partners(stop: threading.Event, url: str, exchange: str, queue: str, edits: Edits) -> None:
@@ -621,12 +639,15 @@ def make_edits(
         email = f"bench{n}.{int(started)}@example.com"
         t0, wall = time.monotonic(), time.time()
         customer_id = hub.customers[partner]
+        # Watched before it is committed: 1C's feed may carry it back before this thread runs again.
+        edits.edited(partner, email, t0, wall, None)
         with UnitOfWork(hub.engine) as uow:
             update_profile(uow, customer_id, {"email": email}, origin=Origin.WEBSITE)
             uow.commit()
         with hub.engine.connect() as conn:  # the row the trigger wrote with the edit
             outbox_id = conn.scalar(newest, {"id": customer_id})
-        edits.edited(partner, email, t0, wall, None if outbox_id is None else int(outbox_id))
+        if outbox_id is not None:
+            edits.stamped(partner, int(outbox_id), wall)
         n += 1
 
 
