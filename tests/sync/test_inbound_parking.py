@@ -188,7 +188,6 @@ def test_a_database_refusal_parks_the_change_and_the_rest_of_the_batch_applies(h
     assert len(_parked(h)) == 1
 
 
-
 @pytest.mark.parametrize("path", sorted(PATHS))
 def test_a_change_that_breaks_the_apply_code_waits_alone_and_ends_in_the_dead_letters(path, any_base, db):
     """Data nobody foresaw (here a partner message without its Ref_Key, as a faulty 1C event
