@@ -301,8 +301,9 @@ class Rig:
             print(f"----- {process.name} (pid {process.popen.pid if process.popen else '-'}) -----")
             print(process.output())
         self.h.close()
-        queues = [self.tasks_queue, self.changes_queue, f"{self.changes_queue}.dead"]
-        exchanges = [self.tasks_queue, self.exchange, f"{self.changes_queue}.dead"]
+        outbound = f"{self.tasks_queue}{OUTBOUND_SUFFIX}"  # the deliveries' own queue (fairness)
+        queues = [self.tasks_queue, outbound, self.changes_queue, f"{self.changes_queue}.dead"]
+        exchanges = [self.tasks_queue, outbound, self.exchange, f"{self.changes_queue}.dead"]
         try:
             delete_broker_objects(self.broker, queues, exchanges)
         except Exception as exc:  # the broker test may have failed with RabbitMQ down
