@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from bonusbridge.ledger.service import LedgerService
 from bonusbridge.models import Card, Customer, Origin
-from bonusbridge.rewards import catalog
 from bonusbridge.unit_of_work import UnitOfWork
 from tests.conftest import FakeClock
+from tests.rewards.factories import Reward, make_supplier, reward_maker
 
 
 @pytest.fixture
@@ -53,33 +52,9 @@ def member(db: Engine, clock: FakeClock, service: LedgerService) -> Member:
 
 @pytest.fixture
 def supplier(db: Engine, clock: FakeClock) -> int:
-    with db.begin() as conn:
-        return catalog.create_supplier(
-            conn, name="Gifts Ltd", email="orders@gifts.test", locale="en", actor="staff:mk", now=clock()
-        )
-
-
-Reward = Callable[..., int]
+    return make_supplier(db, clock)
 
 
 @pytest.fixture
 def reward(db: Engine, clock: FakeClock, supplier: int) -> Reward:
-    counter = iter(range(1, 100_000))
-
-    def make(**fields: Any) -> int:
-        form = {
-            "code": f"R{next(counter)}",
-            "kind": "physical",
-            "category": "gifts",
-            "name_ru": "Термос",
-            "name_en": "Thermos",
-            "points_price": "100.00",
-            "supplier_id": str(supplier),
-        }
-        form.update({key: str(value) for key, value in fields.items()})
-        with db.begin() as conn:
-            return catalog.create_reward(
-                conn, catalog.parse_draft(form), actor="staff:mk", reason="test", now=clock()
-            )
-
-    return make
+    return reward_maker(db, clock, supplier)

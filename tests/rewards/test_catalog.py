@@ -12,7 +12,7 @@ from bonusbridge import audit
 from bonusbridge.rewards import catalog, errors
 from bonusbridge.rewards.models import Reward
 from tests.conftest import FakeClock
-from tests.rewards.conftest import Reward as RewardFactory
+from tests.rewards.factories import Reward as RewardFactory
 
 
 def test_every_edit_is_audited(db: Engine, clock: FakeClock, reward: RewardFactory) -> None:

@@ -24,7 +24,7 @@ from bonusbridge.rewards.orders import Wanted
 from bonusbridge.rewards.payments import ManualPayments
 from tests.conftest import FakeClock
 from tests.rewards.conftest import Member
-from tests.rewards.conftest import Reward as RewardFactory
+from tests.rewards.factories import Reward as RewardFactory
 
 
 def stock(db: Engine, reward_id: int) -> int | None:

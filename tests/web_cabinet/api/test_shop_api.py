@@ -24,6 +24,8 @@ from bonusbridge.rewards.models import Reward, RewardOrder
 from bonusbridge.settings import Settings
 from bonusbridge.unit_of_work import UnitOfWork
 from tests.conftest import FakeClock
+from tests.rewards.factories import Reward as RewardFactory
+from tests.rewards.factories import make_supplier, reward_maker
 from tests.web_cabinet.api.conftest import Api, MakeApi
 
 PROBLEM = "application/problem+json"
@@ -32,7 +34,6 @@ RU = {"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
 
 Member = Callable[..., tuple[int, int, str]]
-RewardFactory = Callable[..., int]
 
 
 @pytest.fixture
@@ -84,33 +85,12 @@ def member(db: Engine, clock: FakeClock, hub: Hub, settings: Settings) -> Member
 
 @pytest.fixture
 def supplier(db: Engine, clock: FakeClock) -> int:
-    with db.begin() as conn:
-        return catalog.create_supplier(
-            conn, name="Gifts Ltd", email="orders@gifts.test", locale="en", actor="staff:mk", now=clock()
-        )
+    return make_supplier(db, clock)
 
 
 @pytest.fixture
 def reward(db: Engine, clock: FakeClock, supplier: int) -> RewardFactory:
-    counter = iter(range(1, 100_000))
-
-    def make(**fields: Any) -> int:
-        form = {
-            "code": f"R{next(counter)}",
-            "kind": "physical",
-            "category": "gifts",
-            "name_ru": "Термос",
-            "name_en": "Thermos",
-            "points_price": "100.00",
-            "supplier_id": str(supplier),
-        }
-        form.update({key: str(value) for key, value in fields.items()})
-        with db.begin() as conn:
-            return catalog.create_reward(
-                conn, catalog.parse_draft(form), actor="staff:mk", reason="test", now=clock()
-            )
-
-    return make
+    return reward_maker(db, clock, supplier)
 
 
 def get(api: Api, path: str, headers: dict[str, str] | None = None) -> Any:
