@@ -41,18 +41,22 @@ def program(request: Request, conn: Connection) -> Program:
     return cache.get(conn, settings_of(request))
 
 
+def row_id(request: Request, kind: ids.Kind, public_id: str, unknown: Callable[[], Exception]) -> int:
+    """The row id behind a public id of ``kind``; ``unknown()`` is raised for one that is not ours."""
+    decoded = ids.decode(kind, public_id, id_secret(request))
+    if decoded is None:
+        raise unknown()
+    return decoded
+
+
 def card_row_id(request: Request, public_id: str) -> int:
-    card_id = ids.decode("card", public_id, id_secret(request))
-    if card_id is None:
-        raise ApiProblem("unknown_card", "no such card")
-    return card_id
+    return row_id(request, "card", public_id, lambda: ApiProblem("unknown_card", "no such card"))
 
 
 def hold_row_id(request: Request, public_id: str) -> int:
-    hold_id = ids.decode("hold", public_id, id_secret(request))
-    if hold_id is None:
-        raise ApiProblem("unknown_hold", "no such hold for this client")
-    return hold_id
+    return row_id(
+        request, "hold", public_id, lambda: ApiProblem("unknown_hold", "no such hold for this client")
+    )
 
 
 def read(request: Request, work: Callable[[LedgerBook], BaseModel]) -> BaseModel:

@@ -101,17 +101,13 @@ async def on_rewards_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _customer_row_id(request: Request, public_id: str) -> int:
-    customer_id = ids.decode("customer", public_id, id_secret(request))
-    if customer_id is None:
-        raise ApiProblem("unknown_customer", "no such customer")
-    return customer_id
+    return shared.row_id(
+        request, "customer", public_id, lambda: ApiProblem("unknown_customer", "no such customer")
+    )
 
 
 def _order_row_id(request: Request, public_id: str) -> int:
-    order_id = ids.decode("reward_order", public_id, id_secret(request))
-    if order_id is None:
-        raise errors.UnknownRewardOrder()
-    return order_id
+    return shared.row_id(request, "reward_order", public_id, errors.UnknownRewardOrder)
 
 
 def _member(request: Request, book: LedgerBook, customer_id: int) -> tuple[str, str | None]:
